@@ -1,0 +1,114 @@
+import base64
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.support.receiver import Receiver
+from tests.support.server import TidingsServer
+
+SECRET_A = b"alpha-secret-bytes-0123456789"
+SECRET_B = b"beta-secret-bytes-9876543210"
+KEY_A, KEY_B, KEY_OFF, KEY_SMALL = "key-alpha-0001", "key-beta-0002", "key-off-0003", "key-small-0004"
+
+# Everything that must never appear in a server's output.
+SECRETS: list[str] = [
+    KEY_A, KEY_B, KEY_OFF, KEY_SMALL,
+    SECRET_A.decode(), SECRET_B.decode(),
+    base64.b64encode(SECRET_A).decode(), base64.b64encode(SECRET_B).decode(),
+]
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def make_jwt(secret: bytes, iss: str, **claims: Any) -> str:
+    payload = {"iss": iss, "iat": int(time.time()), **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    token = jwt.encode(payload, secret, algorithm="HS256")
+    SECRETS.append(token)
+    return token
+
+
+def config_text(receiver: Receiver, notify: str = "", sandbox_delay_ms: int = 50) -> str:
+    return f"""
+[notify]
+timeout_s = 2
+retries = 3
+retry_interval_s = 0.2
+{notify}
+
+[sandbox]
+delay_ms = {sandbox_delay_ms}
+
+[[services]]
+id = "svc-a"
+name = "alpha"
+key = "{KEY_A}"
+secret = "{b64(SECRET_A)}"
+senderids = ["CONNCT", "TIDINGS"]
+notify_url = "{receiver.url('/default/a')}"
+
+[[services]]
+id = "svc-b"
+name = "beta"
+key = "{KEY_B}"
+secret = "{b64(SECRET_B)}"
+senderids = ["BETA"]
+
+[[services]]
+id = "svc-off"
+key = "{KEY_OFF}"
+secret = "{b64(b'off-secret')}"
+active = false
+senderids = ["CONNCT"]
+
+[[services]]
+id = "svc-small"
+key = "{KEY_SMALL}"
+tps = 5
+senderids = ["CONNCT"]
+"""
+
+
+def sms(msisdns: list[str], text: str = "hello", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "deliverychannel": "sms",
+        "channels": {"sms": {"text": text, "senderid": "CONNCT"}},
+        "destination": [{"msisdn": msisdns}],
+    }
+    body.update(extra)
+    return body
+
+
+def unique_path(name: str = "n") -> str:
+    return f"/{name}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def assert_no_secrets(server: TidingsServer) -> None:
+    output = server.output()
+    leaked = [s for s in SECRETS if s in output]
+    assert not leaked, f"secrets in the server's output: {leaked}"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[TidingsServer]:
+    workdir: Path = tmp_path_factory.mktemp("server")
+    s = TidingsServer(workdir, config_text(receiver)).start()
+    yield s
+    code = s.stop()
+    s.close()
+    assert code == 0, s.output()
+    assert_no_secrets(s)

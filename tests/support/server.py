@@ -1,0 +1,93 @@
+"""A real `tidings serve` process on a free loopback port, with its own config and database."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TidingsServer:
+    def __init__(self, workdir: Path, config_text: str | None, extra_args: list[str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.config_path: Path | None = None
+        if config_text is not None:
+            self.config_path = workdir / "tidings.toml"
+            self.config_path.write_text(config_text)
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> "TidingsServer":
+        self.starts += 1
+        args = [sys.executable, "-m", "tidings", "serve", "--port", str(self.port), *self.extra_args]
+        if self.config_path is not None:
+            args += ["--config", str(self.config_path)]
+        env = {k: v for k, v in os.environ.items() if k != "TIDINGS_CONFIG"}
+        out = open(self.workdir / f"stdout.{self.starts}.txt", "wb")  # noqa: SIM115
+        err = open(self.workdir / f"stderr.{self.starts}.txt", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=out, stderr=err, env=env)
+        out.close()
+        err.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tidings exited with {self.proc.returncode}:\n{self.output()}")
+            try:
+                if self.client.get("/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"tidings did not answer /healthz within {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        text = ""
+        for f in sorted(self.workdir.glob("std*.txt")):
+            text += f"--- {f.name}\n{f.read_text(errors='replace')}"
+        return text
+
+    def kill(self) -> None:
+        """SIGKILL: the crash case."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        self.client.close()
+
+    def stop(self) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(5)
+
+    def send(self, body: Any, key: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        h = dict(headers or {})
+        if key is not None:
+            h["key"] = key
+        if isinstance(body, bytes | str):
+            return self.client.post("/resources/v1/messaging", content=body, headers=h)
+        return self.client.post("/resources/v1/messaging", json=body, headers=h)

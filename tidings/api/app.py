@@ -1,0 +1,75 @@
+"""The ASGI application: routes, JSON for every error, and a Request-Id on every response."""
+
+import logging
+from http import HTTPStatus
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tidings import ids
+from tidings.api.messages import get_message
+from tidings.api.messaging import send_v1
+from tidings.api.responses import json_response, plain_error
+from tidings.runtime import Runtime
+
+log = logging.getLogger("tidings.api")
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    detail = exc.detail if exc.detail and exc.detail != phrase else ""
+    if exc.status_code == 404:
+        detail = f"no route for {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    description = f"{phrase}: {detail}" if detail else phrase
+    return plain_error(exc.status_code, str(exc.status_code), description, exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    return plain_error(500, "7006", "Internal error occurred")
+
+
+class RequestId:
+    """Outermost middleware: every response, errors from any layer included, gets a Request-Id."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ids.new_id().encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def create_app(runtime: Runtime) -> ASGIApp:
+    """The application for a started runtime (the server starts and stops the runtime around it)."""
+    routes = [
+        Route("/resources/v1/messaging", send_v1, methods=["POST"]),
+        Route("/resources/v1/messaging/", send_v1, methods=["POST"]),
+        Route("/v1/messages/{transid}", get_message, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    app.state.runtime = runtime
+    return RequestId(app)

@@ -1,0 +1,73 @@
+"""Who is calling: a service key (`key:` header) or an HS256 JWT (`Authorization: Bearer`).
+
+When both are sent the JWT decides and the key is ignored, as the documents say.
+"""
+
+import time
+
+import jwt
+from starlette.datastructures import Headers
+
+from tidings.errors import AuthFailed, CredentialsMissing, ServiceInactive
+from tidings.services import Service, ServiceRegistry
+
+JWT_MAX_AGE_S = 3600
+CLOCK_SKEW_S = 60
+
+
+def authenticate(headers: Headers, services: ServiceRegistry) -> Service:
+    token = bearer(headers)
+    service: Service | None
+    if token is not None:
+        service = _from_jwt(token, services)
+    else:
+        key = headers.get("key")
+        if key is None:
+            raise CredentialsMissing()
+        service = services.by_key(key.strip())
+        if service is None:
+            raise AuthFailed("unknown service key")
+    if not service.active:
+        raise ServiceInactive()
+    return service
+
+
+def bearer(headers: Headers) -> str | None:
+    value = headers.get("authorization")
+    if value is None:
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def _from_jwt(token: str, services: ServiceRegistry) -> Service:
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AuthFailed("the JWT is malformed") from None
+    issuer = claims.get("iss")
+    service = None
+    if isinstance(issuer, str):
+        service = services.by_id(issuer) or services.by_key(issuer)
+    if service is None:
+        raise AuthFailed("the JWT's iss is not a known service id or key")
+    if not service.secret_bytes:
+        raise AuthFailed("this service has no secret, so it cannot use JWTs")
+    try:
+        verified = jwt.decode(
+            token,
+            service.secret_bytes,
+            algorithms=["HS256"],
+            options={"require": ["iat"]},
+            leeway=CLOCK_SKEW_S,
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthFailed("the JWT has expired") from None
+    except jwt.PyJWTError as exc:
+        raise AuthFailed(f"the JWT is invalid ({exc})") from None
+    iat = verified["iat"]
+    if not isinstance(iat, int | float) or iat < time.time() - JWT_MAX_AGE_S - CLOCK_SKEW_S:
+        raise AuthFailed("the JWT was issued more than 60 minutes ago")
+    return service

@@ -1,0 +1,36 @@
+"""`POST /resources/v1/messaging`: the Messaging API v1 send endpoint."""
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tidings.api.auth import authenticate
+from tidings.api.body import read_body
+from tidings.api.responses import json_response, v1_error
+from tidings.errors import ApiError, InternalError
+from tidings.runtime import Runtime
+from tidings.schema import v1
+
+log = logging.getLogger("tidings.api")
+
+
+async def send_v1(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        service = authenticate(request.headers, runtime.services)
+        body = await read_body(request, runtime.config.server.max_body_bytes)
+        req = v1.decode(body)
+        accepted = await runtime.intake.accept_v1(service, req)
+    except ApiError as exc:
+        return v1_error(exc)
+    except Exception:
+        log.exception("v1 send failed")
+        return v1_error(InternalError())
+    items = []
+    for a in accepted:
+        item = {"code": "1001", "transid": a.transid, "description": "Queued"}
+        if a.correlationid is not None:
+            item["correlationid"] = a.correlationid
+        items.append(item)
+    return json_response({"response": items})

@@ -1,0 +1,28 @@
+"""Response bodies: the v1 envelope and the plain JSON errors of everything else."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from starlette.responses import Response
+
+from tidings import ids
+from tidings.errors import ApiError
+
+_encoder = msgspec.json.Encoder()
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(body), status, headers, media_type="application/json")
+
+
+def v1_error(error: ApiError) -> Response:
+    """A refused v1 request: one object, not an array, with a fresh transid (HTTP 200 unless 413)."""
+    body = {"response": {"code": error.code, "description": error.description, "transid": ids.new_id()}}
+    return json_response(body, error.http_status)
+
+
+def plain_error(
+    status: int, code: str, description: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    return json_response({"code": code, "description": description}, status, headers)

@@ -1,0 +1,34 @@
+"""The sandbox: every channel, simulated. Submitted at once, the final status `delay_ms` later.
+
+An address whose last four digits are a documented failure code of its channel ends with that code
+(an msisdn ending 7203 is Un-Delivered 7203); every other address is Delivered.
+"""
+
+from typing import ClassVar
+
+from tidings.channels.base import Outbound, SendResult
+from tidings.statuses import DELIVERED, FAILURES, Outcome
+
+
+class SandboxConnector:
+    name: ClassVar[str] = "sandbox"
+
+    def __init__(self, delay_ms: int) -> None:
+        self.delay_s = delay_ms / 1000
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, msg: Outbound) -> SendResult:
+        return SendResult(
+            ext_id=f"sandbox-{msg.transid}",
+            receipt=outcome_for(msg.channel, msg.address),
+            receipt_after_s=self.delay_s,
+        )
+
+
+def outcome_for(channel: str, address: str) -> Outcome:
+    return FAILURES.get(channel, {}).get(address[-4:], DELIVERED)

@@ -1,0 +1,114 @@
+"""The `tidings` command: serve, check-config."""
+
+import json
+import logging
+import os
+import shlex
+import sys
+from typing import NoReturn
+
+import click
+
+from tidings import __version__
+from tidings.config import Config, ConfigError, database_problem, load_config
+from tidings.runtime import Runtime
+from tidings.services import Service
+from tidings.store.sqlite import StoreLocked
+
+
+@click.group()
+@click.version_option(__version__, prog_name="tidings")
+def main() -> None:
+    """Tidings: a self-hosted gateway that speaks the Webex Connect Messaging API."""
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML config file (default: $TIDINGS_CONFIG; none: a demo service on the sandbox).",
+)
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on (default 8080).")
+@click.option("--db", "database", help="Database URL (default sqlite:///tidings.db).")
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def serve(
+    config_path: str | None, host: str | None, port: int | None, database: str | None, log_level: str
+) -> None:
+    """Run the API, the workers and the notifier in one process."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(config_path or os.environ.get("TIDINGS_CONFIG") or None)
+    if host:
+        config.server.host = host
+    if port:
+        config.server.port = port
+    if database:
+        if problem := database_problem(database):
+            _fail([f"--db: {problem}"])
+        config.server.database = database
+    from tidings.server import run
+
+    try:
+        run(config, _banner)
+    except StoreLocked as exc:
+        _fail([str(exc)])
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command("check-config")
+@click.argument("file", type=click.Path(dir_okay=False))
+def check_config(file: str) -> None:
+    """Check a config file; list every problem with its line; exit 1 if there is any."""
+    _load(file)
+    click.echo(f"{file}: OK")
+
+
+def _load(path: str | None) -> Config:
+    if path is None:
+        return Config()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _fail(exc.problems)
+
+
+def _fail(problems: list[str]) -> NoReturn:
+    for problem in problems:
+        click.echo(f"error: {problem}", err=True)
+    sys.exit(1)
+
+
+def _banner(runtime: Runtime) -> None:
+    config = runtime.config
+    base = f"http://{config.server.host}:{config.server.port}"
+    click.echo(f"Tidings {__version__} serving {base} (database {config.server.database}, sandbox channels)")
+    if runtime.demo is not None:
+        click.echo(f'Demo service "{runtime.demo.name}" (id {runtime.demo.id}), key {runtime.demo.key}')
+        click.echo("Send an SMS through the sandbox:")
+        click.echo("  " + demo_curl(base, runtime.demo))
+    sys.stdout.flush()
+
+
+def demo_curl(base: str, service: Service) -> str:
+    body = {
+        "deliverychannel": "sms",
+        "channels": {"sms": {"text": "Hello from Tidings", "senderid": service.senderids[0]}},
+        "destination": [{"msisdn": ["+447700900123"]}],
+    }
+    return shlex.join(
+        [
+            "curl",
+            "-s",
+            f"{base}/resources/v1/messaging",
+            "-H",
+            f"key: {service.key}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            json.dumps(body, separators=(",", ":")),
+        ]
+    )

@@ -1,0 +1,273 @@
+"""The configuration file (TOML): its schema, defaults, and checks that name the key and line.
+
+Every problem is collected, not just the first, so `tidings check-config` can list them all.
+"""
+
+import base64
+import binascii
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+DEFAULT_DATABASE = "sqlite:///tidings.db"
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = DEFAULT_DATABASE
+    public_url: str = ""
+    max_body_bytes: int = 1_048_576
+    admin_token: str = ""
+
+
+class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True):
+    timeout_s: float = 10.0
+    retries: int = 3
+    retry_interval_s: float = 60.0
+    concurrency: int = 64
+
+
+class SandboxConfig(msgspec.Struct, forbid_unknown_fields=True):
+    delay_ms: int = 200
+
+
+class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    key: str
+    name: str = ""
+    secret: str = ""
+    active: bool = True
+    notify_url: str = ""
+    tps: int = 1000
+    senderids: list[str] = msgspec.field(default_factory=list)
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
+    services: list[ServiceConfig] = msgspec.field(default_factory=list)
+    source: str | None = None  # the file it came from; not a TOML key
+
+    def base_url(self) -> str:
+        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+
+
+_TABLES: dict[str, type[msgspec.Struct]] = {
+    "server": ServerConfig,
+    "notify": NotifyConfig,
+    "sandbox": SandboxConfig,
+}
+_ARRAYS: dict[str, type[msgspec.Struct]] = {"services": ServiceConfig}
+
+
+class ConfigError(Exception):
+    """The file has problems; `problems` lists each one with its key and line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class _Checker:
+    lines: dict[tuple[str | int, ...], int]
+    source: str
+    problems: list[str]
+
+    def add(self, path: tuple[str | int, ...], message: str) -> None:
+        line = self._line_of(path)
+        where = f"{self.source}:{line}" if line else self.source
+        self.problems.append(f"{where}: {_dotted(path)}: {message}")
+
+    def _line_of(self, path: tuple[str | int, ...]) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"]+(?:\s*\.\s*[A-Za-z0-9_\-\"]+)*)\s*=")
+
+
+def _locate(text: str) -> dict[tuple[str | int, ...], int]:
+    """Map each table and key path to the line that defines it (TOML parsers don't keep lines)."""
+    lines: dict[tuple[str | int, ...], int] = {}
+    counts: dict[tuple[str, ...], int] = {}
+    table: tuple[str | int, ...] = ()
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if m := _HEADER.match(raw):
+            names = tuple(p.strip().strip('"') for p in m.group(2).split("."))
+            if m.group(1) == "[[":
+                index = counts.get(names, 0)
+                counts[names] = index + 1
+                table = (*names, index)
+            else:
+                table = names
+            lines.setdefault(table, number)
+        elif m := _KEY.match(raw):
+            keys = tuple(p.strip().strip('"') for p in m.group(1).split("."))
+            lines.setdefault((*table, *keys), number)
+    return lines
+
+
+def _check_struct(
+    check: _Checker, path: tuple[str | int, ...], value: Any, kind: type[msgspec.Struct]
+) -> dict[str, Any]:
+    """Check each key of one table on its own so that every bad key is reported."""
+    if not isinstance(value, dict):
+        check.add(path, f"expected a table, got {type(value).__name__}")
+        return {}
+    fields = {f.name: f for f in msgspec.structs.fields(kind)}
+    good: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(key)
+        if field is None or key == "source":
+            check.add((*path, key), f"unknown key (known: {', '.join(sorted(set(fields) - {'source'}))})")
+            continue
+        try:
+            good[key] = msgspec.convert(item, field.type)
+        except msgspec.ValidationError as exc:
+            check.add((*path, key), _type_message(exc))
+    for name, field in fields.items():
+        if field.required and name not in value:
+            check.add(path, f"missing required key `{name}`")
+    return good
+
+
+def _type_message(exc: msgspec.ValidationError) -> str:
+    return str(exc).replace("Expected `", "expected `").split(" - at ")[0]
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Parse and check a config file's text; raise ConfigError listing every problem."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: TOML syntax error: {exc}"]) from None
+    check = _Checker(_locate(text), source, [])
+    built: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _TABLES:
+            built[key] = _check_struct(check, (key,), value, _TABLES[key])
+        elif key in _ARRAYS:
+            if not isinstance(value, list):
+                check.add((key,), "expected an array of tables, written [[" + key + "]]")
+                continue
+            built[key] = [_check_struct(check, (key, i), v, _ARRAYS[key]) for i, v in enumerate(value)]
+        else:
+            known = ", ".join(sorted([*_TABLES, *_ARRAYS]))
+            check.add((key,), f"unknown key (known: {known})")
+    if check.problems:
+        raise ConfigError(check.problems)
+    config = msgspec.convert(built, Config)
+    config.source = source
+    _check_values(config, check)
+    if check.problems:
+        raise ConfigError(check.problems)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: the file is not UTF-8 text"]) from None
+    return parse_config(text, str(path))
+
+
+def _check_values(config: Config, check: _Checker) -> None:
+    s = config.server
+    if not 1 <= s.port <= 65535:
+        check.add(("server", "port"), f"must be between 1 and 65535, got {s.port}")
+    if problem := database_problem(s.database):
+        check.add(("server", "database"), problem)
+    if s.public_url and not is_http_url(s.public_url):
+        check.add(("server", "public_url"), "must be an http:// or https:// URL")
+    if s.max_body_bytes < 1024:
+        check.add(("server", "max_body_bytes"), "must be at least 1024")
+    n = config.notify
+    if n.timeout_s <= 0:
+        check.add(("notify", "timeout_s"), "must be greater than 0")
+    if n.retries < 0:
+        check.add(("notify", "retries"), "must be 0 or more")
+    if n.retry_interval_s < 0:
+        check.add(("notify", "retry_interval_s"), "must be 0 or more")
+    if n.concurrency < 1:
+        check.add(("notify", "concurrency"), "must be at least 1")
+    if config.sandbox.delay_ms < 0:
+        check.add(("sandbox", "delay_ms"), "must be 0 or more")
+    _check_services(config.services, check)
+
+
+def _check_services(services: list[ServiceConfig], check: _Checker) -> None:
+    ids: set[str] = set()
+    keys: set[str] = set()
+    for i, svc in enumerate(services):
+        where = ("services", i)
+        if not svc.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        elif svc.id in ids:
+            check.add((*where, "id"), f"duplicate service id {svc.id!r}")
+        ids.add(svc.id)
+        if not svc.key.strip():
+            check.add((*where, "key"), "must not be empty")
+        elif svc.key in keys:
+            check.add((*where, "key"), "the same key is used by another service")
+        keys.add(svc.key)
+        if svc.secret and decode_secret(svc.secret) is None:
+            check.add((*where, "secret"), "must be Base64 (its decoded bytes sign JWTs and notifications)")
+        if svc.tps < 1:
+            check.add((*where, "tps"), "must be at least 1")
+        if svc.notify_url and not is_http_url(svc.notify_url):
+            check.add((*where, "notify_url"), "must be an http:// or https:// URL")
+        for j, sender in enumerate(svc.senderids):
+            if not sender.strip():
+                check.add((*where, "senderids", j), "must not be empty")
+
+
+def decode_secret(secret: str) -> bytes | None:
+    """The HMAC key of a service secret (Base64, padded or not); None when it is not Base64."""
+    text = secret.strip()
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def database_problem(url: str) -> str | None:
+    if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
+        return None
+    if url.startswith(("postgresql://", "postgres://")):
+        return "PostgreSQL is not supported by this version yet; use sqlite:///PATH"
+    return "must be sqlite:///PATH (relative) or sqlite:////ABSOLUTE/PATH"
+
+
+def is_http_url(url: str) -> bool:
+    """True for a syntactically valid absolute http(s) URL with no stray whitespace."""
+    if not url or url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

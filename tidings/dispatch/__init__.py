@@ -1,0 +1,1 @@
+"""Background workers that move accepted messages to a final status."""

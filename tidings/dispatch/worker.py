@@ -1,0 +1,173 @@
+"""The dispatcher: claims due messages in batches, sends them, and records what happened.
+
+A claimed message is either Queued (send it, or expire it when its expiry has passed) or Submitted with
+a receipt its connector scheduled (apply it). Every status change is recorded with its time, together
+with the notification that reports it, in one store transaction per batch.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+
+from tidings import clock, ids
+from tidings.channels.base import Connector, FailureKind, Outbound, SendError
+from tidings.notify.payloads import deliverable, delivery_info
+from tidings.services import ServiceRegistry
+from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
+from tidings.store.base import DueMessage, OutgoingNotification, Store, Update
+
+log = logging.getLogger("tidings.dispatch")
+
+IDLE_POLL_S = 1.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        services: ServiceRegistry,
+        routes: Mapping[str, Connector],
+        on_notifications: Callable[[], None],
+        *,
+        batch: int = 500,
+        lease_s: float = 60.0,
+        max_attempts: int = 5,
+        retry_interval_s: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.services = services
+        self.routes = routes
+        self.on_notifications = on_notifications
+        self.batch = batch
+        self.lease_s = lease_s
+        self.max_attempts = max_attempts
+        self.retry_interval_s = retry_interval_s
+        self._wake = asyncio.Event()
+        self._next_due: float | None = None
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="dispatch")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                count = await self.run_once()
+            except Exception:
+                log.exception("dispatch batch failed; its messages are retried when their lease ends")
+                count = 0
+            if count < self.batch:
+                await self._sleep()
+
+    async def _sleep(self) -> None:
+        timeout = IDLE_POLL_S
+        if self._next_due is not None:
+            timeout = max(0.0, min(timeout, self._next_due - clock.now()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        if self._next_due is not None and self._next_due <= clock.now():
+            self._next_due = None
+
+    async def run_once(self) -> int:
+        """Claim one batch, act on it, record the results; return how many messages were claimed."""
+        due = await self.store.claim_due(clock.now(), self.batch, self.lease_s)
+        if not due:
+            return 0
+        now = clock.now()
+        updates: list[Update] = []
+        to_send: list[DueMessage] = []
+        for m in due:
+            if m.status is Status.SUBMITTED and m.pending is not None:
+                updates.append(self._change(m, m.pending, now))
+            elif m.status is not Status.QUEUED:
+                updates.append(Update(m.transid, m.service_id, now, None, m.attempts))
+            elif m.expiry is not None and m.expiry <= now:
+                updates.append(self._change(m, EXPIRED[m.channel], now))
+            else:
+                to_send.append(m)
+        if to_send:
+            updates.extend(await asyncio.gather(*(self._send(m) for m in to_send)))
+        await self.store.record(updates)
+        for u in updates:
+            if u.next_at is not None and (self._next_due is None or u.next_at < self._next_due):
+                self._next_due = u.next_at
+        if any(u.notification is not None for u in updates):
+            self.on_notifications()
+        return len(due)
+
+    async def _send(self, m: DueMessage) -> Update:
+        attempt = m.attempts + 1
+        connector = self.routes.get(m.channel)
+        try:
+            if connector is None:
+                raise SendError(FailureKind.CONFIG, f"no connector serves channel {m.channel}")
+            result = await connector.send(
+                Outbound(m.transid, m.service_id, m.channel, m.address, m.content, attempt)
+            )
+        except SendError as exc:
+            return self._failed(m, attempt, exc)
+        except Exception as exc:
+            log.exception("connector for %s raised an unexpected error", m.channel)
+            return self._failed(m, attempt, SendError(FailureKind.CONNECTION, f"unexpected error: {exc}"))
+        now = clock.now()
+        update = self._change(m, SUBMITTED, now, attempts=attempt)
+        update.ext_id = result.ext_id
+        if result.receipt is not None:
+            update.pending = result.receipt
+            update.next_at = now + result.receipt_after_s
+        return update
+
+    def _failed(self, m: DueMessage, attempt: int, exc: SendError) -> Update:
+        now = clock.now()
+        if exc.retryable and attempt < self.max_attempts:
+            retry_at = now + self.retry_interval_s * 2 ** (attempt - 1)
+            return Update(m.transid, m.service_id, now, retry_at, attempt, error=exc.description[:500])
+        outcome = FAILURES.get(m.channel, {}).get(exc.code or "") or PLATFORM_FAILURE[m.channel]
+        if exc.code is not None and outcome.code != exc.code:
+            outcome = Outcome(Status.FAILED, exc.code, exc.description)
+        update = self._change(m, outcome, now, attempts=attempt)
+        update.error = exc.description[:500]
+        return update
+
+    def _change(self, m: DueMessage, outcome: Outcome, at: float, attempts: int | None = None) -> Update:
+        return Update(
+            transid=m.transid,
+            service_id=m.service_id,
+            at=at,
+            next_at=None,
+            attempts=m.attempts if attempts is None else attempts,
+            outcome=outcome,
+            notification=self._notification(m, outcome, at),
+        )
+
+    def _notification(self, m: DueMessage, outcome: Outcome, at: float) -> OutgoingNotification | None:
+        url = m.notify_url
+        if not url:
+            service = self.services.by_id(m.service_id)
+            url = service.notify_url if service else ""
+        if not url or not deliverable(url):
+            return None
+        body = delivery_info(
+            transid=m.transid,
+            channel=m.channel,
+            address=m.address,
+            address_type=m.address_type,
+            outcome=outcome,
+            at=at,
+            parts=m.parts,
+            callback_data=m.callback_data,
+            correlationid=m.correlationid,
+        )
+        return OutgoingNotification(ids.new_id(), url, body)

@@ -1,0 +1,58 @@
+"""The accept path, free of HTTP: a decoded request becomes committed messages, one per address."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from tidings import clock, ids
+from tidings.errors import TooManyDestinations
+from tidings.schema.v1 import V1Request
+from tidings.services import Service
+from tidings.store.base import NewMessage, Store
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    transid: str
+    correlationid: str | None
+
+
+class Intake:
+    def __init__(self, store: Store, on_accept: Callable[[], None]) -> None:
+        self.store = store
+        self.on_accept = on_accept
+
+    async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
+        """Check what depends on the service, commit every message, and only then answer."""
+        if len(req.addresses) > service.tps:
+            raise TooManyDestinations(
+                f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
+            )
+        channel = req.channel
+        content = channel.content(req.channel_object, "channels." + ".".join(channel.path), service.senderids)
+        body = msgspec.json.encode(content.data)
+        transids = ids.new_ids(len(req.addresses))
+        now = clock.now()
+        await self.store.accept(
+            [
+                NewMessage(
+                    transid=transid,
+                    service_id=service.id,
+                    channel=channel.name,
+                    address=a.value,
+                    address_type=channel.address_key,
+                    content=body,
+                    parts=content.parts,
+                    correlationid=a.correlationid,
+                    callback_data=req.callback_data,
+                    notify_url=req.notify_url,
+                    priority=req.priority,
+                    expiry=req.expiry,
+                    created_at=now,
+                )
+                for transid, a in zip(transids, req.addresses, strict=True)
+            ]
+        )
+        self.on_accept()
+        return [Accepted(t, a.correlationid) for t, a in zip(transids, req.addresses, strict=True)]

@@ -1,0 +1,174 @@
+"""The notifier: posts outbox rows to notify URLs, with retries that survive restarts.
+
+A pipeline, not rounds: up to `concurrency` POSTs are in flight at once, a slow receiver holds only its
+own slots, and results are written back in batches. Connection errors, timeouts, 429 and 5xx are retried
+`retries` times, backing off from `retry_interval_s` (doubling, at most an hour); other answers are final.
+"""
+
+import asyncio
+import contextlib
+import logging
+
+import aiohttp
+
+from tidings import __version__, clock
+from tidings.config import NotifyConfig
+from tidings.notify.payloads import redact_url, signature
+from tidings.services import ServiceRegistry
+from tidings.store.base import ClaimedNotification, NotificationResult, Store
+
+log = logging.getLogger("tidings.notify")
+
+MAX_BACKOFF_S = 3600.0
+IDLE_POLL_S = 1.0
+
+
+def backoff(interval_s: float, retry_number: int) -> float:
+    """Delay before retry `retry_number` (1-based): interval, 2 x interval, 4 x interval, …, ≤ 1 hour."""
+    return min(interval_s * 2.0 ** (retry_number - 1), MAX_BACKOFF_S)
+
+
+def retryable_status(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+class Notifier:
+    def __init__(self, store: Store, services: ServiceRegistry, config: NotifyConfig) -> None:
+        self.store = store
+        self.services = services
+        self.config = config
+        self._wake = asyncio.Event()
+        self._flush = asyncio.Event()
+        self._results: list[NotificationResult] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self._next_retry: float | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.config.concurrency, ttl_dns_cache=60),
+            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            headers={"User-Agent": f"Tidings/{__version__}"},
+        )
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="notify-claim"),
+            asyncio.create_task(self._flush_loop(), name="notify-flush"),
+        ]
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._inflight:
+            await asyncio.wait(self._inflight, timeout=grace_s)
+        for t in self._inflight:
+            t.cancel()
+        self._flush.set()
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._write_results()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            free = self.config.concurrency - len(self._inflight)
+            claimed: list[ClaimedNotification] = []
+            if free > 0:
+                lease = self.config.timeout_s + 30
+                claimed = await self.store.claim_notifications(clock.now(), free, lease)
+                for n in claimed:
+                    task = asyncio.create_task(self._deliver(n))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._done)
+            if free > 0 and len(claimed) == free:
+                continue
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        timeout = IDLE_POLL_S
+        if self._next_retry is not None:
+            timeout = max(0.0, min(timeout, self._next_retry - clock.now()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        if self._next_retry is not None and self._next_retry <= clock.now():
+            self._next_retry = None
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._wake.set()
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush.wait()
+            self._flush.clear()
+            await asyncio.sleep(0.002)  # let more results gather into one commit
+            await self._write_results()
+            self._wake.set()  # successors of finished notifications are now claimable
+
+    async def _write_results(self) -> None:
+        batch, self._results = self._results, []
+        if batch:
+            await self.store.finish_notifications(batch)
+
+    async def _deliver(self, n: ClaimedNotification) -> None:
+        status: int | None = None
+        error: str | None = None
+        try:
+            status = await self._post(n)
+        except (aiohttp.InvalidURL, ValueError) as exc:
+            error, retry = f"invalid URL: {exc}", False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            error, retry = f"{type(exc).__name__}: {exc}"[:500], True
+        else:
+            retry = retryable_status(status)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        self._results.append(self._result(n, status, error, retry))
+        self._flush.set()
+
+    async def _post(self, n: ClaimedNotification) -> int:
+        assert self._session is not None
+        service = self.services.by_id(n.service_id)
+        headers = {
+            "Content-Type": "application/json",
+            "X-Tidings-Event-Id": n.event_id,
+            "X-Hub-Signature": signature(service.secret_bytes if service else b"", n.body),
+        }
+        async with self._session.post(n.url, data=n.body, headers=headers, allow_redirects=False) as resp:
+            await resp.read()
+            return resp.status
+
+    def _result(
+        self, n: ClaimedNotification, status: int | None, error: str | None, retry: bool
+    ) -> NotificationResult:
+        now = clock.now()
+        if error is None:
+            return NotificationResult(n.seq, "sent", now, now, status)
+        tries = n.attempts + 1
+        if retry and tries <= self.config.retries:
+            at = now + backoff(self.config.retry_interval_s, tries)
+            self._next_retry = at if self._next_retry is None else min(self._next_retry, at)
+            log.info(
+                "notification %s to %s failed (%s); retry %d at +%.1fs",
+                n.event_id,
+                redact_url(n.url),
+                error,
+                tries,
+                at - now,
+            )
+            return NotificationResult(n.seq, "pending", now, at, status, error)
+        log.warning(
+            "notification %s to %s failed (%s); giving up after %d tries",
+            n.event_id,
+            redact_url(n.url),
+            error,
+            tries,
+        )
+        return NotificationResult(n.seq, "failed", now, now, status, error)

@@ -1,0 +1,55 @@
+"""Everything one Tidings process runs, wired together: store, services, connectors, workers."""
+
+from tidings.channels import build_routes
+from tidings.config import Config
+from tidings.dispatch.worker import Dispatcher
+from tidings.intake import Intake
+from tidings.notify.webhook import Notifier
+from tidings.services import Service, ServiceRegistry, demo_service
+from tidings.store import Store, open_store
+
+
+class Runtime:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.services = ServiceRegistry()
+        self.demo: Service | None = None
+        self._store: Store | None = None
+        self._started: list[Dispatcher | Notifier] = []
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None, "the runtime is not started"
+        return self._store
+
+    async def start(self) -> None:
+        config = self.config
+        self._store = open_store(config.server.database)
+        await self._store.open()
+        await self._store.save_services([Service.from_config(s) for s in config.services])
+        services = await self._store.load_services()
+        if not services:
+            services = [demo_service()]
+            await self._store.save_services(services)
+        if not config.services:
+            self.demo = next((s for s in services if s.id == "svc-demo"), None)
+        self.services.replace(services)
+        self.routes = build_routes(config)
+        for connector in set(self.routes.values()):
+            await connector.start()
+        self.notifier = Notifier(self._store, self.services, config.notify)
+        await self.notifier.start()
+        self.dispatcher = Dispatcher(self._store, self.services, self.routes, self.notifier.wake)
+        await self.dispatcher.start()
+        self._started = [self.notifier, self.dispatcher]
+        self.intake = Intake(self._store, self.dispatcher.wake)
+
+    async def stop(self) -> None:
+        for part in reversed(self._started):
+            await part.stop()
+        self._started = []
+        if self._store is not None:
+            for connector in set(self.routes.values()):
+                await connector.stop()
+            await self._store.close()
+            self._store = None

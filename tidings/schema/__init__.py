@@ -1,0 +1,1 @@
+"""Request schemas: plain typed structs, one module per channel object, no HTTP in here."""

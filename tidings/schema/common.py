@@ -1,0 +1,144 @@
+"""Field types and checks shared by every channel object: addresses, times, lengths."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+import phonenumbers
+
+from tidings.errors import InvalidParameter, MandatoryMissing
+
+CORRELATION_MAX_BYTES = 50
+CALLBACK_DATA_MAX_CHARS = 2000
+
+_E164 = re.compile(r"\+?([1-9][0-9]{6,14})")
+
+
+def msisdn(value: object, field: str) -> str:
+    """Check an address is E.164 (leading '+' optional, digits only); return it with the '+'."""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{field} must be a string")
+    m = _E164.fullmatch(value.strip())
+    if m is None or not _possible(m.group(1)):
+        raise InvalidParameter(f"{field} {value!r} is not an E.164 phone number")
+    return "+" + m.group(1)
+
+
+def _possible(digits: str) -> bool:
+    for size in (1, 2, 3):
+        cc = int(digits[:size])
+        if cc in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            return _possible_length(cc, len(digits) - size, digits)
+    return False
+
+
+def _possible_length(cc: int, national_length: int, digits: str) -> bool:
+    # Whether a number is "possible" depends only on its country code and length, so one parse per
+    # (country code, length) serves every later address of that shape: ~1 µs instead of ~11 µs.
+    key = (cc, national_length)
+    hit = _LENGTHS.get(key)
+    if hit is None:
+        hit = _LENGTHS[key] = bool(phonenumbers.is_possible_number(phonenumbers.parse("+" + digits)))
+    return hit
+
+
+_LENGTHS: dict[tuple[int, int], bool] = {}
+
+
+def max_bytes(value: str | None, limit: int, field: str) -> str | None:
+    if value is not None and len(value.encode("utf-8")) > limit:
+        raise InvalidParameter(f"{field} is longer than {limit} bytes")
+    return value
+
+
+def max_chars(value: str | None, limit: int, field: str) -> str | None:
+    if value is not None and len(value) > limit:
+        raise InvalidParameter(f"{field} is longer than {limit} characters")
+    return value
+
+
+def required(value: object, field: str) -> None:
+    if value is None or value == "" or value == []:
+        raise MandatoryMissing(field)
+
+
+_ISO = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"\s*(Z|z|[+-]\d{1,2}(?::?\d{2})?)?"
+)
+
+
+def timestamp(value: str | int | float, field: str) -> float:
+    """Parse an expiry time: ISO 8601 with or without an offset (none means UTC), the documents'
+    one-digit-hour offsets such as `+5:30`, or epoch seconds. Return epoch seconds."""
+    if isinstance(value, bool):
+        raise InvalidParameter(f"{field} must be an ISO 8601 time")
+    if isinstance(value, int | float):
+        return float(value)
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    m = _ISO.fullmatch(text)
+    if m is None:
+        raise InvalidParameter(f"{field} {value!r} is not an ISO 8601 time such as 2026-04-12T13:00:19.456Z")
+    year, month, day, hour, minute, second, frac, offset = m.groups()
+    try:
+        tz = _offset(offset)
+        dt = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second or 0),
+            int((frac or "0").ljust(6, "0")[:6]),
+            tzinfo=tz,
+        )
+    except ValueError as exc:
+        raise InvalidParameter(f"{field} {value!r} is not a valid time ({exc})") from None
+    return dt.timestamp()
+
+
+def _offset(text: str | None) -> timezone:
+    if text is None or text in ("Z", "z"):
+        return UTC
+    sign = -1 if text[0] == "-" else 1
+    body = text[1:].replace(":", "")
+    hours, minutes = (int(body), 0) if len(body) <= 2 else (int(body[:-2]), int(body[-2:]))
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"offset {text} out of range")
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def decode_error_detail(exc: Exception, prefix: str = "") -> str:
+    """Turn msgspec's "Expected `str`, got `int` - at `$.a[0].b`" into "a[0].b: expected `str`, got `int`"."""
+    text = str(exc)
+    message, _, where = text.rpartition(" - at `")
+    if not message:
+        return f"{prefix}: {text}" if prefix else text
+    path = where.rstrip("`").removeprefix("$").removeprefix(".")
+    full = ".".join(p for p in (prefix, path) if p).replace(".[", "[")
+    message = message[0].lower() + message[1:]
+    return f"{full}: {message}" if full else message
+
+
+class Addressing(Protocol):
+    """What intake needs to know about one channel of the v1 API."""
+
+    name: str
+    path: tuple[str, ...]
+    address_key: str
+
+    def address(self, value: object, field: str) -> str: ...
+
+    def content(self, raw: bytes, field: str, senders: Sequence[str]) -> "ChannelContent": ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelContent:
+    """A validated channel object: what is stored and sent, and how many parts it takes."""
+
+    data: dict[str, Any]
+    parts: int = 1

@@ -1,0 +1,1 @@
+"""SMPP 3.4 and SMS encoding, free of Tidings concepts."""

@@ -1,0 +1,172 @@
+"""The Store interface: everything Tidings keeps durably, whatever the database.
+
+Callers see plain records and async methods; no SQL, connection or transaction leaks out. Each method
+is atomic: a status change and the notification that reports it are committed together, and
+`accept` returns only once every message of the request is committed.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from tidings.services import Service
+from tidings.statuses import Outcome, Status
+
+
+@dataclass(slots=True)
+class NewMessage:
+    transid: str
+    service_id: str
+    channel: str
+    address: str
+    address_type: str
+    content: bytes  # the validated channel object, JSON
+    parts: int
+    correlationid: str | None
+    callback_data: str | None
+    notify_url: str | None
+    priority: int
+    expiry: float | None
+    created_at: float
+
+
+@dataclass(slots=True)
+class DueMessage:
+    """A message a worker has claimed: to send (Queued) or to finish (Submitted, receipt due)."""
+
+    transid: str
+    service_id: str
+    channel: str
+    address: str
+    address_type: str
+    content: dict[str, Any]
+    parts: int
+    correlationid: str | None
+    callback_data: str | None
+    notify_url: str | None
+    priority: int
+    expiry: float | None
+    status: Status
+    attempts: int
+    ext_id: str | None
+    pending: Outcome | None  # a receipt the connector scheduled, applied when next_at comes
+
+
+@dataclass(slots=True)
+class OutgoingNotification:
+    event_id: str
+    url: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class Update:
+    """What happened to one claimed message. With `outcome` None it is only rescheduled."""
+
+    transid: str
+    service_id: str
+    at: float
+    next_at: float | None
+    attempts: int
+    outcome: Outcome | None = None
+    pending: Outcome | None = None
+    ext_id: str | None = None
+    error: str | None = None
+    notification: OutgoingNotification | None = None
+
+
+@dataclass(slots=True)
+class ClaimedNotification:
+    seq: int
+    event_id: str
+    transid: str
+    service_id: str
+    url: str
+    body: bytes
+    attempts: int  # tries made before this one
+
+
+NotificationState = Literal["sent", "pending", "failed"]
+
+
+@dataclass(slots=True)
+class NotificationResult:
+    seq: int
+    state: NotificationState  # "pending" means: try again at next_at
+    at: float
+    next_at: float
+    http_status: int | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    status: str
+    code: str
+    description: str
+    at: float
+
+
+@dataclass(slots=True)
+class NotificationRecord:
+    event_id: str
+    url: str
+    state: str
+    attempts: int
+    http_status: int | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class MessageRecord:
+    transid: str
+    service_id: str
+    channel: str
+    address: str
+    address_type: str
+    content: dict[str, Any]
+    parts: int
+    correlationid: str | None
+    callback_data: str | None
+    notify_url: str | None
+    priority: int
+    expiry: float | None
+    status: str
+    code: str
+    description: str
+    created_at: float
+    updated_at: float
+    attempts: int
+    history: list[HistoryEntry]
+    notifications: list[NotificationRecord]
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Create or migrate the schema and hand out again any work a crashed process held."""
+
+    async def close(self) -> None: ...
+
+    async def save_services(self, services: Sequence[Service]) -> None: ...
+
+    async def load_services(self) -> list[Service]: ...
+
+    async def accept(self, messages: Sequence[NewMessage]) -> None:
+        """Commit every message (one row per destination address) before returning."""
+
+    async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
+        """Claim up to `limit` messages whose next step is due, highest priority first."""
+
+    async def record(self, updates: Sequence[Update]) -> None:
+        """Apply status changes, history entries and their notifications in one transaction."""
+
+    async def claim_notifications(
+        self, now: float, limit: int, lease_s: float
+    ) -> list[ClaimedNotification]: ...
+
+    async def finish_notifications(self, results: Sequence[NotificationResult]) -> None: ...
+
+    async def get_message(self, service_id: str, transid: str) -> MessageRecord | None:
+        """The message, its status history and its notifications, if it belongs to the service."""

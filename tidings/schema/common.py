@@ -114,13 +114,10 @@ def _offset(text: str | None) -> timezone:
 
 def decode_error_detail(exc: Exception, prefix: str = "") -> str:
     """Turn msgspec's "Expected `str`, got `int` - at `$.a[0].b`" into "a[0].b: expected `str`, got `int`"."""
-    text = str(exc)
-    message, _, where = text.rpartition(" - at `")
-    if not message:
-        return f"{prefix}: {text}" if prefix else text
+    message, _, where = str(exc).partition(" - at `")
+    message = message[:1].lower() + message[1:]
     path = where.rstrip("`").removeprefix("$").removeprefix(".")
     full = ".".join(p for p in (prefix, path) if p).replace(".[", "[")
-    message = message[0].lower() + message[1:]
     return f"{full}: {message}" if full else message
 
 

@@ -18,9 +18,14 @@ KEY_A, KEY_B, KEY_OFF, KEY_SMALL = "key-alpha-0001", "key-beta-0002", "key-off-0
 
 # Everything that must never appear in a server's output.
 SECRETS: list[str] = [
-    KEY_A, KEY_B, KEY_OFF, KEY_SMALL,
-    SECRET_A.decode(), SECRET_B.decode(),
-    base64.b64encode(SECRET_A).decode(), base64.b64encode(SECRET_B).decode(),
+    KEY_A,
+    KEY_B,
+    KEY_OFF,
+    KEY_SMALL,
+    SECRET_A.decode(),
+    SECRET_B.decode(),
+    base64.b64encode(SECRET_A).decode(),
+    base64.b64encode(SECRET_B).decode(),
 ]
 
 
@@ -55,7 +60,7 @@ name = "alpha"
 key = "{KEY_A}"
 secret = "{b64(SECRET_A)}"
 senderids = ["CONNCT", "TIDINGS"]
-notify_url = "{receiver.url('/default/a')}"
+notify_url = "{receiver.url("/default/a")}"
 
 [[services]]
 id = "svc-b"

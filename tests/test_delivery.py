@@ -70,15 +70,20 @@ def test_sandbox_failure_codes_by_last_four_digits(server: TidingsServer, receiv
     r = server.send(sms(list(cases), notifyurl=receiver.url(path)), KEY_A)
     transids = {item["transid"] for item in r.json()["response"]}
     hits = receiver.wait_count(path, 2 * len(cases))
-    finals = {h.info["destination"]: (h.info["deliveryStatus"], h.info["code"]) for h in hits
-              if h.info["deliveryStatus"] != "Submitted"}
+    finals = {
+        h.info["destination"]: (h.info["deliveryStatus"], h.info["code"])
+        for h in hits
+        if h.info["deliveryStatus"] != "Submitted"
+    }
     assert finals == cases
     assert {h.transid for h in hits} == transids
 
 
 def test_past_expiry_is_expired_without_being_sent(server: TidingsServer, receiver: Receiver):
     path = unique_path()
-    transid = send_one(server, sms(["+447700900123"], notifyurl=receiver.url(path), expiry="2020-01-01T00:00:00Z"))
+    transid = send_one(
+        server, sms(["+447700900123"], notifyurl=receiver.url(path), expiry="2020-01-01T00:00:00Z")
+    )
     (hit,) = receiver.wait_count(path, 1)
     assert (hit.info["deliveryStatus"], hit.info["code"]) == ("Expired", "7208")
     time.sleep(0.3)
@@ -90,15 +95,18 @@ def test_past_expiry_is_expired_without_being_sent(server: TidingsServer, receiv
 
 def test_future_expiry_with_offset_is_sent(server: TidingsServer, receiver: Receiver):
     path = unique_path()
-    send_one(server, sms(["+447700900123"], notifyurl=receiver.url(path), expiry="2099-04-12T18:30:19.456+5:30"))
+    send_one(
+        server, sms(["+447700900123"], notifyurl=receiver.url(path), expiry="2099-04-12T18:30:19.456+5:30")
+    )
     hits = receiver.wait_count(path, 2)
     assert hits[-1].info["deliveryStatus"] == "Delivered"
 
 
 def test_service_notify_url_is_the_default(server: TidingsServer, receiver: Receiver):
     transid = send_one(server, sms(["+447700900123"]))
-    receiver.wait_for(lambda: any(h.transid == transid and h.info["code"] == "7500"
-                                  for h in receiver.at("/default/a")))
+    receiver.wait_for(
+        lambda: any(h.transid == transid and h.info["code"] == "7500" for h in receiver.at("/default/a"))
+    )
 
 
 def test_invalid_notify_url_gets_no_notification_but_the_message_finishes(server: TidingsServer):
@@ -113,7 +121,9 @@ def test_invalid_notify_url_gets_no_notification_but_the_message_finishes(server
     assert view["notifications"] == []
 
 
-def test_status_endpoint_shows_history_and_is_scoped_to_the_service(server: TidingsServer, receiver: Receiver):
+def test_status_endpoint_shows_history_and_is_scoped_to_the_service(
+    server: TidingsServer, receiver: Receiver
+):
     path = unique_path()
     body = sms(["+447700900123"], text="status check", notifyurl=receiver.url(path), correlationid="c-9")
     transid = send_one(server, body)
@@ -129,7 +139,10 @@ def test_status_endpoint_shows_history_and_is_scoped_to_the_service(server: Tidi
     assert view["correlationid"] == "c-9"
     assert (view["status"], view["code"]) == ("Delivered", "7500")
     assert [(h["status"], h["code"]) for h in view["history"]] == [
-        ("Queued", "1001"), ("Submitted", "7501"), ("Delivered", "7500")]
+        ("Queued", "1001"),
+        ("Submitted", "7501"),
+        ("Delivered", "7500"),
+    ]
     assert all(ISO.fullmatch(h["timeStamp"]) for h in view["history"])
     other = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_B})
     assert other.status_code == 404

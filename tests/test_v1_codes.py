@@ -62,26 +62,35 @@ CASES = {
     "correlationid too long": case({**GOOD, "correlationid": "é" * 26}, "7004", "correlationid"),
     "destination correlationid too long": case(
         {**GOOD, "destination": [{"msisdn": ["+447700900123"], "correlationid": "x" * 51}]},
-        "7004", "destination[0].correlationid"),
+        "7004",
+        "destination[0].correlationid",
+    ),
     "callbackData too long": case({**GOOD, "callbackData": "x" * 2001}, "7004", "callbackData"),
     "bad expiry": case({**GOOD, "expiry": "tomorrow"}, "7004", "expiry"),
     "impossible expiry": case({**GOOD, "expiry": "2026-02-30T10:00:00Z"}, "7004", "expiry"),
     "bad priority": case({**GOOD, "priority": "7"}, "7004", "priority"),
     "destination not an array": case({**GOOD, "destination": "+447700900123"}, "7004", "destination"),
     "contact policy without checks": case(
-        {**GOOD, "contactPolicy": {"contactPolicyGroup": "g"}}, "7004", "channelCheckConsent"),
+        {**GOOD, "contactPolicy": {"contactPolicyGroup": "g"}}, "7004", "channelCheckConsent"
+    ),
     "contact policy without group": case(
-        {**GOOD, "contactPolicy": {"channelCheckConsent": True}}, "7003", "contactPolicyGroup"),
+        {**GOOD, "contactPolicy": {"channelCheckConsent": True}}, "7003", "contactPolicyGroup"
+    ),
     "unknown contact policy group": case(
         {**GOOD, "contactPolicy": {"contactPolicyGroup": "g", "channelCheckConsent": True}},
-        "7004", "contactPolicyGroup"),
+        "7004",
+        "contactPolicyGroup",
+    ),
     "smart link placeholder without entry": case(with_sms(text="go {{link_5}}"), "7004", "{{link_5}}"),
-    "unknown template": case({**without(GOOD, "channels"), "channels": {}, "message": {"template": "t1"}},
-                             "7004", "message.template"),
-    "more than 1000 addresses": case(
-        sms([f"+4477009{i:05d}" for i in range(1001)]), "7009", "1001"),
+    "unknown template": case(
+        {**without(GOOD, "channels"), "channels": {}, "message": {"template": "t1"}},
+        "7004",
+        "message.template",
+    ),
+    "more than 1000 addresses": case(sms([f"+4477009{i:05d}" for i in range(1001)]), "7009", "1001"),
     "more than the service's tps": case(
-        sms([f"+4477009{i:05d}" for i in range(6)]), "7009", "tps", key=KEY_SMALL),
+        sms([f"+4477009{i:05d}" for i in range(6)]), "7009", "tps", key=KEY_SMALL
+    ),
 }
 
 

@@ -58,7 +58,12 @@ def test_documented_extras_and_types_are_accepted(server: TidingsServer, receive
     transid = server.send(body, KEY_A).json()["response"][0]["transid"]
     receiver.wait_count(path, 2)
     view = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
-    assert view["content"] == {"type": "4", "senderid": "CONNCT", "text": "Grüße 👋", "dlt_templateid": "1107"}
+    assert view["content"] == {
+        "type": "4",
+        "senderid": "CONNCT",
+        "text": "Grüße 👋",
+        "dlt_templateid": "1107",
+    }
     assert view["priority"] == "1"
 
 

@@ -5,6 +5,7 @@ Every problem is collected, not just the first, so `tidings check-config` can li
 
 import base64
 import binascii
+import contextlib
 import re
 import tomllib
 from dataclasses import dataclass
@@ -161,23 +162,26 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{source}: TOML syntax error: {exc}"]) from None
     check = _Checker(_locate(text), source, [])
-    built: dict[str, Any] = {}
+    tables: dict[str, Any] = {}
+    services: list[tuple[int, ServiceConfig]] = []
     for key, value in data.items():
         if key in _TABLES:
-            built[key] = _check_struct(check, (key,), value, _TABLES[key])
+            good = _check_struct(check, (key,), value, _TABLES[key])
+            tables[key] = msgspec.convert(good, _TABLES[key])
         elif key in _ARRAYS:
             if not isinstance(value, list):
                 check.add((key,), "expected an array of tables, written [[" + key + "]]")
                 continue
-            built[key] = [_check_struct(check, (key, i), v, _ARRAYS[key]) for i, v in enumerate(value)]
+            for i, entry in enumerate(value):
+                good = _check_struct(check, (key, i), entry, ServiceConfig)
+                with contextlib.suppress(msgspec.ValidationError):  # a missing key is reported above
+                    services.append((i, msgspec.convert(good, ServiceConfig)))
         else:
             known = ", ".join(sorted([*_TABLES, *_ARRAYS]))
             check.add((key,), f"unknown key (known: {known})")
-    if check.problems:
-        raise ConfigError(check.problems)
-    config = msgspec.convert(built, Config)
-    config.source = source
-    _check_values(config, check)
+    # Values are checked even when some keys had the wrong type, so one run lists every problem.
+    config = Config(**tables, services=[svc for _, svc in services], source=source)
+    _check_values(config, [i for i, _ in services], check)
     if check.problems:
         raise ConfigError(check.problems)
     return config
@@ -194,7 +198,7 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(path))
 
 
-def _check_values(config: Config, check: _Checker) -> None:
+def _check_values(config: Config, service_rows: list[int], check: _Checker) -> None:
     s = config.server
     if not 1 <= s.port <= 65535:
         check.add(("server", "port"), f"must be between 1 and 65535, got {s.port}")
@@ -215,13 +219,13 @@ def _check_values(config: Config, check: _Checker) -> None:
         check.add(("notify", "concurrency"), "must be at least 1")
     if config.sandbox.delay_ms < 0:
         check.add(("sandbox", "delay_ms"), "must be 0 or more")
-    _check_services(config.services, check)
+    _check_services(config.services, service_rows, check)
 
 
-def _check_services(services: list[ServiceConfig], check: _Checker) -> None:
+def _check_services(services: list[ServiceConfig], rows: list[int], check: _Checker) -> None:
     ids: set[str] = set()
     keys: set[str] = set()
-    for i, svc in enumerate(services):
+    for i, svc in zip(rows, services, strict=True):
         where = ("services", i)
         if not svc.id.strip():
             check.add((*where, "id"), "must not be empty")

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+SLOW = 0  # in a script: answer 200, but only after SLOW_SECONDS (longer than the tests' notify timeout)
+SLOW_SECONDS = 3.0
+
 
 @dataclass
 class Hit:
@@ -45,7 +48,12 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 status = receiver._answer(self.path)
-                hit = Hit(self.path, {k.lower(): v for k, v in self.headers.items()}, body, status, time.time())
+                if status == SLOW:
+                    time.sleep(SLOW_SECONDS)
+                    status = 200
+                hit = Hit(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body, status, time.time()
+                )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -66,7 +74,7 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def script(self, path: str, statuses: list[int]) -> None:
-        """Answer the next requests to `path` with these statuses, then 200."""
+        """Answer the next requests to `path` with these statuses (or SLOW), then 200."""
         with self._cond:
             self._scripts[path].extend(statuses)
 

@@ -58,6 +58,17 @@ class TidingsServer:
         self.stop()
         raise RuntimeError(f"tidings did not answer /healthz within {timeout}s:\n{self.output()}")
 
+    def wait_stdout(self, text: str, timeout: float = 10.0) -> str:
+        """This start's stdout once it contains `text` (the banner prints just after the port opens)."""
+        path = self.workdir / f"stdout.{self.starts}.txt"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            out = path.read_text(errors="replace")
+            if text in out:
+                return out
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} not printed within {timeout}s:\n{self.output()}")
+
     def output(self) -> str:
         text = ""
         for f in sorted(self.workdir.glob("std*.txt")):
@@ -84,7 +95,9 @@ class TidingsServer:
             self.proc.kill()
             return self.proc.wait(5)
 
-    def send(self, body: Any, key: str | None = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def send(
+        self, body: Any, key: str | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         h = dict(headers or {})
         if key is not None:
             h["key"] = key

@@ -1,0 +1,194 @@
+"""The `tidings` command as a user meets it: zero-config start, check-config, bad configs, flags."""
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.support.server import TidingsServer, free_port
+
+TIDINGS = [sys.executable, "-m", "tidings"]
+
+
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TIDINGS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_zero_config_start_prints_a_curl_that_works(tmp_path: Path):
+    server = TidingsServer(tmp_path, None).start()
+    try:
+        out = server.wait_stdout("curl ")
+        curl = next(line.strip() for line in out.splitlines() if line.strip().startswith("curl "))
+        answer = subprocess.run(shlex.split(curl), capture_output=True, text=True, timeout=30, check=True)
+        assert json.loads(answer.stdout)["response"][0]["code"] == "1001"
+        key = shlex.split(curl)[shlex.split(curl).index("-H") + 1].removeprefix("key: ")
+        assert (tmp_path / "tidings.db").exists()
+        server.stop()
+        server.start()  # the demo service persists: same key on the next start
+        server.wait_stdout(f"key {key}")
+    finally:
+        server.close()
+
+
+def test_check_config_accepts_the_contract_example(tmp_path: Path):
+    cfg = tmp_path / "ok.toml"
+    cfg.write_text(CONTRACT_EXAMPLE)
+    r = run("check-config", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout
+
+
+CONTRACT_EXAMPLE = """
+[server]
+host = "127.0.0.1"
+port = 8080
+database = "sqlite:///tidings.db"        # or postgresql://user@host/db
+public_url = "http://127.0.0.1:8080"     # base of short links and console links
+
+[notify]
+timeout_s = 10          # per notification POST
+retries = 3             # retries after the first try
+retry_interval_s = 60   # first retry delay (backoff may grow from here)
+
+[sandbox]
+delay_ms = 200          # time from Submitted to the final status in the sandbox
+
+[[services]]
+id = "svc-demo"                   # service id; a JWT's `iss` may be this id or the key
+name = "demo"
+key = "demo-key"                  # service key: `key:` header
+secret = "c2VjcmV0LXNlY3JldA=="   # service secret, Base64; its decoded bytes sign HS256 JWTs
+active = true
+notify_url = ""                   # default notify URL when a request names none
+tps = 1000                        # destinations per second; also caps destinations per request
+senderids = ["CONNCT"]            # sender ids this service may use on SMS
+"""
+
+BAD = """[server]
+port = "eighty"
+colour = "blue"
+
+[notify]
+retries = -1
+
+[[services]]
+id = "a"
+key = "k1"
+tps = 0
+
+[[services]]
+id = "a"
+key = "k2"
+secret = "not base64!"
+senderids = "CONNCT"
+
+[[services]]
+name = "no id or key"
+"""
+
+
+def test_check_config_lists_every_problem_with_key_and_line(tmp_path: Path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(BAD)
+    r = run("check-config", str(cfg))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    for expected in [
+        f"{cfg}:2: server.port: expected `int`, got `str`",
+        f"{cfg}:3: server.colour: unknown key",
+        f"{cfg}:6: notify.retries: must be 0 or more",
+        f"{cfg}:11: services[0].tps: must be at least 1",
+        f"{cfg}:14: services[1].id: duplicate service id 'a'",
+        f"{cfg}:17: services[1].senderids: expected `array`, got `str`",
+        f"{cfg}:19: services[2]: missing required key `id`",
+        f"{cfg}:19: services[2]: missing required key `key`",
+    ]:
+        assert expected in r.stderr, r.stderr
+
+
+def test_value_problems_are_listed_together(tmp_path: Path):
+    cfg = tmp_path / "values.toml"
+    cfg.write_text(
+        BAD.replace('port = "eighty"\ncolour = "blue"', "port = 70000")
+        .split("[[services]]\nname")[0]
+        .replace('senderids = "CONNCT"', 'senderids = ["CONNCT", ""]')
+    )
+    r = run("check-config", str(cfg))
+    assert r.returncode == 1
+    for expected in [
+        f"{cfg}:2: server.port: must be between 1 and 65535",
+        f"{cfg}:5: notify.retries: must be 0 or more",
+        f"{cfg}:10: services[0].tps: must be at least 1",
+        f"{cfg}:13: services[1].id: duplicate service id 'a'",
+        f"{cfg}:15: services[1].secret: must be Base64",
+        f"{cfg}:16: services[1].senderids[1]: must not be empty",
+    ]:
+        assert expected in r.stderr, r.stderr
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path):
+    cfg = tmp_path / "syntax.toml"
+    cfg.write_text('[server]\nport = 8080\nhost = "unterminated\n')
+    r = run("check-config", str(cfg))
+    assert r.returncode == 1
+    assert "line 3" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_serve_with_a_bad_config_exits_1_without_traceback(tmp_path: Path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(BAD)
+    r = run("serve", "--config", str(cfg), cwd=tmp_path)
+    assert r.returncode == 1
+    assert "server.port" in r.stderr and "Traceback" not in r.stderr
+    r = run("check-config", str(tmp_path / "missing.toml"))
+    assert r.returncode == 1 and "cannot read" in r.stderr
+
+
+def test_config_from_environment_and_flags_override_it(tmp_path: Path):
+    cfg = tmp_path / "env.toml"
+    cfg.write_text(CONTRACT_EXAMPLE.replace("port = 8080", "port = 1"))
+    port = free_port()
+    env = {**os.environ, "TIDINGS_CONFIG": str(cfg)}
+    proc = subprocess.Popen(
+        [*TIDINGS, "serve", "--port", str(port), "--db", "sqlite:///other.db"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert f"http://127.0.0.1:{port}" in line and "sqlite:///other.db" in line
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/resources/v1/messaging",
+            headers={"key": "demo-key"},
+            json={
+                "deliverychannel": "sms",
+                "channels": {"sms": {"text": "x"}},
+                "destination": [{"msisdn": ["+447700900123"]}],
+            },
+        )
+        assert r.json()["response"][0]["code"] == "1001"
+        assert (tmp_path / "other.db").exists() and not (tmp_path / "tidings.db").exists()
+    finally:
+        proc.terminate()
+        assert proc.wait(15) == 0
+        proc.stdout and proc.stdout.close()
+        proc.stderr and proc.stderr.close()
+
+
+def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path):
+    first = TidingsServer(tmp_path, None).start()
+    try:
+        r = run("serve", "--port", str(free_port()), cwd=tmp_path)
+        assert r.returncode == 1
+        assert "in use by another Tidings process" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        first.close()

@@ -29,6 +29,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -473,12 +474,18 @@ async def wait_finals(
     progress; return (complete, seconds waited)."""
     t0 = time.monotonic()
     remaining = list(transids)
-    last_count, last_change = len(remaining), t0
+    # Scanning 100k transids every poll would cost the server CPU it competes for; the receiver's count
+    # of finals only grows, so rescan only once it could cover everything still missing.
+    needed = 0
+    last_count, last_change = len(rx.final_at), t0
     while remaining:
-        remaining = [t for t in remaining if t not in rx.final_at]
+        count = len(rx.final_at)
+        if count >= needed:
+            remaining = [t for t in remaining if t not in rx.final_at]
+            needed = count + len(remaining)
         now = time.monotonic()
-        if len(remaining) != last_count:
-            last_count, last_change = len(remaining), now
+        if count != last_count:
+            last_count, last_change = count, now
         if not remaining or now - t0 > timeout_s or now - last_change > stall_s:
             break
         await asyncio.sleep(0.05)
@@ -902,15 +909,32 @@ def find_problems(result: dict[str, Any]) -> list[str]:
     if srv.get("stop", {}).get("returncode") not in (0, None):
         out.append(f"server exit: {srv['stop']}")
     if srv.get("log_problems"):
-        out.append(
-            f"server log has {len(srv['log_problems'])} warning/error lines, e.g. {srv['log_problems'][:3]}"
-        )
+        out += [f"server log: {count} x {what}" for what, count in srv["log_problems"].items()]
     return out
 
 
-def log_problems(text: str) -> list[str]:
-    keys = ("WARNING", "ERROR", "CRITICAL", "Traceback", "Exception")
-    return [line for line in text.splitlines() if any(k in line for k in keys)]
+_LOG_LEVEL = re.compile(r"^\S+ \S+ (INFO|WARNING|ERROR|CRITICAL) (\S+): (.*)$")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_EXCEPTION = re.compile(
+    r"^(?:[\w.]+\.)?(\w+(?:Error|Exception|Exit)\b.*)$|^(Task exception was never retrieved.*)$"
+)
+
+
+def log_problems(text: str) -> dict[str, int]:
+    """Failure log records and exception lines of the server's log, counted by their text."""
+    seen: dict[str, int] = {}
+    for line in text.splitlines():
+        if m := _LOG_LEVEL.match(line):
+            # notification retries are logged at INFO; other INFO lines are routine
+            if m.group(1) == "INFO" and "fail" not in m.group(3):
+                continue
+            key = f"{m.group(1)} {m.group(2)}: {_UUID.sub('<id>', m.group(3))[:200]}"
+        elif m := _EXCEPTION.match(line):
+            key = (m.group(1) or m.group(2))[:200]
+        else:
+            continue
+        seen[key] = seen.get(key, 0) + 1
+    return seen
 
 
 def git_describe() -> str:

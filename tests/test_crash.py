@@ -25,13 +25,13 @@ def test_kill_9_after_accepting_200_then_restart(slow_server: TidingsServer, rec
     body = sms(["+447700900123"], notifyurl=receiver.url(path))
 
     def send_batch(n: int) -> list[str]:
+        transids = []
         with httpx.Client(base_url=slow_server.url, timeout=30) as client:
-            return [
-                client.post("/resources/v1/messaging", json=body, headers={"key": KEY_A}).json()["response"][
-                    0
-                ]["transid"]
-                for _ in range(n)
-            ]
+            for _ in range(n):
+                answer = client.post("/resources/v1/messaging", json=body, headers={"key": KEY_A}).json()
+                assert isinstance(answer["response"], list), answer
+                transids.append(answer["response"][0]["transid"])
+        return transids
 
     with ThreadPoolExecutor(4) as pool:
         transids = [t for chunk in pool.map(send_batch, [50] * 4) for t in chunk]

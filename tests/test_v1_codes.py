@@ -59,6 +59,10 @@ CASES = {
     "unconfigured sender": case(with_sms(senderid="OTHER"), "7004", "channels.sms.senderid"),
     "not e164": case(sms(["+447700900123", "12ab"]), "7004", "destination[0].msisdn[1]"),
     "too short for its country": case(sms(["+4412"]), "7004", "destination[0].msisdn[0]"),
+    "trunk prefix is not e164": case(sms(["+4407700900123"]), "7004", "destination[0].msisdn[0]"),
+    "missing text beats tps": case(
+        {**sms([f"+4477009{i:05d}" for i in range(6)]), "channels": {"sms": {"senderid": "CONNCT"}}},
+        "7003", "channels.sms.text", key=KEY_SMALL),
     "correlationid too long": case({**GOOD, "correlationid": "é" * 26}, "7004", "correlationid"),
     "destination correlationid too long": case(
         {**GOOD, "destination": [{"msisdn": ["+447700900123"], "correlationid": "x" * 51}]},
@@ -67,6 +71,8 @@ CASES = {
     ),
     "callbackData too long": case({**GOOD, "callbackData": "x" * 2001}, "7004", "callbackData"),
     "bad expiry": case({**GOOD, "expiry": "tomorrow"}, "7004", "expiry"),
+    "non-ascii digits as expiry": case({**GOOD, "expiry": "²"}, "7004", "expiry"),
+    "expiry past year 9999": case({**GOOD, "expiry": "9999-12-31T23:59:59-05:00"}, "7004", "expiry"),
     "impossible expiry": case({**GOOD, "expiry": "2026-02-30T10:00:00Z"}, "7004", "expiry"),
     "bad priority": case({**GOOD, "priority": "7"}, "7004", "priority"),
     "destination not an array": case({**GOOD, "destination": "+447700900123"}, "7004", "destination"),

@@ -9,6 +9,7 @@
      ├── InternalError       7006  our fault; logged with a traceback, never shown to the caller
      ├── ServiceInactive     7007
      ├── TooManyDestinations 7009  more addresses than 1000 or than the service's tps
+     ├── RateLimited         7020  the service's destinations-per-second budget is spent
      └── BodyTooLarge        7022  the body exceeds the server's limit (HTTP 413)
 
 Connector failures are a different catalogue: `tidings.channels.base.SendError`.
@@ -65,6 +66,10 @@ class ServiceInactive(ApiError):
 
 class TooManyDestinations(ApiError):
     code, title = "7009", "Max number of destinations exceeded"
+
+
+class RateLimited(ApiError):
+    code, title = "7020", "Maximum transaction limit reached"
 
 
 class BodyTooLarge(ApiError):

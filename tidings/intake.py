@@ -6,7 +6,8 @@ from dataclasses import dataclass
 import msgspec
 
 from tidings import clock, ids
-from tidings.errors import TooManyDestinations
+from tidings.errors import RateLimited, TooManyDestinations
+from tidings.policy.ratelimit import RateLimiter
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
 from tidings.store.base import NewMessage, Store
@@ -22,15 +23,19 @@ class Intake:
     def __init__(self, store: Store, on_accept: Callable[[], None]) -> None:
         self.store = store
         self.on_accept = on_accept
+        self.limiter = RateLimiter()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
         """Check what depends on the service, commit every message, and only then answer."""
+        channel = req.channel
+        content = channel.content(req.channel_object, "channels." + ".".join(channel.path), service.senderids)
         if len(req.addresses) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
             )
-        channel = req.channel
-        content = channel.content(req.channel_object, "channels." + ".".join(channel.path), service.senderids)
+        # Last check before storing, so refused requests spend none of the service's budget.
+        if not self.limiter.take(service.id, service.tps, len(req.addresses)):
+            raise RateLimited()
         body = msgspec.json.encode(content.data)
         transids = ids.new_ids(len(req.addresses))
         now = clock.now()

@@ -26,7 +26,10 @@ class Runtime:
         config = self.config
         self._store = open_store(config.server.database)
         await self._store.open()
-        await self._store.save_services([Service.from_config(s) for s in config.services])
+        if config.services:
+            # Until the admin API exists the file is the whole truth: a service it no longer names
+            # (the demo service included) stops authenticating.
+            await self._store.save_services([Service.from_config(s) for s in config.services], replace=True)
         services = await self._store.load_services()
         if not services:
             services = [demo_service()]

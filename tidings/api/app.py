@@ -1,5 +1,6 @@
 """The ASGI application: routes, JSON for every error, and a Request-Id on every response."""
 
+import asyncio
 import logging
 from http import HTTPStatus
 
@@ -20,6 +21,12 @@ log = logging.getLogger("tidings.api")
 
 
 async def healthz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    try:
+        await asyncio.wait_for(runtime.store.ping(), 5.0)
+    except Exception as exc:
+        log.error("health check failed: %s", exc)
+        return plain_error(503, "7006", "the store is not answering")
     return json_response({"status": "ok"})
 
 

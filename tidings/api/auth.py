@@ -26,10 +26,10 @@ def authenticate(headers: Headers, services: ServiceRegistry) -> Service:
     if token is not None:
         service = _from_jwt(token, services)
     else:
-        key = headers.get("key")
-        if key is None:
+        key = headers.get("key", "").strip()
+        if not key:
             raise CredentialsMissing()
-        service = services.by_key(key.strip())
+        service = services.by_key(key)
         if service is None:
             raise AuthFailed("unknown service key")
     if not service.active:

@@ -2,13 +2,13 @@
 
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tidings.api.auth import authenticate
 from tidings.api.body import read_body
 from tidings.api.responses import json_response, v1_error
-from tidings.errors import ApiError, InternalError
+from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
 from tidings.schema import v1
 
@@ -24,6 +24,9 @@ async def send_v1(request: Request) -> Response:
         accepted = await runtime.intake.accept_v1(service, req)
     except ApiError as exc:
         return v1_error(exc)
+    except ClientDisconnect:
+        log.info("client disconnected before sending its whole body")
+        return v1_error(InvalidJson("the body ended early"))
     except Exception:
         log.exception("v1 send failed")
         return v1_error(InternalError())

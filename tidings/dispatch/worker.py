@@ -7,6 +7,7 @@ with the notification that reports it, in one store transaction per batch.
 
 import asyncio
 import contextlib
+import heapq
 import logging
 from collections.abc import Callable, Mapping
 
@@ -20,6 +21,8 @@ from tidings.store.base import DueMessage, OutgoingNotification, Store, Update
 log = logging.getLogger("tidings.dispatch")
 
 IDLE_POLL_S = 1.0
+MAX_DUE_TIMES = 100_000
+SEND_TIMEOUT_S = 30.0
 
 
 class Dispatcher:
@@ -44,7 +47,9 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_interval_s = retry_interval_s
         self._wake = asyncio.Event()
-        self._next_due: float | None = None
+        # When recorded work falls due (receipts, retries), so the loop wakes on time without polling.
+        # Past MAX_DUE_TIMES entries the idle poll covers the rest.
+        self._due: list[float] = []
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -72,13 +77,12 @@ class Dispatcher:
                 await self._sleep()
 
     async def _sleep(self) -> None:
-        timeout = IDLE_POLL_S
-        if self._next_due is not None:
-            timeout = max(0.0, min(timeout, self._next_due - clock.now()))
+        now = clock.now()
+        while self._due and self._due[0] <= now:
+            heapq.heappop(self._due)
+        timeout = min(IDLE_POLL_S, self._due[0] - now) if self._due else IDLE_POLL_S
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
-        if self._next_due is not None and self._next_due <= clock.now():
-            self._next_due = None
 
     async def run_once(self) -> int:
         """Claim one batch, act on it, record the results; return how many messages were claimed."""
@@ -101,8 +105,8 @@ class Dispatcher:
             updates.extend(await asyncio.gather(*(self._send(m) for m in to_send)))
         await self.store.record(updates)
         for u in updates:
-            if u.next_at is not None and (self._next_due is None or u.next_at < self._next_due):
-                self._next_due = u.next_at
+            if u.next_at is not None and len(self._due) < MAX_DUE_TIMES:
+                heapq.heappush(self._due, u.next_at)
         if any(u.notification is not None for u in updates):
             self.on_notifications()
         return len(due)
@@ -113,9 +117,11 @@ class Dispatcher:
         try:
             if connector is None:
                 raise SendError(FailureKind.CONFIG, f"no connector serves channel {m.channel}")
-            result = await connector.send(
-                Outbound(m.transid, m.service_id, m.channel, m.address, m.content, attempt)
-            )
+            outbound = Outbound(m.transid, m.service_id, m.channel, m.address, m.content, attempt)
+            result = await asyncio.wait_for(connector.send(outbound), SEND_TIMEOUT_S)
+        except TimeoutError:
+            timeout = SendError(FailureKind.TIMEOUT, f"no answer from the connector in {SEND_TIMEOUT_S:g}s")
+            return self._failed(m, attempt, timeout)
         except SendError as exc:
             return self._failed(m, attempt, exc)
         except Exception as exc:

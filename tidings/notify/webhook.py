@@ -21,6 +21,8 @@ log = logging.getLogger("tidings.notify")
 
 MAX_BACKOFF_S = 3600.0
 IDLE_POLL_S = 1.0
+ERROR_PAUSE_S = 1.0
+MAX_RESPONSE_BYTES = 65536
 
 
 def backoff(interval_s: float, retry_number: int) -> float:
@@ -78,18 +80,27 @@ class Notifier:
     async def _claim_loop(self) -> None:
         while not self._stopping:
             self._wake.clear()
-            free = self.config.concurrency - len(self._inflight)
-            claimed: list[ClaimedNotification] = []
-            if free > 0:
-                lease = self.config.timeout_s + 30
-                claimed = await self.store.claim_notifications(clock.now(), free, lease)
-                for n in claimed:
-                    task = asyncio.create_task(self._deliver(n))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._done)
-            if free > 0 and len(claimed) == free:
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("claiming notifications failed; trying again shortly")
+                await asyncio.sleep(ERROR_PAUSE_S)
                 continue
-            await self._sleep()
+            if not claimed:
+                await self._sleep()
+
+    async def _claim(self) -> bool:
+        """Start deliveries for due notifications; True when more may be waiting right now."""
+        free = self.config.concurrency - len(self._inflight)
+        if free <= 0:
+            return False
+        lease = self.config.timeout_s + 30
+        claimed = await self.store.claim_notifications(clock.now(), free, lease)
+        for n in claimed:
+            task = asyncio.create_task(self._deliver(n))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+        return len(claimed) == free
 
     async def _sleep(self) -> None:
         timeout = IDLE_POLL_S
@@ -102,34 +113,51 @@ class Notifier:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        self._wake.set()
+        if len(self._inflight) == self.config.concurrency - 1:
+            self._wake.set()  # a slot opened while every slot was taken
 
     async def _flush_loop(self) -> None:
         while True:
             await self._flush.wait()
             self._flush.clear()
             await asyncio.sleep(0.002)  # let more results gather into one commit
-            await self._write_results()
-            self._wake.set()  # successors of finished notifications are now claimable
+            try:
+                await self._write_results()
+            except Exception:
+                log.exception("recording notification results failed; trying again shortly")
+                await asyncio.sleep(ERROR_PAUSE_S)
+                self._flush.set()
+                continue
+            self._wake.set()  # the next notification of each finished message is now claimable
 
     async def _write_results(self) -> None:
         batch, self._results = self._results, []
         if batch:
-            await self.store.finish_notifications(batch)
+            try:
+                await self.store.finish_notifications(batch)
+            except BaseException:
+                self._results[:0] = batch  # keep them for the next try
+                raise
 
     async def _deliver(self, n: ClaimedNotification) -> None:
         status: int | None = None
         error: str | None = None
+        retry = True
         try:
             status = await self._post(n)
         except (aiohttp.InvalidURL, ValueError) as exc:
             error, retry = f"invalid URL: {exc}", False
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            error, retry = f"{type(exc).__name__}: {exc}"[:500], True
+            error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # anything else still counts as a try, so the row cannot loop forever
+            log.exception("notification %s failed unexpectedly", n.event_id)
+            error = f"{type(exc).__name__}: {exc}"
         else:
             retry = retryable_status(status)
             if not 200 <= status < 300:
                 error = f"HTTP {status}"
+        if error is not None:
+            error = error.replace(n.url, redact_url(n.url))[:500]
         self._results.append(self._result(n, status, error, retry))
         self._flush.set()
 
@@ -142,7 +170,7 @@ class Notifier:
             "X-Hub-Signature": signature(service.secret_bytes if service else b"", n.body),
         }
         async with self._session.post(n.url, data=n.body, headers=headers, allow_redirects=False) as resp:
-            await resp.read()
+            await resp.content.read(MAX_RESPONSE_BYTES)  # drained for keep-alive; never kept
             return resp.status
 
     def _result(

@@ -11,6 +11,7 @@ from tidings.smpp.encoding import binary_segments, segments
 
 TEXT_MAX_CHARS = 1024
 BINARY_MAX_BYTES = 1024
+DEFAULT_SENDER = "CONNCT"
 TYPES = {"1": "text", "2": "flash", "3": "binary", "4": "unicode"}
 
 
@@ -57,20 +58,21 @@ class SmsAddressing:
         else:
             if not msg.text:
                 raise MandatoryMissing(f"{field}.text")
-            parts = segments(msg.text, unicode=kind == "4")
         if msg.text is not None:
             if len(msg.text) > TEXT_MAX_CHARS:
                 raise InvalidParameter(f"{field}.text is longer than {TEXT_MAX_CHARS} characters")
             data["text"] = msg.text
+            if kind != "3":
+                parts = segments(msg.text, unicode=kind == "4")
         if msg.extras is not None and msg.extras.dlt_templateid not in (None, ""):
             data["dlt_templateid"] = str(msg.extras.dlt_templateid)
         return ChannelContent(data, parts)
 
 
 def _sender(value: str | int | None, field: str, senders: Sequence[str]) -> str:
+    # The documents: "If the senderid is not configured, a default senderid CONNCT can be used".
+    senders = senders or (DEFAULT_SENDER,)
     if value is None or value == "":
-        if not senders:
-            raise MandatoryMissing(f"{field}.senderid")
         return senders[0]
     sender = str(value)
     if sender not in senders:

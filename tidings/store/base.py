@@ -149,7 +149,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def save_services(self, services: Sequence[Service]) -> None: ...
+    async def ping(self) -> None:
+        """Return once the store can serve a request; raise when it cannot."""
+
+    async def save_services(self, services: Sequence[Service], replace: bool = False) -> None:
+        """Insert or update services by id; with `replace`, also delete every service not given."""
 
     async def load_services(self) -> list[Service]: ...
 

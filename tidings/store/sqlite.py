@@ -6,7 +6,9 @@ is what lets a durable single-destination accept run at thousands of requests pe
 """
 
 import asyncio
+import contextlib
 import fcntl
+import logging
 import os
 import queue
 import sqlite3
@@ -31,11 +33,18 @@ from tidings.store.base import (
 )
 from tidings.store.queries import load_migrations, load_queries
 
+log = logging.getLogger("tidings.store")
 T = TypeVar("T")
 Q = load_queries("sqlite")
 _MAX_JOBS_PER_COMMIT = 512
 
 Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+
+
+class _Result(NamedTuple):
+    future: "asyncio.Future[Any]"
+    value: Any
+    error: BaseException | None
 
 
 class StoreLocked(Exception):
@@ -49,6 +58,7 @@ class SqliteStore:
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._dead: BaseException | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -103,56 +113,87 @@ class SqliteStore:
         try:
             while self._serve_batch(conn):
                 pass
+        except BaseException as exc:
+            self._dead = exc
+            log.critical("the SQLite writer stopped: %s", exc)
+            raise
         finally:
             conn.close()
 
     def _serve_batch(self, conn: sqlite3.Connection) -> bool:
+        batch, running = self._take_batch()
+        if batch:
+            try:
+                results = self._commit(conn, batch)
+            except Exception as exc:  # never let one bad batch end the writer thread
+                log.exception("SQLite batch failed")
+                _abort(conn)
+                results = [_Result(fut, None, exc) for _, fut in batch]
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(_settle, results)
+        return running
+
+    def _take_batch(self) -> tuple[list[Job], bool]:
         first = self._jobs.get()
         if first is None:
-            return False
+            return [], False
         batch = [first]
-        running = True
         while len(batch) < _MAX_JOBS_PER_COMMIT:
             try:
                 job = self._jobs.get_nowait()
             except queue.Empty:
                 break
             if job is None:
-                running = False
-                break
+                return batch, False
             batch.append(job)
+        return batch, True
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> list[_Result]:
+        """Run each job in its own savepoint and commit them all; a failing job is undone alone, unless
+        SQLite itself abandoned the transaction (disk full, I/O error), which fails the whole batch."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # busy_timeout has already waited for another writer
+            return [_Result(fut, None, exc) for _, fut in batch]
         results: list[_Result] = []
-        conn.execute("BEGIN IMMEDIATE")
         for fn, fut in batch:
-            conn.execute("SAVEPOINT job")
             try:
+                conn.execute("SAVEPOINT job")
                 value = fn(conn)
+                if isinstance(value, sqlite3.Cursor):
+                    # A cursor freed on the event loop's thread while this thread reuses its cached
+                    # statement corrupts it ("bad parameter or other API misuse"): it must die here.
+                    value = None
+                conn.execute("RELEASE job")
             except Exception as exc:
-                conn.execute("ROLLBACK TO job")
+                if not _undo_job(conn):
+                    _abort(conn)
+                    return [_Result(f, None, exc) for _, f in batch]
                 results.append(_Result(fut, None, exc))
             else:
                 results.append(_Result(fut, value, None))
-            conn.execute("RELEASE job")
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            results = [_Result(r.future, None, exc) for r in results]
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(_settle, results)
-        return running
+            _abort(conn)
+            return [_Result(r.future, None, exc) for r in results]
+        return results
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._loop is None or self._thread is None:
             raise RuntimeError("the store is not open")
+        if self._dead is not None:
+            raise RuntimeError(f"the SQLite writer stopped: {self._dead}")
         fut: asyncio.Future[T] = self._loop.create_future()
         self._jobs.put((fn, fut))
         return await fut
 
+    async def ping(self) -> None:
+        await self._call(lambda c: c.execute("SELECT 1").fetchone())
+
     # -- services --------------------------------------------------------------------------------
 
-    async def save_services(self, services: Sequence[Service]) -> None:
+    async def save_services(self, services: Sequence[Service], replace: bool = False) -> None:
         rows = [
             {
                 "id": s.id,
@@ -166,7 +207,14 @@ class SqliteStore:
             }
             for s in services
         ]
-        await self._call(lambda c: c.executemany(Q["upsert_service"], rows))
+        keep = msgspec.json.encode([s.id for s in services]).decode()
+
+        def job(c: sqlite3.Connection) -> None:
+            if replace:  # first, so a service whose id changed can keep its key
+                c.execute(Q["delete_other_services"], {"keep": keep})
+            c.executemany(Q["upsert_service"], rows)
+
+        await self._call(job)
 
     async def load_services(self) -> list[Service]:
         rows = await self._call(lambda c: c.execute(Q["load_services"]).fetchall())
@@ -346,7 +394,13 @@ class SqliteStore:
             }
             for r in results
         ]
-        await self._call(lambda c: c.executemany(Q["finish_notification"], rows))
+        finished = [{"seq": r.seq, "at": r.at} for r in results if r.state != "pending"]
+
+        def job(c: sqlite3.Connection) -> None:
+            c.executemany(Q["finish_notification"], rows)
+            c.executemany(Q["promote_next_notification"], finished)
+
+        await self._call(job)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
@@ -356,10 +410,22 @@ def _migrate(conn: sqlite3.Connection) -> None:
             conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
 
 
-class _Result(NamedTuple):
-    future: "asyncio.Future[Any]"
-    value: Any
-    error: BaseException | None
+def _undo_job(conn: sqlite3.Connection) -> bool:
+    """Roll back the current job's savepoint; False when the whole transaction is already gone."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _abort(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
 
 
 def _settle(results: list[_Result]) -> None:

@@ -1,16 +1,16 @@
 -- insert_message --
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
-                      callback_data, notify_url, priority, expiry, status, code, description,
+                      callback_data, notify_url, priority, lane, expiry, status, code, description,
                       created_at, updated_at, next_at)
 VALUES (:transid, :service_id, :channel, :address, :address_type, :content, :parts, :correlationid,
-        :callback_data, :notify_url, :priority, :expiry, 'Queued', '1001', 'Queued',
+        :callback_data, :notify_url, :priority, :priority, :expiry, 'Queued', '1001', 'Queued',
         :created_at, :created_at, :created_at);
 
 -- claim_due --
--- Hand out due rows, highest priority first, and push their next_at out by the lease so no other
+-- Hand out due rows, receipts first and then by priority, and push their next_at out by the lease so no other
 -- claim sees them until they are recorded or the lease runs out.
 UPDATE messages SET leased = 1, next_at = :lease_until
-WHERE seq IN (SELECT seq FROM messages WHERE next_at <= :now ORDER BY priority, next_at LIMIT :limit)
+WHERE seq IN (SELECT seq FROM messages WHERE next_at <= :now ORDER BY lane, next_at LIMIT :limit)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
           callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending;
 
@@ -18,6 +18,7 @@ RETURNING seq, transid, service_id, channel, address, address_type, content, par
 UPDATE messages
 SET status = :status, code = :code, description = :description, updated_at = :at, next_at = :next_at,
     leased = 0, attempts = :attempts, ext_id = coalesce(:ext_id, ext_id), pending = :pending,
+    lane = CASE WHEN :pending IS NULL THEN priority ELSE 0 END,
     last_error = :error
 WHERE transid = :transid;
 
@@ -31,19 +32,17 @@ INSERT INTO events (transid, status, code, description, at)
 VALUES (:transid, :status, :code, :description, :at);
 
 -- insert_notification --
-INSERT INTO notifications (event_id, transid, service_id, url, body, created_at, updated_at, next_at)
-VALUES (:event_id, :transid, :service_id, :url, :body, :at, :at, :at);
+INSERT INTO notifications (event_id, transid, service_id, url, body, state, created_at, updated_at, next_at)
+VALUES (:event_id, :transid, :service_id, :url, :body,
+        CASE WHEN EXISTS (SELECT 1 FROM notifications
+                          WHERE transid = :transid AND state IN ('pending', 'waiting'))
+             THEN 'waiting' ELSE 'pending' END,
+        :at, :at, :at);
 
 -- claim_notifications --
--- Oldest due first, and never one whose earlier notification for the same message is still pending:
--- a receiver sees each message's statuses in order.
 UPDATE notifications SET leased = 1, next_at = :lease_until
-WHERE seq IN (
-    SELECT n.seq FROM notifications n
-    WHERE n.state = 'pending' AND n.next_at <= :now
-      AND NOT EXISTS (SELECT 1 FROM notifications p
-                      WHERE p.transid = n.transid AND p.state = 'pending' AND p.seq < n.seq)
-    ORDER BY n.next_at LIMIT :limit)
+WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= :now
+              ORDER BY next_at LIMIT :limit)
 RETURNING seq, event_id, transid, service_id, url, body, attempts;
 
 -- finish_notification --
@@ -51,6 +50,13 @@ UPDATE notifications
 SET state = :state, attempts = attempts + 1, updated_at = :at, next_at = :next_at, leased = 0,
     http_status = :http_status, last_error = :error
 WHERE seq = :seq;
+
+-- promote_next_notification --
+-- After a notification is sent or given up, the message's next one may go.
+UPDATE notifications SET state = 'pending', next_at = :at, updated_at = :at
+WHERE seq = (SELECT w.seq FROM notifications w
+             WHERE w.transid = (SELECT transid FROM notifications WHERE seq = :seq) AND w.state = 'waiting'
+             ORDER BY w.seq LIMIT 1);
 
 -- release_leases --
 UPDATE messages SET leased = 0, next_at = :now WHERE leased = 1;
@@ -64,6 +70,9 @@ VALUES (:id, :key, :name, :secret, :active, :notify_url, :tps, :senderids)
 ON CONFLICT (id) DO UPDATE SET key = excluded.key, name = excluded.name, secret = excluded.secret,
     active = excluded.active, notify_url = excluded.notify_url, tps = excluded.tps,
     senderids = excluded.senderids;
+
+-- delete_other_services --
+DELETE FROM services WHERE id NOT IN (SELECT value FROM json_each(:keep));
 
 -- load_services --
 SELECT id, key, name, secret, active, notify_url, tps, senderids FROM services ORDER BY id;

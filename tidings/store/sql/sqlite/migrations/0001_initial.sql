@@ -1,6 +1,8 @@
 -- Messages: one row per destination address. `next_at` is when the row next needs work (send it,
 -- apply its due receipt, retry it); NULL once the message is final. `leased` marks rows a worker has
 -- claimed, whose next_at was pushed out by the lease, so a restart can hand them out again at once.
+-- `lane` orders due work: 0 for a receipt waiting to be applied (the message is already out), else the
+-- message's priority (1 high, 2 normal, 3 low).
 CREATE TABLE messages (
     seq           INTEGER PRIMARY KEY,
     transid       TEXT    NOT NULL UNIQUE,
@@ -14,6 +16,7 @@ CREATE TABLE messages (
     callback_data TEXT,
     notify_url    TEXT,
     priority      INTEGER NOT NULL DEFAULT 2,
+    lane          INTEGER NOT NULL DEFAULT 2,
     expiry        REAL,
     status        TEXT    NOT NULL,
     code          TEXT    NOT NULL,
@@ -27,7 +30,7 @@ CREATE TABLE messages (
     pending       TEXT,
     last_error    TEXT
 );
-CREATE INDEX messages_due ON messages (priority, next_at) WHERE next_at IS NOT NULL;
+CREATE INDEX messages_due ON messages (lane, next_at) WHERE next_at IS NOT NULL;
 CREATE INDEX messages_leased ON messages (leased) WHERE leased = 1;
 
 -- Status history after acceptance (the Queued entry is the message's created_at).
@@ -41,7 +44,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_transid ON events (transid);
 
--- The notification outbox, written in the same transaction as the status change it reports.
+-- The notification outbox, written in the same transaction as the status change it reports. A
+-- notification whose message has an earlier one still unfinished is 'waiting' (not claimable) and is
+-- promoted to 'pending' when that one is sent or given up: receivers see each message's statuses in order,
+-- and claims never wade through blocked rows.
 CREATE TABLE notifications (
     seq         INTEGER PRIMARY KEY,
     event_id    TEXT    NOT NULL UNIQUE,
@@ -59,7 +65,6 @@ CREATE TABLE notifications (
     last_error  TEXT
 );
 CREATE INDEX notifications_due ON notifications (next_at) WHERE state = 'pending';
-CREATE INDEX notifications_order ON notifications (transid, seq) WHERE state = 'pending';
 CREATE INDEX notifications_transid ON notifications (transid);
 
 CREATE TABLE services (

@@ -1,0 +1,1 @@
+"""Rules applied to requests and messages: rate limits now; contact policy and caps later."""

@@ -1,24 +1,23 @@
 """Identifiers: time-ordered UUIDs (version 7 layout) for transids and event ids.
 
-Time-ordered ids keep B-tree inserts at the right edge of the index, and one `os.urandom` call per
-batch is several times cheaper than `uuid4()` per id (see MEASURED.md).
+Time-ordered ids keep B-tree inserts at the right edge of the index. The 74 random bits come from the
+`random` module (seeded from the OS at start): these ids must be unique, not secret, and `os.urandom`
+releases the GIL, which under load costs a wait for the store's writer thread on every call.
 """
 
-import os
+import random
 import time
+
+_bits = random.getrandbits
 
 
 def new_ids(count: int) -> list[str]:
     """Return `count` distinct UUIDv7-shaped strings that sort by creation time."""
-    ms = time.time_ns() // 1_000_000
-    rand = os.urandom(10 * count)
+    head = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76
     out: list[str] = []
-    for i in range(count):
-        r = int.from_bytes(rand[10 * i : 10 * i + 10], "big")
-        rand_a = (r >> 68) & 0xFFF  # 12 bits
-        rand_b = r & ((1 << 62) - 1)  # 62 bits
-        value = (ms << 80) | (0x7 << 76) | (rand_a << 64) | (0b10 << 62) | rand_b
-        h = f"{value:032x}"
+    for _ in range(count):
+        r = _bits(74)
+        h = f"{head | (r >> 62) << 64 | 0b10 << 62 | (r & 0x3FFFFFFFFFFFFFFF):032x}"
         out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
     return out
 

@@ -34,6 +34,7 @@ class Dispatcher:
         on_notifications: Callable[[], None],
         *,
         batch: int = 500,
+        workers: int = 2,
         lease_s: float = 60.0,
         max_attempts: int = 5,
         retry_interval_s: float = 5.0,
@@ -43,6 +44,7 @@ class Dispatcher:
         self.routes = routes
         self.on_notifications = on_notifications
         self.batch = batch
+        self.workers = workers
         self.lease_s = lease_s
         self.max_attempts = max_attempts
         self.retry_interval_s = retry_interval_s
@@ -51,16 +53,17 @@ class Dispatcher:
         # Past MAX_DUE_TIMES entries the idle poll covers the rest.
         self._due: list[float] = []
         self._stopping = False
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="dispatch")
+        # Several loops, so one batch's wait for the store overlaps another's sending: each step is
+        # bound by commit latency more than by CPU. Leases keep them from claiming the same rows.
+        self._tasks = [asyncio.create_task(self._loop(), name=f"dispatch-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
         self._stopping = True
         self._wake.set()
-        if self._task is not None:
-            await self._task
+        await asyncio.gather(*self._tasks)
 
     def wake(self) -> None:
         self._wake.set()
@@ -118,7 +121,8 @@ class Dispatcher:
             if connector is None:
                 raise SendError(FailureKind.CONFIG, f"no connector serves channel {m.channel}")
             outbound = Outbound(m.transid, m.service_id, m.channel, m.address, m.content, attempt)
-            result = await asyncio.wait_for(connector.send(outbound), SEND_TIMEOUT_S)
+            async with asyncio.timeout(SEND_TIMEOUT_S):
+                result = await connector.send(outbound)
         except TimeoutError:
             timeout = SendError(FailureKind.TIMEOUT, f"no answer from the connector in {SEND_TIMEOUT_S:g}s")
             return self._failed(m, attempt, timeout)

@@ -3,17 +3,17 @@
 A pipeline, not rounds: up to `concurrency` POSTs are in flight at once, a slow receiver holds only its
 own slots, and results are written back in batches. Connection errors, timeouts, 429 and 5xx are retried
 `retries` times, backing off from `retry_interval_s` (doubling, at most an hour); other answers are final.
+The POSTs themselves happen in a sender process (`tidings.notify.sender`), on the other core.
 """
 
 import asyncio
 import contextlib
 import logging
 
-import aiohttp
-
 from tidings import __version__, clock
 from tidings.config import NotifyConfig
 from tidings.notify.payloads import redact_url, signature
+from tidings.notify.process import SenderProcess
 from tidings.services import ServiceRegistry
 from tidings.store.base import ClaimedNotification, NotificationResult, Store
 
@@ -22,16 +22,11 @@ log = logging.getLogger("tidings.notify")
 MAX_BACKOFF_S = 3600.0
 IDLE_POLL_S = 1.0
 ERROR_PAUSE_S = 1.0
-MAX_RESPONSE_BYTES = 65536
 
 
 def backoff(interval_s: float, retry_number: int) -> float:
     """Delay before retry `retry_number` (1-based): interval, 2 x interval, 4 x interval, …, ≤ 1 hour."""
     return min(interval_s * 2.0 ** (retry_number - 1), MAX_BACKOFF_S)
-
-
-def retryable_status(status: int) -> bool:
-    return status == 429 or status >= 500
 
 
 class Notifier:
@@ -45,15 +40,11 @@ class Notifier:
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._next_retry: float | None = None
-        self._session: aiohttp.ClientSession | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.sender = SenderProcess(config.timeout_s, config.concurrency, f"Tidings/{__version__}")
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.config.concurrency, ttl_dns_cache=60),
-            timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
-            headers={"User-Agent": f"Tidings/{__version__}"},
-        )
+        await self.sender.start()
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="notify-claim"),
             asyncio.create_task(self._flush_loop(), name="notify-flush"),
@@ -65,17 +56,13 @@ class Notifier:
     async def stop(self, grace_s: float = 5.0) -> None:
         self._stopping = True
         self._wake.set()
+        await self.sender.stop(grace_s)  # what it could not finish comes back as retryable failures
         if self._inflight:
-            await asyncio.wait(self._inflight, timeout=grace_s)
-        for t in self._inflight:
-            t.cancel()
-        self._flush.set()
+            await asyncio.wait(self._inflight, timeout=1.0)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._write_results()
-        if self._session is not None:
-            await self._session.close()
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
@@ -140,38 +127,18 @@ class Notifier:
                 raise
 
     async def _deliver(self, n: ClaimedNotification) -> None:
-        status: int | None = None
-        error: str | None = None
-        retry = True
-        try:
-            status = await self._post(n)
-        except (aiohttp.InvalidURL, ValueError) as exc:
-            error, retry = f"invalid URL: {exc}", False
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # anything else still counts as a try, so the row cannot loop forever
-            log.exception("notification %s failed unexpectedly", n.event_id)
-            error = f"{type(exc).__name__}: {exc}"
-        else:
-            retry = retryable_status(status)
-            if not 200 <= status < 300:
-                error = f"HTTP {status}"
-        if error is not None:
-            error = error.replace(n.url, redact_url(n.url))[:500]
-        self._results.append(self._result(n, status, error, retry))
-        self._flush.set()
-
-    async def _post(self, n: ClaimedNotification) -> int:
-        assert self._session is not None
         service = self.services.by_id(n.service_id)
         headers = {
             "Content-Type": "application/json",
             "X-Tidings-Event-Id": n.event_id,
             "X-Hub-Signature": signature(service.secret_bytes if service else b"", n.body),
         }
-        async with self._session.post(n.url, data=n.body, headers=headers, allow_redirects=False) as resp:
-            await resp.content.read(MAX_RESPONSE_BYTES)  # drained for keep-alive; never kept
-            return resp.status
+        outcome = await self.sender.post(n.url, headers, n.body)
+        error = outcome.error
+        if error is not None:
+            error = error.replace(n.url, redact_url(n.url))[:500]
+        self._results.append(self._result(n, outcome.status, error, outcome.retry))
+        self._flush.set()
 
     def _result(
         self, n: ClaimedNotification, status: int | None, error: str | None, retry: bool

@@ -10,9 +10,7 @@ import contextlib
 import fcntl
 import logging
 import os
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeVar
 
@@ -38,7 +36,12 @@ T = TypeVar("T")
 Q = load_queries("sqlite")
 _MAX_JOBS_PER_COMMIT = 512
 
-Job = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]"]
+class Job(NamedTuple):
+    fn: Callable[[sqlite3.Connection], Any]
+    future: "asyncio.Future[Any]"
+    # Must survive power loss before it is answered (accepts, services); anything else may be redone
+    # after a power cut, and a commit survives a crash of this process either way (WAL).
+    durable: bool
 
 
 class _Result(NamedTuple):
@@ -54,30 +57,34 @@ class StoreLocked(Exception):
 class SqliteStore:
     def __init__(self, path: str) -> None:
         self.path = path
-        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._dead: BaseException | None = None
+        self._pending: list[Job] = []
+        self._flush_scheduled = False
+        self._synchronous = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._loop = asyncio.get_running_loop()
         self._take_lock()
-        ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name="tidings-sqlite", daemon=True)
-        self._thread.start()
-        await ready
+        try:
+            conn = self._connect()
+            _migrate(conn)
+            now = clock.now()
+            conn.execute(Q["release_leases"], {"now": now})
+            conn.execute(Q["release_notification_leases"], {"now": now})
+        except BaseException:
+            self._release_lock()
+            raise
+        self._conn = conn
 
     async def close(self) -> None:
-        if self._thread is not None:
-            self._jobs.put(None)
-            await asyncio.to_thread(self._thread.join)
-            self._thread = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        if self._conn is not None:
+            if self._pending:
+                self._flush()
+            self._conn.close()
+            self._conn = None
+        self._release_lock()
 
     def _take_lock(self) -> None:
         # SQLite allows several processes on one file, but two writers push p99 latency past a second
@@ -90,103 +97,99 @@ class SqliteStore:
             raise StoreLocked(f"{self.path} is in use by another Tidings process") from None
         self._lock_fd = fd
 
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
+        self._synchronous = "FULL"
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA cache_size=-65536")
         return conn
 
-    def _run(self, ready: "asyncio.Future[None]") -> None:
-        assert self._loop is not None
-        try:
-            conn = self._connect()
-            _migrate(conn)
-            now = clock.now()
-            conn.execute(Q["release_leases"], {"now": now})
-            conn.execute(Q["release_notification_leases"], {"now": now})
-        except BaseException as exc:
-            self._loop.call_soon_threadsafe(_settle, [_Result(ready, None, exc)])
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], durable: bool = False) -> T:
+        """Queue a job for the next group commit and wait for its result.
+
+        Jobs run on the event loop's own thread: a writer thread would hand the GIL back and forth
+        around every statement SQLite steps, and under load that convoy cost more than the statements.
+        The commit runs once the callbacks already ready have run, so every request that arrived in
+        the same loop iteration shares it (and its fsync)."""
+        if self._conn is None:
+            raise RuntimeError("the store is not open")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(Job(fn, fut, durable))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+        return await fut
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._pending = self._pending, []
+        if not batch or self._conn is None:
             return
-        self._loop.call_soon_threadsafe(_settle, [_Result(ready, None, None)])
         try:
-            while self._serve_batch(conn):
-                pass
-        except BaseException as exc:
-            self._dead = exc
-            log.critical("the SQLite writer stopped: %s", exc)
-            raise
-        finally:
-            conn.close()
-
-    def _serve_batch(self, conn: sqlite3.Connection) -> bool:
-        batch, running = self._take_batch()
-        if batch:
-            try:
-                results = self._commit(conn, batch)
-            except Exception as exc:  # never let one bad batch end the writer thread
-                log.exception("SQLite batch failed")
-                _abort(conn)
-                results = [_Result(fut, None, exc) for _, fut in batch]
-            assert self._loop is not None
-            self._loop.call_soon_threadsafe(_settle, results)
-        return running
-
-    def _take_batch(self) -> tuple[list[Job], bool]:
-        first = self._jobs.get()
-        if first is None:
-            return [], False
-        batch = [first]
-        while len(batch) < _MAX_JOBS_PER_COMMIT:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                return batch, False
-            batch.append(job)
-        return batch, True
+            results = self._commit(self._conn, batch)
+        except Exception as exc:  # a bad batch fails its callers, never the store
+            log.exception("SQLite batch failed")
+            _abort(self._conn)
+            results = [_Result(job.future, None, exc) for job in batch]
+        _settle(results)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> list[_Result]:
-        """Run each job in its own savepoint and commit them all; a failing job is undone alone, unless
-        SQLite itself abandoned the transaction (disk full, I/O error), which fails the whole batch."""
+        """Run the batch's jobs in one transaction and commit once. If a job fails, the transaction is
+        rolled back and the jobs are run again each in its own savepoint, so only the failing one fails
+        (jobs are pure functions of their arguments and the database, so running one again is safe)."""
+        # In WAL mode a commit survives a crash of this process either way; only an fsync (FULL) makes
+        # it survive power loss. Accepts need that before they are answered; a status change or a
+        # notification result may be redone after a power cut, so batches of those skip the fsync.
+        # (An fsync in a thread instead measured slower: each handback of the GIL costs the loop.)
+        wanted = "FULL" if any(job.durable for job in batch) else "NORMAL"
+        if wanted != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={wanted}")
+            self._synchronous = wanted
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:  # busy_timeout has already waited for another writer
-            return [_Result(fut, None, exc) for _, fut in batch]
+            return [_Result(job.future, None, exc) for job in batch]
+        try:
+            results = [_Result(job.future, _run(job.fn, conn), None) for job in batch]
+        except Exception:
+            _abort(conn)
+            return self._commit_one_by_one(conn, batch)
+        return self._finish(conn, results)
+
+    def _commit_one_by_one(self, conn: sqlite3.Connection, batch: list[Job]) -> list[_Result]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            return [_Result(job.future, None, exc) for job in batch]
         results: list[_Result] = []
-        for fn, fut in batch:
+        for fn, fut, _ in batch:
             try:
                 conn.execute("SAVEPOINT job")
-                value = fn(conn)
-                if isinstance(value, sqlite3.Cursor):
-                    # A cursor freed on the event loop's thread while this thread reuses its cached
-                    # statement corrupts it ("bad parameter or other API misuse"): it must die here.
-                    value = None
+                value = _run(fn, conn)
                 conn.execute("RELEASE job")
             except Exception as exc:
-                if not _undo_job(conn):
+                if not _undo_job(conn):  # SQLite abandoned the transaction (disk full, I/O error)
                     _abort(conn)
-                    return [_Result(f, None, exc) for _, f in batch]
+                    return [_Result(job.future, None, exc) for job in batch]
                 results.append(_Result(fut, None, exc))
             else:
                 results.append(_Result(fut, value, None))
+        return self._finish(conn, results)
+
+    def _finish(self, conn: sqlite3.Connection, results: list[_Result]) -> list[_Result]:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             _abort(conn)
             return [_Result(r.future, None, exc) for r in results]
         return results
-
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._loop is None or self._thread is None:
-            raise RuntimeError("the store is not open")
-        if self._dead is not None:
-            raise RuntimeError(f"the SQLite writer stopped: {self._dead}")
-        fut: asyncio.Future[T] = self._loop.create_future()
-        self._jobs.put((fn, fut))
-        return await fut
 
     async def ping(self) -> None:
         await self._call(lambda c: c.execute("SELECT 1").fetchone())
@@ -214,7 +217,7 @@ class SqliteStore:
                 c.execute(Q["delete_other_services"], {"keep": keep})
             c.executemany(Q["upsert_service"], rows)
 
-        await self._call(job)
+        await self._call(job, durable=True)
 
     async def load_services(self) -> list[Service]:
         rows = await self._call(lambda c: c.execute(Q["load_services"]).fetchall())
@@ -236,24 +239,27 @@ class SqliteStore:
 
     async def accept(self, messages: Sequence[NewMessage]) -> None:
         rows = [
-            {
-                "transid": m.transid,
-                "service_id": m.service_id,
-                "channel": m.channel,
-                "address": m.address,
-                "address_type": m.address_type,
-                "content": m.content,
-                "parts": m.parts,
-                "correlationid": m.correlationid,
-                "callback_data": m.callback_data,
-                "notify_url": m.notify_url,
-                "priority": m.priority,
-                "expiry": m.expiry,
-                "created_at": m.created_at,
-            }
+            (
+                m.transid,
+                m.service_id,
+                m.channel,
+                m.address,
+                m.address_type,
+                m.content,
+                m.parts,
+                m.correlationid,
+                m.callback_data,
+                m.notify_url,
+                m.priority,
+                m.priority,
+                m.expiry,
+                m.created_at,
+                m.created_at,
+                m.created_at,
+            )
             for m in messages
         ]
-        await self._call(lambda c: c.executemany(Q["insert_message"], rows))
+        await self._call(lambda c: c.executemany(Q["insert_message"], rows), durable=True)
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         params = {"now": now, "lease_until": now + lease_s, "limit": limit}
@@ -408,6 +414,13 @@ def _migrate(conn: sqlite3.Connection) -> None:
     for number, sql in load_migrations("sqlite"):
         if number > version:
             conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+
+def _run(fn: Callable[[sqlite3.Connection], Any], conn: sqlite3.Connection) -> Any:
+    value = fn(conn)
+    # A cursor freed on the event loop's thread while this thread reuses its cached statement corrupts
+    # it ("bad parameter or other API misuse"): it must die here.
+    return None if isinstance(value, sqlite3.Cursor) else value
 
 
 def _undo_job(conn: sqlite3.Connection) -> bool:

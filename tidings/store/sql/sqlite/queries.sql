@@ -1,10 +1,9 @@
 -- insert_message --
+-- Positional parameters: binding a tuple is measurably cheaper than a dict on the accept hot path.
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
-                      callback_data, notify_url, priority, lane, expiry, status, code, description,
-                      created_at, updated_at, next_at)
-VALUES (:transid, :service_id, :channel, :address, :address_type, :content, :parts, :correlationid,
-        :callback_data, :notify_url, :priority, :priority, :expiry, 'Queued', '1001', 'Queued',
-        :created_at, :created_at, :created_at);
+                      callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
+                      status, code, description)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
 
 -- claim_due --
 -- Hand out due rows, receipts first and then by priority, and push their next_at out by the lease so no other

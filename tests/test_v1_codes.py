@@ -62,7 +62,10 @@ CASES = {
     "trunk prefix is not e164": case(sms(["+4407700900123"]), "7004", "destination[0].msisdn[0]"),
     "missing text beats tps": case(
         {**sms([f"+4477009{i:05d}" for i in range(6)]), "channels": {"sms": {"senderid": "CONNCT"}}},
-        "7003", "channels.sms.text", key=KEY_SMALL),
+        "7003",
+        "channels.sms.text",
+        key=KEY_SMALL,
+    ),
     "correlationid too long": case({**GOOD, "correlationid": "é" * 26}, "7004", "correlationid"),
     "destination correlationid too long": case(
         {**GOOD, "destination": [{"msisdn": ["+447700900123"], "correlationid": "x" * 51}]},

@@ -48,7 +48,7 @@ async def serve(config: Config, on_ready: Callable[[Runtime], None]) -> None:
 
 
 def _note_signal(sig: int, frame: object) -> None:
-    log.info("received %s while stopping", signal.Signals(sig).name)
+    log.debug("%s again while stopping; already stopping", signal.Signals(sig).name)
 
 
 async def _when_started(server: uvicorn.Server, callback: Callable[[], None]) -> None:

@@ -10,6 +10,7 @@ SendError(kind, code, description)
     CONFIG      final       the connector is misconfigured (credentials, route)
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Protocol
@@ -74,7 +75,9 @@ class Connector(Protocol):
 
     async def start(self) -> None: ...
 
-    async def send(self, msg: Outbound) -> SendResult:
-        """Hand one message to the provider; raise SendError when it fails."""
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        """Hand a batch to the provider: one result per message, in order, a SendError for each that
+        failed. Batches let a connector pipeline (an SMPP window) and cost no task per message.
+        Return within a bounded time: the connector owns its protocol's timeouts."""
 
     async def stop(self) -> None: ...

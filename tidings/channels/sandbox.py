@@ -4,9 +4,10 @@ An address whose last four digits are a documented failure code of its channel e
 (an msisdn ending 7203 is Un-Delivered 7203); every other address is Delivered.
 """
 
+from collections.abc import Sequence
 from typing import ClassVar
 
-from tidings.channels.base import Outbound, SendResult
+from tidings.channels.base import Outbound, SendError, SendResult
 from tidings.statuses import DELIVERED, FAILURES, Outcome
 
 
@@ -22,12 +23,10 @@ class SandboxConnector:
     async def stop(self) -> None:
         return None
 
-    async def send(self, msg: Outbound) -> SendResult:
-        return SendResult(
-            ext_id=f"sandbox-{msg.transid}",
-            receipt=outcome_for(msg.channel, msg.address),
-            receipt_after_s=self.delay_s,
-        )
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        return [
+            SendResult(f"sandbox-{m.transid}", outcome_for(m.channel, m.address), self.delay_s) for m in batch
+        ]
 
 
 def outcome_for(channel: str, address: str) -> Outcome:

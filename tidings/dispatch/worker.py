@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 
 from tidings import clock, ids
-from tidings.channels.base import Connector, FailureKind, Outbound, SendError
+from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
 from tidings.services import ServiceRegistry
 from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
@@ -23,6 +23,13 @@ log = logging.getLogger("tidings.dispatch")
 IDLE_POLL_S = 1.0
 MAX_DUE_TIMES = 100_000
 SEND_TIMEOUT_S = 30.0
+
+
+def _by_channel(messages: list[DueMessage]) -> dict[str, list[DueMessage]]:
+    groups: dict[str, list[DueMessage]] = {}
+    for m in messages:
+        groups.setdefault(m.channel, []).append(m)
+    return groups
 
 
 class Dispatcher:
@@ -104,8 +111,8 @@ class Dispatcher:
                 updates.append(self._change(m, EXPIRED[m.channel], now))
             else:
                 to_send.append(m)
-        if to_send:
-            updates.extend(await asyncio.gather(*(self._send(m) for m in to_send)))
+        for channel, batch in _by_channel(to_send).items():
+            updates.extend(await self._send(channel, batch))
         await self.store.record(updates)
         for u in updates:
             if u.next_at is not None and len(self._due) < MAX_DUE_TIMES:
@@ -114,24 +121,34 @@ class Dispatcher:
             self.on_notifications()
         return len(due)
 
-    async def _send(self, m: DueMessage) -> Update:
-        attempt = m.attempts + 1
-        connector = self.routes.get(m.channel)
+    async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
+        outbound = [
+            Outbound(m.transid, m.service_id, m.channel, m.address, m.content, m.attempts + 1) for m in batch
+        ]
+        results: list[SendResult | SendError]
+        connector = self.routes.get(channel)
         try:
             if connector is None:
-                raise SendError(FailureKind.CONFIG, f"no connector serves channel {m.channel}")
-            outbound = Outbound(m.transid, m.service_id, m.channel, m.address, m.content, attempt)
-            async with asyncio.timeout(SEND_TIMEOUT_S):
-                result = await connector.send(outbound)
+                raise SendError(FailureKind.CONFIG, f"no connector serves channel {channel}")
+            async with asyncio.timeout(SEND_TIMEOUT_S):  # a safety net; connectors time out sooner
+                results = await connector.send(outbound)
+            if len(results) != len(batch):
+                raise SendError(FailureKind.CONNECTION, f"{len(results)} results for {len(batch)} messages")
         except TimeoutError:
-            timeout = SendError(FailureKind.TIMEOUT, f"no answer from the connector in {SEND_TIMEOUT_S:g}s")
-            return self._failed(m, attempt, timeout)
+            error = SendError(FailureKind.TIMEOUT, f"no answer from the connector in {SEND_TIMEOUT_S:g}s")
+            results = [error] * len(batch)
         except SendError as exc:
-            return self._failed(m, attempt, exc)
+            results = [exc] * len(batch)
         except Exception as exc:
-            log.exception("connector for %s raised an unexpected error", m.channel)
-            return self._failed(m, attempt, SendError(FailureKind.CONNECTION, f"unexpected error: {exc}"))
+            log.exception("connector for %s raised an unexpected error", channel)
+            results = [SendError(FailureKind.CONNECTION, f"unexpected error: {exc}")] * len(batch)
         now = clock.now()
+        return [self._sent(m, r, now) for m, r in zip(batch, results, strict=True)]
+
+    def _sent(self, m: DueMessage, result: SendResult | SendError, now: float) -> Update:
+        attempt = m.attempts + 1
+        if isinstance(result, SendError):
+            return self._failed(m, attempt, result)
         update = self._change(m, SUBMITTED, now, attempts=attempt)
         update.ext_id = result.ext_id
         if result.receipt is not None:

@@ -36,6 +36,7 @@ T = TypeVar("T")
 Q = load_queries("sqlite")
 _MAX_JOBS_PER_COMMIT = 512
 
+
 class Job(NamedTuple):
     fn: Callable[[sqlite3.Connection], Any]
     future: "asyncio.Future[Any]"
@@ -107,7 +108,7 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         self._synchronous = "FULL"
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA busy_timeout=1000")  # it would stall the event loop; only foreign writers wait
         conn.execute("PRAGMA cache_size=-65536")
         return conn
 

@@ -1,0 +1,92 @@
+"""The dispatcher against a real SQLite store and a scripted connector standing in for a provider:
+retryable failures are retried with backoff, final ones fail with the provider's code."""
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from tidings.channels.base import FailureKind, Outbound, SendError, SendResult
+from tidings.dispatch.worker import Dispatcher
+from tidings.services import Service, ServiceRegistry
+from tidings.statuses import DELIVERED
+from tidings.store.base import NewMessage
+from tidings.store.sqlite import SqliteStore
+
+
+class ScriptedProvider:
+    """Answers each transid with its script, one entry per try, then accepts."""
+
+    name: ClassVar[str] = "scripted"
+
+    def __init__(self, scripts: dict[str, list[SendError]]) -> None:
+        self.scripts = scripts
+        self.tries: dict[str, int] = {}
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        out: list[SendResult | SendError] = []
+        for m in batch:
+            self.tries[m.transid] = self.tries.get(m.transid, 0) + 1
+            script = self.scripts.get(m.transid, [])
+            out.append(script.pop(0) if script else SendResult("ext-" + m.transid, DELIVERED, 0.0))
+        return out
+
+
+def message(transid: str, now: float) -> NewMessage:
+    return NewMessage(
+        transid, "svc", "sms", "+447700900123", "msisdn", b'{"text":"x"}', 1, None, None, None, 2, None, now
+    )
+
+
+async def run_until_final(tmp_path: Path, scripts: dict[str, list[SendError]]) -> dict[str, tuple]:
+    store = SqliteStore(str(tmp_path / "t.db"))
+    await store.open()
+    provider = ScriptedProvider(scripts)
+    services = ServiceRegistry([Service(id="svc", key="k")])
+    dispatcher = Dispatcher(
+        store, services, {"sms": provider}, lambda: None, retry_interval_s=0.01, max_attempts=3
+    )
+    await store.accept([message(t, 0.0) for t in scripts])
+    await dispatcher.start()
+    try:
+        for _ in range(200):
+            views = {t: await store.get_message("svc", t) for t in scripts}
+            if all(
+                v is not None and v.status in ("Delivered", "Failed", "Un-Delivered") for v in views.values()
+            ):
+                break
+            dispatcher.wake()
+            await asyncio.sleep(0.02)
+        return {
+            t: (v.status, v.code, v.attempts, provider.tries[t], [h.status for h in v.history])
+            for t, v in views.items()
+            if v is not None
+        }
+    finally:
+        await dispatcher.stop()
+        await store.close()
+
+
+def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
+    refused = SendError(FailureKind.CONNECTION, "connection refused")
+    result = asyncio.run(
+        run_until_final(
+            tmp_path,
+            {
+                "recovers": [refused, SendError(FailureKind.THROTTLED, "slow down")],
+                "rejected": [SendError(FailureKind.INVALID, "bad address", code="7102")],
+                "exhausted": [refused, refused, refused],
+                "unknown-code": [SendError(FailureKind.REJECTED, "provider says no", code="9999")],
+            },
+        )
+    )
+    assert result["recovers"] == ("Delivered", "7500", 3, 3, ["Submitted", "Delivered"])
+    assert result["rejected"] == ("Failed", "7102", 1, 1, ["Failed"])
+    assert result["exhausted"] == ("Un-Delivered", "7202", 3, 3, ["Un-Delivered"])
+    assert result["unknown-code"] == ("Failed", "9999", 1, 1, ["Failed"])

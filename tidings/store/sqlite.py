@@ -34,7 +34,7 @@ from tidings.store.queries import load_migrations, load_queries
 log = logging.getLogger("tidings.store")
 T = TypeVar("T")
 Q = load_queries("sqlite")
-_MAX_JOBS_PER_COMMIT = 512
+BACKGROUND_COMMIT_DELAY_S = 0.002
 
 
 class Job(NamedTuple):
@@ -61,7 +61,8 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._lock_fd: int | None = None
         self._pending: list[Job] = []
-        self._flush_scheduled = False
+        self._flush_soon = False
+        self._flush_later: asyncio.TimerHandle | None = None
         self._synchronous = ""
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -121,15 +122,27 @@ class SqliteStore:
         the same loop iteration shares it (and its fsync)."""
         if self._conn is None:
             raise RuntimeError("the store is not open")
-        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
         self._pending.append(Job(fn, fut, durable))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
+        if durable and not self._flush_soon:
+            # Someone is waiting to answer an HTTP request: commit at the end of this iteration.
+            self._flush_soon = True
+            if self._flush_later is not None:
+                self._flush_later.cancel()
+                self._flush_later = None
+            loop.call_soon(self._flush)
+        elif not self._flush_soon and self._flush_later is None:
+            # Background work (claims, status changes, results) waits a moment for company: fewer,
+            # larger commits rewrite far fewer WAL pages per row.
+            self._flush_later = loop.call_later(BACKGROUND_COMMIT_DELAY_S, self._flush)
         return await fut
 
     def _flush(self) -> None:
-        self._flush_scheduled = False
+        self._flush_soon = False
+        if self._flush_later is not None:
+            self._flush_later.cancel()
+            self._flush_later = None
         batch, self._pending = self._pending, []
         if not batch or self._conn is None:
             return

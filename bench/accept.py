@@ -12,9 +12,9 @@ load client in this process, and measures:
   batch   B requests of 1000 msisdns over 4 connections: destinations accepted per second; then the
           notifications they cause are drained (bounded) so the next run starts from an idle server
 
-CPU time of the server process (utime+stime from /proc, all threads) is reported per window as % of
-one core, next to this process's own CPU and what the rest of the machine used.  A warm-up precedes
-the measured runs; with --runs R every figure is the median of R runs.
+CPU time of the server (utime+stime from /proc, all threads, with its notification sender child) is
+reported per window as % of one core, next to this process's own CPU and what the rest of the machine
+used.  A warm-up precedes the measured runs; with --runs R every figure is the median of R runs.
 
   .venv/bin/python bench/accept.py                     # defaults: N=20000 C=64, B=100x1000, 3 runs
   .venv/bin/python bench/accept.py --n 3000 --batches 10 --runs 1
@@ -138,6 +138,19 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
 
 
+def tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of a process and its live children: the server and its notification sender."""
+    own = proc_cpu_s(pid)
+    if own is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        children = []
+    return own + sum(proc_cpu_s(c) or 0.0 for c in children)
+
+
 def machine_cpu_s() -> tuple[float, float]:
     """(all CPU time, idle + iowait time) of the whole machine, summed over cores, in seconds."""
     with open("/proc/stat") as f:
@@ -156,7 +169,7 @@ class CpuMark:
 
 def cpu_mark(pid: int) -> CpuMark:
     total, idle = machine_cpu_s()
-    return CpuMark(time.monotonic(), proc_cpu_s(pid), time.process_time(), total, idle)
+    return CpuMark(time.monotonic(), tree_cpu_s(pid), time.process_time(), total, idle)
 
 
 def cpu_window(a: CpuMark, b: CpuMark) -> dict[str, float | None]:

@@ -107,7 +107,6 @@ class Notifier:
         while True:
             await self._flush.wait()
             self._flush.clear()
-            await asyncio.sleep(0.002)  # let more results gather into one commit
             try:
                 await self._write_results()
             except Exception:

@@ -1,8 +1,9 @@
-"""The embedded SQLite store: one writer thread that commits many callers' work together.
+"""The embedded SQLite store: one connection, on the event loop's thread, committing many callers'
+work together.
 
-Every call becomes a job on the writer thread. The thread takes all jobs waiting, runs each in its own
-savepoint (a failing job is rolled back alone), and commits them with one fsync: group commit, which
-is what lets a durable single-destination accept run at thousands of requests per second.
+Every call becomes a job; the jobs queued while the loop runs are committed together (group commit), so
+one fsync serves many accepted requests: that is what lets a durable single-destination accept run at
+thousands of requests per second. See `SqliteStore._call` for why there is no writer thread.
 """
 
 import asyncio
@@ -69,6 +70,7 @@ class SqliteStore:
 
     async def open(self) -> None:
         self._take_lock()
+        conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
             _migrate(conn)
@@ -76,6 +78,8 @@ class SqliteStore:
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
         except BaseException:
+            if conn is not None:
+                conn.close()
             self._release_lock()
             raise
         self._conn = conn
@@ -144,7 +148,10 @@ class SqliteStore:
             self._flush_later.cancel()
             self._flush_later = None
         batch, self._pending = self._pending, []
-        if not batch or self._conn is None:
+        if not batch:
+            return
+        if self._conn is None:
+            _settle([_Result(job.future, None, RuntimeError("the store is closed")) for job in batch])
             return
         try:
             results = self._commit(self._conn, batch)

@@ -1,5 +1,6 @@
 """Accepted sends: the documented success shape, spelling variants, and HTTP in general."""
 
+import json
 import uuid
 
 import httpx
@@ -112,3 +113,18 @@ def test_every_response_is_json_with_a_request_id(server: TidingsServer):
     assert responses[405].headers["allow"] == "POST"
     ids = {r.headers["request-id"] for r in responses.values()}
     assert len(ids) == 3
+
+
+def test_bytes_that_are_not_http_get_a_json_400_with_a_request_id(server: TidingsServer):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"THIS IS NOT HTTP\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert b"content-type: application/json" in head.lower()
+    assert b"request-id: " in head.lower()
+    assert json.loads(body)["code"] == "400"

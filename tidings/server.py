@@ -9,6 +9,7 @@ from collections.abc import Callable
 import uvicorn
 
 from tidings.api.app import create_app
+from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.config import Config
 from tidings.runtime import Runtime
 
@@ -29,6 +30,7 @@ async def serve(config: Config, on_ready: Callable[[Runtime], None]) -> None:
                 access_log=False,
                 log_level="warning",
                 server_header=False,
+                http=JsonErrorsHttpToolsProtocol,
                 timeout_graceful_shutdown=5,
             )
         )

@@ -15,7 +15,7 @@ from tests.support.server import TidingsServer
 SECRET_A = b"alpha-secret-bytes-0123456789-abcdef"
 SECRET_B = b"beta-secret-bytes-9876543210-fedcba"
 KEY_A, KEY_B, KEY_OFF, KEY_SMALL = "key-alpha-0001", "key-beta-0002", "key-off-0003", "key-small-0004"
-KEY_NOSENDER = "key-nosender-0005"
+KEY_NOSENDER, KEY_RATE = "key-nosender-0005", "key-rate-0006"
 
 # Everything that must never appear in a server's output.
 SECRETS: list[str] = [
@@ -86,6 +86,12 @@ senderids = ["CONNCT"]
 [[services]]
 id = "svc-nosender"
 key = "{KEY_NOSENDER}"
+
+[[services]]
+id = "svc-rate"
+key = "{KEY_RATE}"
+tps = 1000
+senderids = ["CONNCT"]
 """
 
 

@@ -3,26 +3,29 @@ beyond it the request is refused with 7020 and nothing of it is stored or sent."
 
 import time
 
-from tests.conftest import KEY_NOSENDER, KEY_SMALL, sms, unique_path
+from tests.conftest import KEY_NOSENDER, KEY_RATE, sms, unique_path
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 
 
 def test_budget_spent_is_7020_and_refills(server: TidingsServer, receiver: Receiver):
-    time.sleep(1.5)  # svc-small (tps 5, burst 7.5) starts full whatever ran before
-    five = [f"+4477009{i:05d}" for i in range(5)]
-    first = server.send(sms(five), KEY_SMALL).json()["response"]
-    assert [i["code"] for i in first] == ["1001"] * 5
+    # svc-rate: tps 1000, burst 1100. After 1000 addresses, 100 tokens are left and 1000 more take
+    # 0.9 s to come back: a window no slow machine closes between two requests.
+    thousand = [f"+4477009{i:05d}" for i in range(1000)]
+    first = server.send(sms(thousand), KEY_RATE).json()["response"]
+    assert [i["code"] for i in first] == ["1001"] * 1000
     path = unique_path("limited")
-    refused = server.send(sms(five, notifyurl=receiver.url(path)), KEY_SMALL).json()["response"]
+    refused = server.send(sms(thousand, notifyurl=receiver.url(path)), KEY_RATE).json()["response"]
     assert refused["code"] == "7020"
     assert refused["description"] == "Maximum transaction limit reached"
-    two = server.send(sms(five[:2]), KEY_SMALL).json()["response"]  # 2.5 tokens were left
-    assert [i["code"] for i in two] == ["1001"] * 2
-    time.sleep(1.1)
-    assert server.send(sms(five), KEY_SMALL).json()["response"][0]["code"] == "1001"
-    time.sleep(0.3)
-    assert receiver.at(path) == []
+    left = server.send(sms(thousand[:100]), KEY_RATE).json()["response"]
+    assert [i["code"] for i in left] == ["1001"] * 100
+    time.sleep(1.2)
+    probe = unique_path("probe")
+    refilled = server.send(sms(thousand, notifyurl=receiver.url(probe)), KEY_RATE).json()["response"]
+    assert len(refilled) == 1000 and refilled[0]["code"] == "1001"
+    receiver.wait_count(probe, 2000, timeout=60)  # later messages than the refused ones, all delivered
+    assert receiver.at(path) == [], "a refused request stores and sends nothing"
 
 
 def test_default_sender_connct_when_the_service_has_none(server: TidingsServer):

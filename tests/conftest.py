@@ -44,13 +44,12 @@ def make_jwt(secret: bytes, iss: str, **claims: Any) -> str:
     return token
 
 
-def config_text(receiver: Receiver, notify: str = "", sandbox_delay_ms: int = 50) -> str:
+def config_text(receiver: Receiver, sandbox_delay_ms: int = 50, notify_timeout_s: float = 2) -> str:
     return f"""
 [notify]
-timeout_s = 2
+timeout_s = {notify_timeout_s}
 retries = 3
 retry_interval_s = 0.2
-{notify}
 
 [sandbox]
 delay_ms = {sandbox_delay_ms}

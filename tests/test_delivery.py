@@ -128,7 +128,6 @@ def test_status_endpoint_shows_history_and_is_scoped_to_the_service(
     body = sms(["+447700900123"], text="status check", notifyurl=receiver.url(path), correlationid="c-9")
     transid = send_one(server, body)
     receiver.wait_count(path, 2)
-    receiver.wait_for(lambda: True)
     r = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A})
     assert r.status_code == 200
     view = r.json()
@@ -149,3 +148,27 @@ def test_status_endpoint_shows_history_and_is_scoped_to_the_service(
     assert other.json()["code"] == "404"
     assert server.client.get(f"/v1/messages/{transid}").status_code == 401
     assert server.client.get(f"/v1/messages/{transid}", headers={"key": "nope"}).json()["code"] == "7001"
+
+
+def test_receipts_arrive_after_the_sandbox_delay_not_the_idle_poll(server: TidingsServer, receiver: Receiver):
+    # delay_ms is 50 in the tests; a receipt that waited for the dispatcher's 1 s idle poll would show.
+    gaps = []
+    for _ in range(6):
+        transid = send_one(server, sms(["+447700900123"]))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            view = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
+            if view["status"] == "Delivered":
+                break
+            time.sleep(0.02)
+        stamps = {h["status"]: h["timeStamp"] for h in view["history"]}
+        gaps.append(_seconds(stamps["Delivered"]) - _seconds(stamps["Submitted"]))
+        time.sleep(0.13)
+    gaps.sort()
+    assert gaps[len(gaps) // 2] < 0.6, gaps
+
+
+def _seconds(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()

@@ -2,6 +2,7 @@
 retryable failures are retried with backoff, final ones fail with the provider's code."""
 
 import asyncio
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
@@ -12,6 +13,8 @@ from tidings.services import Service, ServiceRegistry
 from tidings.statuses import DELIVERED
 from tidings.store.base import NewMessage
 from tidings.store.sqlite import SqliteStore
+
+FINAL = ("Delivered", "Failed", "Un-Delivered", "Expired")
 
 
 class ScriptedProvider:
@@ -38,9 +41,14 @@ class ScriptedProvider:
         return out
 
 
+EXPIRES_SOON = {"expires-while-retrying"}
+FINAL = ("Delivered", "Failed", "Un-Delivered", "Expired")
+
+
 def message(transid: str, now: float) -> NewMessage:
+    expiry = time.time() + 0.1 if transid in EXPIRES_SOON else None
     return NewMessage(
-        transid, "svc", "sms", "+447700900123", "msisdn", b'{"text":"x"}', 1, None, None, None, 2, None, now
+        transid, "svc", "sms", "+447700900123", "msisdn", b'{"text":"x"}', 1, None, None, None, 2, expiry, now
     )
 
 
@@ -50,19 +58,16 @@ async def run_until_final(tmp_path: Path, scripts: dict[str, list[SendError]]) -
     provider = ScriptedProvider(scripts)
     services = ServiceRegistry([Service(id="svc", key="k")])
     dispatcher = Dispatcher(
-        store, services, {"sms": provider}, lambda: None, retry_interval_s=0.01, max_attempts=3
+        store, services, {"sms": provider}, lambda: None, retry_interval_s=0.2, max_attempts=3
     )
     await store.accept([message(t, 0.0) for t in scripts])
     await dispatcher.start()
     try:
-        for _ in range(200):
+        for _ in range(100):
             views = {t: await store.get_message("svc", t) for t in scripts}
-            if all(
-                v is not None and v.status in ("Delivered", "Failed", "Un-Delivered") for v in views.values()
-            ):
+            if all(v is not None and v.status in FINAL for v in views.values()):
                 break
-            dispatcher.wake()
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)  # no wake-ups: the dispatcher must find due retries by itself
         return {
             t: (v.status, v.code, v.attempts, provider.tries[t], [h.status for h in v.history])
             for t, v in views.items()
@@ -83,6 +88,7 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
                 "rejected": [SendError(FailureKind.INVALID, "bad address", code="7102")],
                 "exhausted": [refused, refused, refused],
                 "unknown-code": [SendError(FailureKind.REJECTED, "provider says no", code="9999")],
+                "expires-while-retrying": [refused],  # expiry at +0.1 s; the retry would come at +0.2 s
             },
         )
     )
@@ -90,3 +96,5 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
     assert result["rejected"] == ("Failed", "7102", 1, 1, ["Failed"])
     assert result["exhausted"] == ("Un-Delivered", "7202", 3, 3, ["Un-Delivered"])
     assert result["unknown-code"] == ("Failed", "9999", 1, 1, ["Failed"])
+    status, code, _, _, history = result["expires-while-retrying"]
+    assert (status, code, history) == ("Expired", "7208", ["Expired"])

@@ -11,6 +11,8 @@ from typing import Any
 
 SLOW = 0  # in a script: answer 200, but only after SLOW_SECONDS (longer than the tests' notify timeout)
 SLOW_SECONDS = 3.0
+HANG = -1  # in a script: answer 200 only after HANG_SECONDS (outlives a server's 5 s stop grace)
+HANG_SECONDS = 12.0
 
 
 @dataclass
@@ -18,7 +20,7 @@ class Hit:
     path: str
     headers: dict[str, str]
     body: bytes
-    status: int  # what we answered
+    status: int  # what we answer: an HTTP status, or SLOW / HANG
     at: float
 
     @property
@@ -48,23 +50,29 @@ class Receiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 status = receiver._answer(self.path)
-                if status == SLOW:
-                    time.sleep(SLOW_SECONDS)
-                    status = 200
+                # Recorded on arrival (with the answer it will get), so a hanging POST is seen at once.
                 hit = Hit(
                     self.path, {k.lower(): v for k, v in self.headers.items()}, body, status, time.time()
                 )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
                 with receiver._cond:
                     receiver.hits.append(hit)
                     receiver._cond.notify_all()
+                if status in (SLOW, HANG):
+                    time.sleep(SLOW_SECONDS if status == SLOW else HANG_SECONDS)
+                    status = 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The default listen backlog of 5 drops SYNs under 64 concurrent notifications; their
+            # retransmits (1 s, 3 s) then outlive the tests' 2 s notify timeout.
+            request_queue_size = 256
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

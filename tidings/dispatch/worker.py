@@ -7,7 +7,6 @@ with the notification that reports it, in one store transaction per batch.
 
 import asyncio
 import contextlib
-import heapq
 import logging
 from collections.abc import Callable, Mapping
 
@@ -21,8 +20,9 @@ from tidings.store.base import DueMessage, OutgoingNotification, Store, Update
 log = logging.getLogger("tidings.dispatch")
 
 IDLE_POLL_S = 1.0
-MAX_DUE_TIMES = 100_000
+TIMER_SLACK_S = 0.002  # loop timers run on the monotonic clock, due times on the wall clock
 SEND_TIMEOUT_S = 30.0
+RECORD_TRIES = 5
 
 
 def _by_channel(messages: list[DueMessage]) -> dict[str, list[DueMessage]]:
@@ -56,9 +56,6 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.retry_interval_s = retry_interval_s
         self._wake = asyncio.Event()
-        # When recorded work falls due (receipts, retries), so the loop wakes on time without polling.
-        # Past MAX_DUE_TIMES entries the idle poll covers the rest.
-        self._due: list[float] = []
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -87,10 +84,12 @@ class Dispatcher:
                 await self._sleep()
 
     async def _sleep(self) -> None:
-        now = clock.now()
-        while self._due and self._due[0] <= now:
-            heapq.heappop(self._due)
-        timeout = min(IDLE_POLL_S, self._due[0] - now) if self._due else IDLE_POLL_S
+        """Until woken (new messages) or until the next recorded work falls due, as the store knows it:
+        the store, not this process's memory, so receipts and retries recorded by any loop count."""
+        due = await self.store.next_due()
+        timeout = IDLE_POLL_S if due is None else min(IDLE_POLL_S, due - clock.now() + TIMER_SLACK_S)
+        if timeout <= 0:
+            return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -113,13 +112,23 @@ class Dispatcher:
                 to_send.append(m)
         for channel, batch in _by_channel(to_send).items():
             updates.extend(await self._send(channel, batch))
-        await self.store.record(updates)
-        for u in updates:
-            if u.next_at is not None and len(self._due) < MAX_DUE_TIMES:
-                heapq.heappush(self._due, u.next_at)
+        await self._record(updates)
         if any(u.notification is not None for u in updates):
             self.on_notifications()
         return len(due)
+
+    async def _record(self, updates: list[Update]) -> None:
+        # What was sent must not be sent again because one commit failed (a foreign write lock, say):
+        # keep the results and try again before leaving the messages to their lease.
+        for attempt in range(RECORD_TRIES):
+            try:
+                await self.store.record(updates)
+                return
+            except Exception:
+                if attempt == RECORD_TRIES - 1:
+                    raise
+                log.warning("recording %d status changes failed; trying again", len(updates), exc_info=True)
+                await asyncio.sleep(0.2 * 2**attempt)
 
     async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
         outbound = [

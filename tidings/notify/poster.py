@@ -9,11 +9,13 @@ MAX_RESPONSE_BYTES = 65536
 
 @dataclass(frozen=True, slots=True)
 class PostOutcome:
-    """`status` is the HTTP status (None when there was no answer); `error` None means success."""
+    """`status` is the HTTP status (None when there was no answer); `error` None means success.
+    `aborted`: our own shutdown cut the post short, so it does not count as a try."""
 
     status: int | None
     error: str | None
     retry: bool
+    aborted: bool = False
 
 
 def retryable_status(status: int) -> bool:

@@ -5,6 +5,9 @@ import contextlib
 import logging
 import sys
 import time
+from dataclasses import dataclass, field
+
+import msgspec
 
 from tidings.notify.poster import PostOutcome
 from tidings.notify.sender import frame, read_frame, response_decoder
@@ -12,6 +15,14 @@ from tidings.notify.sender import frame, read_frame, response_decoder
 log = logging.getLogger("tidings.notify")
 
 RESTART_PAUSE_S = 1.0
+ANSWER_SLACK_S = 5.0  # beyond the POST timeout, before a silent sender counts as wedged
+
+
+@dataclass
+class _Child:
+    proc: asyncio.subprocess.Process
+    waiting: dict[int, "asyncio.Future[PostOutcome]"] = field(default_factory=dict)
+    reader: "asyncio.Task[None] | None" = None
 
 
 class SenderProcess:
@@ -24,81 +35,106 @@ class SenderProcess:
             "--user-agent",
             user_agent,
         ]
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader_task: asyncio.Task[None] | None = None
-        self._waiting: dict[int, asyncio.Future[PostOutcome]] = {}
+        self._deadline = timeout_s + ANSWER_SLACK_S
+        self._child: _Child | None = None
         self._next_id = 0
         self._started_at = 0.0
-        self._starting: asyncio.Lock | None = None
+        self._starting = asyncio.Lock()
+        self._stopping = False
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.proc.pid if self._child is not None else None
 
-    async def start(self) -> None:
-        if self._starting is None:
-            self._starting = asyncio.Lock()
+    async def start(self) -> _Child:
         async with self._starting:
-            if self._proc is not None and self._proc.returncode is None:
-                return
+            if self._child is not None:
+                return self._child
             pause = self._started_at + RESTART_PAUSE_S - time.monotonic()
             if pause > 0:  # a process that dies at once must not be restarted in a tight loop
                 await asyncio.sleep(pause)
             self._started_at = time.monotonic()
-            self._proc = await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "tidings.notify.sender", *self._args,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                # Its own session: Ctrl-C or a signal to our process group must not cut its posts short;
+                # it stops when we close its stdin.
+                start_new_session=True,
             )  # fmt: skip
-            log.info("notification sender started (pid %d)", self._proc.pid)
-            self._reader_task = asyncio.create_task(self._read(self._proc), name="notify-sender-read")
+            log.info("notification sender started (pid %d)", proc.pid)
+            child = _Child(proc)
+            child.reader = asyncio.create_task(self._read(child), name="notify-sender-read")
+            self._child = child
+            return child
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> PostOutcome:
-        if self._proc is None or self._proc.returncode is not None or self._proc.stdin is None:
-            await self.start()
-        assert self._proc is not None and self._proc.stdin is not None
+        if self._stopping:
+            return PostOutcome(None, "not sent: shutting down", True, aborted=True)
+        child = self._child or await self.start()
+        assert child.proc.stdin is not None
         self._next_id += 1
         ident = self._next_id
         future: asyncio.Future[PostOutcome] = asyncio.get_running_loop().create_future()
-        self._waiting[ident] = future
+        child.waiting[ident] = future
         try:
-            self._proc.stdin.write(frame((ident, url, list(headers.items()), body)))
-        except (ConnectionError, RuntimeError) as exc:
-            self._waiting.pop(ident, None)
-            return PostOutcome(None, f"notification sender unavailable: {exc}", True)
-        return await future
+            child.proc.stdin.write(frame((ident, url, list(headers.items()), body)))
+        except (ConnectionError, RuntimeError) as exc:  # it died a moment ago; its reader will notice
+            child.waiting.pop(ident, None)
+            return PostOutcome(None, f"the notification sender is not running: {exc}", True)
+        try:
+            return await asyncio.wait_for(asyncio.shield(future), self._deadline)
+        except TimeoutError:
+            log.error("the notification sender gave no answer in %.0fs; restarting it", self._deadline)
+            self._kill(child)  # its reader then fails everything it still owed
+            return PostOutcome(None, "the notification sender gave no answer in time", True)
 
-    async def _read(self, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while (data := await read_frame(proc.stdout)) is not None:
-            ident, status, error, retry = response_decoder.decode(data)
-            future = self._waiting.pop(ident, None)
-            if future is not None and not future.done():
-                future.set_result(PostOutcome(status or None, error or None, retry))
-        code = await proc.wait()
-        if self._proc is proc:
-            self._fail_waiting(f"the notification sender process exited with {code}")
+    async def _read(self, child: _Child) -> None:
+        assert child.proc.stdout is not None
+        try:
+            while (data := await read_frame(child.proc.stdout)) is not None:
+                try:
+                    ident, status, error, retry = response_decoder.decode(data)
+                except msgspec.DecodeError:
+                    log.error("the notification sender sent a malformed answer; restarting it")
+                    self._kill(child)
+                    break
+                future = child.waiting.pop(ident, None)
+                if future is not None and not future.done():
+                    future.set_result(PostOutcome(status or None, error or None, retry))
+        finally:
+            code = await child.proc.wait()
+            if self._child is child:
+                self._child = None
+            self._fail(child, code)
 
-    def _fail_waiting(self, reason: str) -> None:
-        waiting, self._waiting = self._waiting, {}
-        if waiting:
-            log.error("%s; %d notifications will be retried", reason, len(waiting))
+    def _fail(self, child: _Child, code: int) -> None:
+        waiting, child.waiting = child.waiting, {}
+        if self._stopping:
+            outcome = PostOutcome(None, "not finished: shutting down", True, aborted=True)
+        else:
+            outcome = PostOutcome(None, f"the notification sender process exited with {code}", True)
+            if waiting:
+                log.error("%s; %d notifications will be retried", outcome.error, len(waiting))
         for future in waiting.values():
             if not future.done():
-                future.set_result(PostOutcome(None, reason, True))
+                future.set_result(outcome)
+
+    def _kill(self, child: _Child) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.proc.kill()
 
     async def stop(self, grace_s: float) -> None:
-        """Let the process finish what it was given (bounded by `grace_s`), then end it."""
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
+        """Let the process finish what it was given (bounded by `grace_s`), then end it. Posts it
+        could not finish come back marked `aborted`: not a failed try, only an interrupted one."""
+        self._stopping = True
+        child = self._child
+        if child is None:
             return
-        if proc.stdin is not None:
-            proc.stdin.close()
+        if child.proc.stdin is not None:
+            child.proc.stdin.close()
         try:
-            await asyncio.wait_for(proc.wait(), grace_s)
+            await asyncio.wait_for(child.proc.wait(), grace_s)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
-        if self._reader_task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
-        self._fail_waiting("the notification sender stopped")
+            self._kill(child)
+        if child.reader is not None:
+            await child.reader

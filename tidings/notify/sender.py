@@ -12,6 +12,8 @@ Frames both ways are a 4-byte big-endian length and a msgpack array:
 
 import argparse
 import asyncio
+import os
+import signal
 import struct
 import sys
 
@@ -41,6 +43,7 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 
 
 async def serve(timeout_s: float, concurrency: int, user_agent: str) -> None:
+    parent = os.getppid()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
@@ -51,12 +54,18 @@ async def serve(timeout_s: float, concurrency: int, user_agent: str) -> None:
     async def handle(request: Request) -> None:
         ident, url, headers, body = request
         outcome = await poster.post(url, dict(headers), body)
-        transport.write(frame((ident, outcome.status or 0, outcome.error or "", outcome.retry)))
+        if not transport.is_closing():
+            transport.write(frame((ident, outcome.status or 0, outcome.error or "", outcome.retry)))
 
     while (data := await read_frame(reader)) is not None:
         task = asyncio.create_task(handle(request_decoder.decode(data)))
         pending.add(task)
         task.add_done_callback(pending.discard)
+    # stdin closed. If the parent is gone (killed), nobody will read our answers: stop at once. If it
+    # asked us to stop, finish what we were given; it waits for us, a bounded time.
+    if os.getppid() != parent:
+        for task in pending:
+            task.cancel()
     if pending:
         await asyncio.wait(pending)
     await poster.close()
@@ -69,6 +78,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--user-agent", required=True)
     args = parser.parse_args()
+    # Stopping is the parent's call, made by closing our stdin; a signal meant for it is not ours.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         import uvloop
 

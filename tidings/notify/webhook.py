@@ -56,11 +56,11 @@ class Notifier:
     async def stop(self, grace_s: float = 5.0) -> None:
         self._stopping = True
         self._wake.set()
-        await self.sender.stop(grace_s)  # what it could not finish comes back as retryable failures
+        await self.sender.stop(grace_s)  # posts it could not finish come back marked aborted
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=1.0)
-        for t in self._tasks:
-            t.cancel()
+        self._flush.set()
+        # Both loops end by themselves now; cancelling one mid-write would write its results twice.
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._write_results()
 
@@ -104,7 +104,7 @@ class Notifier:
             self._wake.set()  # a slot opened while every slot was taken
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await self._flush.wait()
             self._flush.clear()
             try:
@@ -136,7 +136,11 @@ class Notifier:
         error = outcome.error
         if error is not None:
             error = error.replace(n.url, redact_url(n.url))[:500]
-        self._results.append(self._result(n, outcome.status, error, outcome.retry))
+        if outcome.aborted:  # interrupted by our shutdown: back to the queue, not a failed try
+            now = clock.now()
+            self._results.append(NotificationResult(n.seq, "pending", now, now, None, error, counted=False))
+        else:
+            self._results.append(self._result(n, outcome.status, error, outcome.retry))
         self._flush.set()
 
     def _result(

@@ -97,6 +97,7 @@ class NotificationResult:
     next_at: float
     http_status: int | None = None
     error: str | None = None
+    counted: bool = True  # False: our own shutdown interrupted the try, so it does not count
 
 
 @dataclass(slots=True)
@@ -162,6 +163,9 @@ class Store(Protocol):
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         """Claim up to `limit` messages whose next step is due, highest priority first."""
+
+    async def next_due(self) -> float | None:
+        """When the earliest message next needs work (a receipt, a retry, an expired lease)."""
 
     async def record(self, updates: Sequence[Update]) -> None:
         """Apply status changes, history entries and their notifications in one transaction."""

@@ -147,7 +147,10 @@ class SqliteStore:
         if self._flush_later is not None:
             self._flush_later.cancel()
             self._flush_later = None
-        batch, self._pending = self._pending, []
+        # A caller that stopped waiting (a client that hung up, a task cancelled at shutdown) has its job
+        # dropped: it may write again later, and must not find its first write done behind its back.
+        batch = [job for job in self._pending if not job.future.cancelled()]
+        self._pending = []
         if not batch:
             return
         if self._conn is None:
@@ -155,10 +158,13 @@ class SqliteStore:
             return
         try:
             results = self._commit(self._conn, batch)
-        except Exception as exc:  # a bad batch fails its callers, never the store
+        except BaseException as exc:  # a bad batch fails its callers, never the store
             log.exception("SQLite batch failed")
             _abort(self._conn)
-            results = [_Result(job.future, None, exc) for job in batch]
+            _settle([_Result(job.future, None, exc) for job in batch])
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return
         _settle(results)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[Job]) -> list[_Result]:
@@ -169,6 +175,7 @@ class SqliteStore:
         # it survive power loss. Accepts need that before they are answered; a status change or a
         # notification result may be redone after a power cut, so batches of those skip the fsync.
         # (An fsync in a thread instead measured slower: each handback of the GIL costs the loop.)
+        _abort(conn)  # never build on a transaction an earlier failure left open
         wanted = "FULL" if any(job.durable for job in batch) else "NORMAL"
         if wanted != self._synchronous:
             conn.execute(f"PRAGMA synchronous={wanted}")
@@ -308,6 +315,9 @@ class SqliteStore:
             for r in rows
         ]
 
+    async def next_due(self) -> float | None:
+        return await self._call(lambda c: c.execute(Q["next_due"]).fetchone()[0])
+
     async def record(self, updates: Sequence[Update]) -> None:
         status_rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
@@ -418,6 +428,7 @@ class SqliteStore:
                 "next_at": r.next_at,
                 "http_status": r.http_status,
                 "error": r.error,
+                "counted": int(r.counted),
             }
             for r in results
         ]
@@ -467,7 +478,10 @@ def _settle(results: list[_Result]) -> None:
         if fut.cancelled():
             continue
         if exc is not None:
-            fut.set_exception(exc)
+            # A future cannot carry a CancelledError or KeyboardInterrupt to its awaiter as a failure.
+            fut.set_exception(
+                exc if isinstance(exc, Exception) else RuntimeError(f"store job failed: {exc!r}")
+            )
         else:
             fut.set_result(value)
 

@@ -13,6 +13,14 @@ WHERE seq IN (SELECT seq FROM messages WHERE next_at <= :now ORDER BY lane, next
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
           callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending;
 
+-- next_due --
+-- One index seek per lane rather than a scan of the (lane, next_at) index.
+SELECT min(due) FROM (
+    SELECT min(next_at) AS due FROM messages WHERE lane = 0 AND next_at IS NOT NULL
+    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 1 AND next_at IS NOT NULL
+    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 2 AND next_at IS NOT NULL
+    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 3 AND next_at IS NOT NULL);
+
 -- record_status --
 UPDATE messages
 SET status = :status, code = :code, description = :description, updated_at = :at, next_at = :next_at,
@@ -46,7 +54,7 @@ RETURNING seq, event_id, transid, service_id, url, body, attempts;
 
 -- finish_notification --
 UPDATE notifications
-SET state = :state, attempts = attempts + 1, updated_at = :at, next_at = :next_at, leased = 0,
+SET state = :state, attempts = attempts + :counted, updated_at = :at, next_at = :next_at, leased = 0,
     http_status = :http_status, last_error = :error
 WHERE seq = :seq;
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from tidings.notify.poster import PostOutcome
-from tidings.notify.sender import frame, read_frame, response_decoder
+from tidings.notify.sender import STOP_FRAME_BODY, frame, read_frame, response_decoder
 
 log = logging.getLogger("tidings.notify")
 
@@ -131,6 +131,8 @@ class SenderProcess:
         if child is None:
             return
         if child.proc.stdin is not None:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                child.proc.stdin.write(frame(STOP_FRAME_BODY))
             child.proc.stdin.close()
         try:
             await asyncio.wait_for(child.proc.wait(), grace_s)

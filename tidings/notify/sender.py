@@ -3,16 +3,18 @@
 Posting is the most CPU-hungry part of delivery; in its own process it runs on the second core, while
 the process that owns the database keeps claims, retries and results. It holds no state worth keeping:
 if it dies, the main process fails its posts as retryable and starts another. It never sees a secret
-(bodies arrive signed) and exits when its stdin closes, after finishing what it was given.
+(bodies arrive signed).
 
 Frames both ways are a 4-byte big-endian length and a msgpack array:
-    request  [id, url, [[header, value], ...], body]
+    request  [id, url, [[header, value], ...], body]      id 0 (STOP): finish what you have, then exit
     response [id, status (0 when none), error ("" when none), retry]
+Its stdin closing after STOP is a graceful stop; closing without it means the parent died, and nobody is
+left to read the answers, so it exits at once. (The parent's pid cannot tell: a dying process closes
+its files before its children are handed to a new parent.)
 """
 
 import argparse
 import asyncio
-import os
 import signal
 import struct
 import sys
@@ -24,6 +26,8 @@ from tidings.notify.poster import Poster
 _LENGTH = struct.Struct(">I")
 Request = tuple[int, str, list[tuple[str, str]], bytes]
 Response = tuple[int, int, str, bool]
+STOP = 0
+STOP_FRAME_BODY: Request = (STOP, "", [], b"")
 request_decoder = msgspec.msgpack.Decoder(Request)
 response_decoder = msgspec.msgpack.Decoder(Response)
 _encoder = msgspec.msgpack.Encoder()
@@ -43,7 +47,6 @@ async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
 
 
 async def serve(timeout_s: float, concurrency: int, user_agent: str) -> None:
-    parent = os.getppid()
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
@@ -57,13 +60,16 @@ async def serve(timeout_s: float, concurrency: int, user_agent: str) -> None:
         if not transport.is_closing():
             transport.write(frame((ident, outcome.status or 0, outcome.error or "", outcome.retry)))
 
+    asked_to_stop = False
     while (data := await read_frame(reader)) is not None:
-        task = asyncio.create_task(handle(request_decoder.decode(data)))
+        request = request_decoder.decode(data)
+        if request[0] == STOP:
+            asked_to_stop = True
+            continue
+        task = asyncio.create_task(handle(request))
         pending.add(task)
         task.add_done_callback(pending.discard)
-    # stdin closed. If the parent is gone (killed), nobody will read our answers: stop at once. If it
-    # asked us to stop, finish what we were given; it waits for us, a bounded time.
-    if os.getppid() != parent:
+    if not asked_to_stop:
         for task in pending:
             task.cancel()
     if pending:
@@ -78,7 +84,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--user-agent", required=True)
     args = parser.parse_args()
-    # Stopping is the parent's call, made by closing our stdin; a signal meant for it is not ours.
+    # Stopping is the parent's call, made with STOP; a signal meant for it is not ours.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:

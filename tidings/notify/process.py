@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from tidings.notify.poster import PostOutcome
-from tidings.notify.sender import STOP_FRAME_BODY, frame, read_frame, response_decoder
+from tidings.notify.sender import STOP_REQUEST, frame, read_frame, response_decoder
 
 log = logging.getLogger("tidings.notify")
 
@@ -58,7 +58,7 @@ class SenderProcess:
                 sys.executable, "-m", "tidings.notify.sender", *self._args,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 # Its own session: Ctrl-C or a signal to our process group must not cut its posts short;
-                # it stops when we close its stdin.
+                # it stops when we tell it to (STOP), or when we are gone.
                 start_new_session=True,
             )  # fmt: skip
             log.info("notification sender started (pid %d)", proc.pid)
@@ -132,7 +132,7 @@ class SenderProcess:
             return
         if child.proc.stdin is not None:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                child.proc.stdin.write(frame(STOP_FRAME_BODY))
+                child.proc.stdin.write(frame(STOP_REQUEST))
             child.proc.stdin.close()
         try:
             await asyncio.wait_for(child.proc.wait(), grace_s)

@@ -111,12 +111,7 @@ def test_service_notify_url_is_the_default(server: TidingsServer, receiver: Rece
 
 def test_invalid_notify_url_gets_no_notification_but_the_message_finishes(server: TidingsServer):
     transid = send_one(server, sms(["+447700900123"], notifyurl=" http://127.0.0.1:1/x"))
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        view = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
-        if view["status"] == "Delivered":
-            break
-        time.sleep(0.05)
+    view = server.wait_message(transid, KEY_A, lambda v: v["status"] == "Delivered")
     assert view["status"] == "Delivered"
     assert view["notifications"] == []
 
@@ -155,12 +150,7 @@ def test_receipts_arrive_after_the_sandbox_delay_not_the_idle_poll(server: Tidin
     gaps = []
     for _ in range(6):
         transid = send_one(server, sms(["+447700900123"]))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            view = server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
-            if view["status"] == "Delivered":
-                break
-            time.sleep(0.02)
+        view = server.wait_message(transid, KEY_A, lambda v: v["status"] == "Delivered")
         stamps = {h["status"]: h["timeStamp"] for h in view["history"]}
         gaps.append(_seconds(stamps["Delivered"]) - _seconds(stamps["Submitted"]))
         time.sleep(0.13)

@@ -15,10 +15,6 @@ def send(server: TidingsServer, url: str) -> str:
     return server.send(sms(["+447700900123"], notifyurl=url), KEY_A).json()["response"][0]["transid"]
 
 
-def view(server: TidingsServer, transid: str) -> dict:
-    return server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
-
-
 def test_receiver_that_fails_then_recovers(server: TidingsServer, receiver: Receiver):
     path = unique_path("flaky")
     receiver.script(path, [503, 500])
@@ -41,7 +37,7 @@ def test_client_errors_are_not_retried(server: TidingsServer, receiver: Receiver
     assert [(h.status, h.info["deliveryStatus"]) for h in hits] == [(400, "Submitted"), (200, "Delivered")]
     time.sleep(0.5)
     assert len(receiver.at(path)) == 2
-    notes = view(server, transid)["notifications"]
+    notes = server.message(transid, KEY_A)["notifications"]
     assert [(n["state"], n["attempts"], n["httpStatus"]) for n in notes] == [
         ("failed", 1, 400),
         ("sent", 1, 200),
@@ -62,11 +58,8 @@ def test_timeouts_are_retried(server: TidingsServer, receiver: Receiver):
 
 def test_unreachable_receiver_is_retried_then_given_up(server: TidingsServer):
     transid = send(server, f"http://127.0.0.1:{free_port()}/closed")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        notes = view(server, transid)["notifications"]
-        if len(notes) == 2 and all(n["state"] == "failed" for n in notes):
-            break
-        time.sleep(0.2)
+    notes = server.wait_message(
+        transid, KEY_A, lambda v: [n["state"] for n in v["notifications"]] == ["failed", "failed"], timeout=30
+    )["notifications"]
     assert [(n["state"], n["attempts"]) for n in notes] == [("failed", 4), ("failed", 4)]
     assert "ClientConnectorError" in notes[0]["lastError"]

@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,20 @@ class TidingsServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(5)
+
+    def message(self, transid: str, key: str) -> dict[str, Any]:
+        return dict(self.client.get(f"/v1/messages/{transid}", headers={"key": key}).json())
+
+    def wait_message(
+        self, transid: str, key: str, until: Callable[[dict[str, Any]], bool], timeout: float = 10.0
+    ) -> dict[str, Any]:
+        """GET /v1/messages/{transid} until `until` holds for the answer (or the time is up)."""
+        deadline = time.monotonic() + timeout
+        view = self.message(transid, key)
+        while not until(view) and time.monotonic() < deadline:
+            time.sleep(0.02)
+            view = self.message(transid, key)
+        return view
 
     def send(
         self, body: Any, key: str | None = None, headers: dict[str, str] | None = None

@@ -192,3 +192,21 @@ def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path):
         assert "in use by another Tidings process" in r.stderr and "Traceback" not in r.stderr
     finally:
         first.close()
+
+
+def test_an_unusable_database_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "junk.db").write_text("not a database")
+    for url, words in [  # tmp_path is absolute, so these are sqlite:////...
+        (f"sqlite:///{tmp_path}/missing/dir/t.db", "No such file or directory"),
+        (f"sqlite:///{tmp_path}/junk.db", "file is not a database"),
+    ]:
+        r = run(
+            "serve",
+            "--port",
+            str(free_port()),
+            "--db",
+            url,
+            cwd=tmp_path,
+        )
+        assert r.returncode == 1, r.stderr
+        assert words in r.stderr and "Traceback" not in r.stderr

@@ -13,7 +13,7 @@ from tidings import __version__
 from tidings.config import Config, ConfigError, database_problem, load_config
 from tidings.runtime import Runtime
 from tidings.services import Service
-from tidings.store.sqlite import StoreLocked
+from tidings.store import StoreUnavailable
 
 
 @click.group()
@@ -53,7 +53,7 @@ def serve(
 
     try:
         run(config, _banner)
-    except StoreLocked as exc:
+    except StoreUnavailable as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:
         pass

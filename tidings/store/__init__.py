@@ -1,8 +1,8 @@
 """Durable state behind one interface (`Store`); the backend is chosen by the database URL."""
 
-from tidings.store.base import Store
+from tidings.store.base import Store, StoreUnavailable
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Store", "StoreUnavailable", "open_store"]
 
 
 def open_store(url: str) -> Store:

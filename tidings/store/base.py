@@ -13,6 +13,11 @@ from tidings.services import Service
 from tidings.statuses import Outcome, Status
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be opened (its database is in use, missing, or unreadable); the message says
+    why in words for the operator."""
+
+
 @dataclass(slots=True)
 class NewMessage:
     transid: str

@@ -28,6 +28,7 @@ from tidings.store.base import (
     NewMessage,
     NotificationRecord,
     NotificationResult,
+    StoreUnavailable,
     Update,
 )
 from tidings.store.queries import load_migrations, load_queries
@@ -52,8 +53,8 @@ class _Result(NamedTuple):
     error: BaseException | None
 
 
-class StoreLocked(Exception):
-    """Another process has the SQLite file open for writing."""
+class StoreLocked(StoreUnavailable):
+    """Another Tidings process has this SQLite file."""
 
 
 class SqliteStore:
@@ -69,7 +70,10 @@ class SqliteStore:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._take_lock()
+        try:
+            self._take_lock()
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot use {self.path}: {exc.strerror}") from None
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()
@@ -77,10 +81,12 @@ class SqliteStore:
             now = clock.now()
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
-        except BaseException:
+        except BaseException as exc:
             if conn is not None:
                 conn.close()
             self._release_lock()
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(f"cannot use {self.path}: {exc}") from None
             raise
         self._conn = conn
 

@@ -210,3 +210,15 @@ def test_an_unusable_database_is_a_clear_error(tmp_path: Path):
         )
         assert r.returncode == 1, r.stderr
         assert words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path):
+    (tmp_path / "a").mkdir()
+    first = TidingsServer(tmp_path / "a", None).start()
+    try:
+        (tmp_path / "b").mkdir()
+        r = run("serve", "--port", str(first.port), cwd=tmp_path / "b")
+        assert r.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{first.port}" in r.stderr and "Traceback" not in r.stderr
+    finally:
+        first.close()

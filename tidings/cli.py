@@ -49,11 +49,11 @@ def serve(
         if problem := database_problem(database):
             _fail([f"--db: {problem}"])
         config.server.database = database
-    from tidings.server import run
+    from tidings.server import ListenFailed, run
 
     try:
         run(config, _banner)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, ListenFailed) as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:
         pass

@@ -41,12 +41,20 @@ async def serve(config: Config, on_ready: Callable[[Runtime], None]) -> None:
         announce = asyncio.create_task(_when_started(server, lambda: on_ready(runtime)))
         try:
             await server.serve()
+        except SystemExit:  # uvicorn's way of saying it could not listen; it has logged why
+            if server.started:
+                raise
+            raise ListenFailed(f"cannot listen on {config.server.host}:{config.server.port}") from None
         finally:
             announce.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await announce
     finally:
         await runtime.stop()
+
+
+class ListenFailed(Exception):
+    """The HTTP server could not bind its address (in use, not allowed, not ours)."""
 
 
 def _note_signal(sig: int, frame: object) -> None:

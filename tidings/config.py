@@ -56,16 +56,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     source: str | None = None  # the file it came from; not a TOML key
 
-    def base_url(self) -> str:
-        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
-
 
 _TABLES: dict[str, type[msgspec.Struct]] = {
     "server": ServerConfig,
     "notify": NotifyConfig,
     "sandbox": SandboxConfig,
 }
-_ARRAYS: dict[str, type[msgspec.Struct]] = {"services": ServiceConfig}
 
 
 class ConfigError(Exception):
@@ -168,7 +164,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         if key in _TABLES:
             good = _check_struct(check, (key,), value, _TABLES[key])
             tables[key] = msgspec.convert(good, _TABLES[key])
-        elif key in _ARRAYS:
+        elif key == "services":
             if not isinstance(value, list):
                 check.add((key,), "expected an array of tables, written [[" + key + "]]")
                 continue
@@ -177,7 +173,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
                 with contextlib.suppress(msgspec.ValidationError):  # a missing key is reported above
                     services.append((i, msgspec.convert(good, ServiceConfig)))
         else:
-            known = ", ".join(sorted([*_TABLES, *_ARRAYS]))
+            known = ", ".join(sorted([*_TABLES, "services"]))
             check.add((key,), f"unknown key (known: {known})")
     # Values are checked even when some keys had the wrong type, so one run lists every problem.
     config = Config(**tables, services=[svc for _, svc in services], source=source)

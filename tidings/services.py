@@ -69,6 +69,3 @@ class ServiceRegistry:
 
     def by_id(self, service_id: str) -> Service | None:
         return self._by_id.get(service_id)
-
-    def all(self) -> list[Service]:
-        return list(self._by_id.values())

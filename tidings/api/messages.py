@@ -10,6 +10,7 @@ from tidings.api.responses import json_response, plain_error
 from tidings.clock import iso
 from tidings.errors import ApiError, AuthFailed, CredentialsMissing
 from tidings.runtime import Runtime
+from tidings.statuses import QUEUED_CODE, Status
 from tidings.store.base import MessageRecord
 
 
@@ -28,6 +29,7 @@ async def get_message(request: Request) -> Response:
 
 
 def render(m: MessageRecord) -> dict[str, Any]:
+    queued = Status.QUEUED.word
     return {
         "transid": m.transid,
         "channel": m.channel,
@@ -47,7 +49,7 @@ def render(m: MessageRecord) -> dict[str, Any]:
         "updatedAt": iso(m.updated_at),
         "attempts": m.attempts,
         "history": [
-            {"status": "Queued", "code": "1001", "description": "Queued", "timeStamp": iso(m.created_at)},
+            {"status": queued, "code": QUEUED_CODE, "description": queued, "timeStamp": iso(m.created_at)},
             *(
                 {"status": h.status, "code": h.code, "description": h.description, "timeStamp": iso(h.at)}
                 for h in m.history

@@ -11,6 +11,7 @@ from tidings.api.responses import json_response, v1_error
 from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
 from tidings.schema import v1
+from tidings.statuses import QUEUED_CODE, Status
 
 log = logging.getLogger("tidings.api")
 
@@ -32,7 +33,7 @@ async def send_v1(request: Request) -> Response:
         return v1_error(InternalError())
     items = []
     for a in accepted:
-        item = {"code": "1001", "transid": a.transid, "description": "Queued"}
+        item = {"code": QUEUED_CODE, "transid": a.transid, "description": Status.QUEUED.word}
         if a.correlationid is not None:
             item["correlationid"] = a.correlationid
         items.append(item)

@@ -42,10 +42,6 @@ class SenderProcess:
         self._starting = asyncio.Lock()
         self._stopping = False
 
-    @property
-    def pid(self) -> int | None:
-        return self._child.proc.pid if self._child is not None else None
-
     async def start(self) -> _Child:
         async with self._starting:
             if self._child is not None:

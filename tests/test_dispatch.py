@@ -26,7 +26,7 @@ class ScriptedProvider:
         self.scripts = scripts
         self.tries: dict[str, int] = {}
 
-    async def start(self) -> None:
+    async def start(self, inbox: object) -> None:
         return None
 
     async def stop(self) -> None:
@@ -85,6 +85,8 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
             tmp_path,
             {
                 "recovers": [refused, SendError(FailureKind.THROTTLED, "slow down")],
+                # Throttling is the provider's state, not the message's fault: it costs no attempt.
+                "throttled": [SendError(FailureKind.THROTTLED, "slow down")] * 4,
                 "rejected": [SendError(FailureKind.INVALID, "bad address", code="7102")],
                 "exhausted": [refused, refused, refused],
                 "unknown-code": [SendError(FailureKind.REJECTED, "provider says no", code="9999")],
@@ -92,7 +94,8 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
             },
         )
     )
-    assert result["recovers"] == ("Delivered", "7500", 3, 3, ["Submitted", "Delivered"])
+    assert result["recovers"] == ("Delivered", "7500", 2, 3, ["Submitted", "Delivered"])
+    assert result["throttled"] == ("Delivered", "7500", 1, 5, ["Submitted", "Delivered"])
     assert result["rejected"] == ("Failed", "7102", 1, 1, ["Failed"])
     assert result["exhausted"] == ("Un-Delivered", "7202", 3, 3, ["Un-Delivered"])
     assert result["unknown-code"] == ("Failed", "9999", 1, 1, ["Failed"])

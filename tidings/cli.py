@@ -1,4 +1,4 @@
-"""The `tidings` command: serve, check-config."""
+"""The `tidings` command: serve, check-config, smsc."""
 
 import json
 import logging
@@ -65,6 +65,63 @@ def check_config(file: str) -> None:
     """Check a config file; list every problem with its line; exit 1 if there is any."""
     _load(file)
     click.echo(f"{file}: OK")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=2775, show_default=True, type=click.IntRange(1, 65535), help="SMPP port.")
+@click.option(
+    "--control-port",
+    type=click.IntRange(0, 65535),
+    help="HTTP control port: POST /mo, GET /stats, GET /submits (default: port+1; 0: off).",
+)
+@click.option("--dlr-delay-ms", default=200, show_default=True, type=click.IntRange(0), help="Receipt delay.")
+@click.option("--system-id", help="Accept only binds with this system_id (default: any).")
+@click.option("--password", help="Accept only binds with this password (default: any).")
+@click.option(
+    "--id-format",
+    default="hex",
+    show_default=True,
+    type=click.Choice(["hex", "dec"]),
+    help="How message ids are written (receipts carry the same form).",
+)
+def smsc(
+    host: str,
+    port: int,
+    control_port: int | None,
+    dlr_delay_ms: int,
+    system_id: str | None,
+    password: str | None,
+    id_format: str,
+) -> None:
+    """Run an SMSC simulator: binds, submit_sm, delivery receipts after a delay, MO injection.
+
+    A destination whose last four digits are a documented SMS failure code (7203, 7207, ...) gets
+    stat:UNDELIV err:<code>; one ending 7208 gets stat:EXPIRED; every other one stat:DELIVRD."""
+    import asyncio
+
+    from tidings.smpp.simulator import serve as serve_smsc
+    from tidings.statuses import SMS_FAILURES
+
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    control = port + 1 if control_port is None else (control_port or None)
+    try:
+        asyncio.run(
+            serve_smsc(
+                host,
+                port,
+                control,
+                dlr_delay_ms,
+                SMS_FAILURES,
+                system_id=system_id,
+                password=password,
+                id_format=id_format,
+            )
+        )
+    except OSError as exc:
+        _fail([f"cannot listen on {host}:{port}: {exc.strerror}"])
+    except KeyboardInterrupt:
+        pass
 
 
 def _load(path: str | None) -> Config:

@@ -47,6 +47,31 @@ class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
     notify_url: str = ""
     tps: int = 1000
     senderids: list[str] = msgspec.field(default_factory=list)
+    inbound_url: str = ""
+    numbers: list[str] = msgspec.field(default_factory=list)
+
+
+class SmscConfig(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    bind: str = "transceiver"  # or "transmitter+receiver"
+    binds: int = 1  # connections of that kind, sharing the load
+    window: int = 64
+    tps: float = 0.0  # per connection; 0 = unlimited
+    source_ton: int | None = None  # None: chosen by the sender id's form
+    source_npi: int | None = None
+    dest_ton: int = 1
+    dest_npi: int = 1
+    dlt_tlv: int | None = None
+    long_messages: str = "udh"  # or "sar", or "payload" (one submit_sm with message_payload)
+    enquire_link_s: float = 30.0
+    response_timeout_s: float = 10.0
+    reconnect_max_s: float = 30.0
+    dlr_timeout_s: float = 172_800.0  # no receipt by then: Un-Delivered 7518 (unknown)
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True):
@@ -54,6 +79,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
+    smsc: list[SmscConfig] = msgspec.field(default_factory=list)
+    routes: dict[str, str] = msgspec.field(default_factory=dict)
     source: str | None = None  # the file it came from; not a TOML key
 
 
@@ -62,6 +89,15 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "notify": NotifyConfig,
     "sandbox": SandboxConfig,
 }
+
+
+_ARRAYS: dict[str, type[msgspec.Struct]] = {
+    "services": ServiceConfig,
+    "smsc": SmscConfig,
+}
+CHANNELS = ("sms",)  # the channels a route can name
+SMSC_BINDS = ("transceiver", "transmitter+receiver")
+LONG_MESSAGES = ("udh", "sar", "payload")
 
 
 class ConfigError(Exception):
@@ -159,25 +195,34 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise ConfigError([f"{source}: TOML syntax error: {exc}"]) from None
     check = _Checker(_locate(text), source, [])
     tables: dict[str, Any] = {}
-    services: list[tuple[int, ServiceConfig]] = []
+    arrays: dict[str, list[tuple[int, Any]]] = {name: [] for name in _ARRAYS}
+    routes: dict[str, str] = {}
     for key, value in data.items():
         if key in _TABLES:
             good = _check_struct(check, (key,), value, _TABLES[key])
             tables[key] = msgspec.convert(good, _TABLES[key])
-        elif key == "services":
+        elif key in _ARRAYS:
             if not isinstance(value, list):
                 check.add((key,), "expected an array of tables, written [[" + key + "]]")
                 continue
             for i, entry in enumerate(value):
-                good = _check_struct(check, (key, i), entry, ServiceConfig)
+                good = _check_struct(check, (key, i), entry, _ARRAYS[key])
                 with contextlib.suppress(msgspec.ValidationError):  # a missing key is reported above
-                    services.append((i, msgspec.convert(good, ServiceConfig)))
+                    arrays[key].append((i, msgspec.convert(good, _ARRAYS[key])))
+        elif key == "routes":
+            routes = _check_routes(check, value)
         else:
-            known = ", ".join(sorted([*_TABLES, "services"]))
+            known = ", ".join(sorted([*_TABLES, *_ARRAYS, "routes"]))
             check.add((key,), f"unknown key (known: {known})")
     # Values are checked even when some keys had the wrong type, so one run lists every problem.
-    config = Config(**tables, services=[svc for _, svc in services], source=source)
-    _check_values(config, [i for i, _ in services], check)
+    config = Config(
+        **tables,
+        services=[svc for _, svc in arrays["services"]],
+        smsc=[smsc for _, smsc in arrays["smsc"]],
+        routes=routes,
+        source=source,
+    )
+    _check_values(config, {name: [i for i, _ in rows] for name, rows in arrays.items()}, check)
     if check.problems:
         raise ConfigError(check.problems)
     return config
@@ -194,7 +239,22 @@ def load_config(path: str | Path) -> Config:
     return parse_config(text, str(path))
 
 
-def _check_values(config: Config, service_rows: list[int], check: _Checker) -> None:
+def _check_routes(check: _Checker, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        check.add(("routes",), "expected a table, written [routes]")
+        return {}
+    routes: dict[str, str] = {}
+    for channel, target in value.items():
+        if channel not in CHANNELS:
+            check.add(("routes", channel), f"unknown channel (known: {', '.join(CHANNELS)})")
+        elif not isinstance(target, str):
+            check.add(("routes", channel), f"expected a connector name, got {type(target).__name__}")
+        else:
+            routes[channel] = target
+    return routes
+
+
+def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -> None:
     s = config.server
     if not 1 <= s.port <= 65535:
         check.add(("server", "port"), f"must be between 1 and 65535, got {s.port}")
@@ -215,12 +275,67 @@ def _check_values(config: Config, service_rows: list[int], check: _Checker) -> N
         check.add(("notify", "concurrency"), "must be at least 1")
     if config.sandbox.delay_ms < 0:
         check.add(("sandbox", "delay_ms"), "must be 0 or more")
-    _check_services(config.services, service_rows, check)
+    _check_services(config.services, rows["services"], check)
+    _check_smsc(config.smsc, rows["smsc"], check)
+    names = {"sandbox", *(c.name for c in config.smsc)}
+    for channel, target in config.routes.items():
+        if target not in names:
+            check.add(
+                ("routes", channel), f"no connector named {target!r} (known: {', '.join(sorted(names))})"
+            )
+
+
+def _check_smsc(entries: list[SmscConfig], rows: list[int], check: _Checker) -> None:
+    names: set[str] = set()
+    for i, c in zip(rows, entries, strict=True):
+        where = ("smsc", i)
+        if not c.name.strip() or c.name == "sandbox":
+            check.add((*where, "name"), "must be a non-empty name other than 'sandbox'")
+        elif c.name in names:
+            check.add((*where, "name"), f"duplicate smsc name {c.name!r}")
+        names.add(c.name)
+        if not 1 <= c.port <= 65535:
+            check.add((*where, "port"), f"must be between 1 and 65535, got {c.port}")
+        # SMPP 3.4 field sizes, NUL included: longer values cannot be sent at all.
+        sized = [
+            ("system_id", c.system_id, 16),
+            ("password", c.password, 9),
+            ("system_type", c.system_type, 13),
+        ]
+        for key, value, size in sized:
+            if len(value.encode("latin-1", "replace")) >= size:
+                check.add((*where, key), f"is longer than SMPP 3.4 allows ({size - 1} characters)")
+        if c.bind not in SMSC_BINDS:
+            check.add((*where, "bind"), f"must be one of {', '.join(SMSC_BINDS)}")
+        if c.long_messages not in LONG_MESSAGES:
+            check.add((*where, "long_messages"), f"must be one of {', '.join(LONG_MESSAGES)}")
+        for key, count in (("binds", c.binds), ("window", c.window)):
+            if count < 1:
+                check.add((*where, key), "must be at least 1")
+        for key, number in (("tps", c.tps), ("enquire_link_s", c.enquire_link_s)):
+            if number < 0:
+                check.add((*where, key), "must be 0 or more")
+        timeouts = [
+            ("response_timeout_s", c.response_timeout_s),
+            ("reconnect_max_s", c.reconnect_max_s),
+            ("dlr_timeout_s", c.dlr_timeout_s),
+        ]
+        for key, number in timeouts:
+            if number <= 0:
+                check.add((*where, key), "must be greater than 0")
+        octets = [("source_ton", c.source_ton), ("source_npi", c.source_npi)]
+        octets += [("dest_ton", c.dest_ton), ("dest_npi", c.dest_npi)]
+        for key, octet in octets:
+            if octet is not None and not 0 <= octet <= 255:
+                check.add((*where, key), "must be between 0 and 255")
+        if c.dlt_tlv is not None and not 0x1400 <= c.dlt_tlv <= 0x3FFF:
+            check.add((*where, "dlt_tlv"), "must be a vendor-specific TLV tag, 0x1400 to 0x3FFF")
 
 
 def _check_services(services: list[ServiceConfig], rows: list[int], check: _Checker) -> None:
     ids: set[str] = set()
     keys: set[str] = set()
+    numbers: set[str] = set()
     for i, svc in zip(rows, services, strict=True):
         where = ("services", i)
         if not svc.id.strip():
@@ -242,6 +357,15 @@ def _check_services(services: list[ServiceConfig], rows: list[int], check: _Chec
         for j, sender in enumerate(svc.senderids):
             if not sender.strip():
                 check.add((*where, "senderids", j), "must not be empty")
+        if svc.inbound_url and not is_http_url(svc.inbound_url):
+            check.add((*where, "inbound_url"), "must be an http:// or https:// URL")
+        for j, number in enumerate(svc.numbers):
+            digits = number.removeprefix("+")
+            if not digits.isdigit():
+                check.add((*where, "numbers", j), "must be a phone number or short code: digits, + optional")
+            elif digits in numbers:
+                check.add((*where, "numbers", j), "already belongs to another service")
+            numbers.add(digits)
 
 
 def decode_secret(secret: str) -> bytes | None:

@@ -1,7 +1,9 @@
 """Everything one Tidings process runs, wired together: store, services, connectors, workers."""
 
-from tidings.channels import build_routes
+from tidings.channels import build_connectors, build_routes
+from tidings.channels.base import Connector
 from tidings.config import Config
+from tidings.dispatch.inbox import Inbox
 from tidings.dispatch.worker import Dispatcher
 from tidings.intake import Intake
 from tidings.notify.webhook import Notifier
@@ -16,6 +18,8 @@ class Runtime:
         self.demo: Service | None = None
         self._store: Store | None = None
         self._started: list[Dispatcher | Notifier] = []
+        self.connectors: dict[str, Connector] = {}
+        self.inbox: Inbox | None = None
 
     @property
     def store(self) -> Store:
@@ -37,13 +41,15 @@ class Runtime:
         if not config.services:
             self.demo = next((s for s in services if s.id == "svc-demo"), None)
         self.services.replace(services)
-        self.routes = build_routes(config)
-        for connector in set(self.routes.values()):
-            await connector.start()
+        self.connectors = build_connectors(config)
+        self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(self._store, self.services, config.notify)
         await self.notifier.start()
         self.dispatcher = Dispatcher(self._store, self.services, self.routes, self.notifier.wake)
         await self.dispatcher.start()
+        self.inbox = Inbox(self._store, self.services, self.dispatcher.wake, self.notifier.wake)
+        for connector in self.connectors.values():
+            await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
         self.intake = Intake(self._store, self.dispatcher.wake)
 
@@ -52,7 +58,9 @@ class Runtime:
             await part.stop()
         self._started = []
         if self._store is not None:
-            for connector in set(self.routes.values()):
+            for connector in self.connectors.values():
                 await connector.stop()
+            if self.inbox is not None:
+                await self.inbox.stop()
             await self._store.close()
             self._store = None

@@ -22,6 +22,8 @@ class Service:
     notify_url: str = ""
     tps: int = 1000
     senderids: tuple[str, ...] = ()
+    inbound_url: str = ""
+    numbers: tuple[str, ...] = ()  # its long and short codes, as configured (with or without +)
     secret_bytes: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -41,6 +43,8 @@ class Service:
             notify_url=c.notify_url,
             tps=c.tps,
             senderids=tuple(c.senderids),
+            inbound_url=c.inbound_url,
+            numbers=tuple(c.numbers),
         )
 
 
@@ -63,9 +67,18 @@ class ServiceRegistry:
         items = list(services)
         self._by_id = {s.id: s for s in items}
         self._by_key = {s.key: s for s in items}
+        self._by_number = {n.removeprefix("+"): s for s in items for n in s.numbers}
 
     def by_key(self, key: str) -> Service | None:
         return self._by_key.get(key)
 
     def by_id(self, service_id: str) -> Service | None:
         return self._by_id.get(service_id)
+
+    def by_number(self, number: str) -> Service | None:
+        """The service owning a long or short code, however the SMSC wrote it (+, 00 or bare)."""
+        digits = number.removeprefix("+")
+        found = self._by_number.get(digits)
+        if found is None and digits.startswith("00"):
+            found = self._by_number.get(digits[2:])
+        return found

@@ -1,18 +1,23 @@
 """Connectors: one per remote protocol, behind `channels.base.Connector`, chosen by an explicit table."""
 
-from collections.abc import Callable
-
 from tidings.channels.base import Connector
 from tidings.channels.sandbox import SandboxConnector
+from tidings.channels.smpp import SmppConnector
 from tidings.config import Config
 
-# connector name -> how to build it from the configuration
-REGISTRY: dict[str, Callable[[Config], Connector]] = {
-    "sandbox": lambda config: SandboxConnector(config.sandbox.delay_ms),
-}
+# The connector kinds, and how the configuration names their instances.
+SANDBOX = "sandbox"
 
 
-def build_routes(config: Config) -> dict[str, Connector]:
-    """The connector serving each channel. Every channel goes to the sandbox until routes exist."""
-    sandbox = REGISTRY["sandbox"](config)
-    return {"sms": sandbox}
+def build_connectors(config: Config) -> dict[str, Connector]:
+    """Every configured connector by its name: the sandbox, and one per `[[smsc]]`."""
+    connectors: dict[str, Connector] = {SANDBOX: SandboxConnector(config.sandbox.delay_ms)}
+    for smsc in config.smsc:
+        connectors[smsc.name] = SmppConnector(smsc)
+    return connectors
+
+
+def build_routes(config: Config, connectors: dict[str, Connector]) -> dict[str, Connector]:
+    """The connector serving each channel: the one `[routes]` names, else the sandbox."""
+    channels = ("sms",)
+    return {channel: connectors[config.routes.get(channel, SANDBOX)] for channel in channels}

@@ -10,7 +10,7 @@ SendError(kind, code, description)
     CONFIG      final       the connector is misconfigured (credentials, route)
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, ClassVar, Protocol
@@ -58,22 +58,41 @@ class Outbound:
     address: str
     content: dict[str, Any]
     attempt: int  # 1 on the first try
+    expiry: float | None = None  # epoch seconds; the provider may drop the message after it
 
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """The provider took the message. `receipt` is a final status the connector already knows, to be
-    applied `receipt_after_s` later (the sandbox); real connectors report receipts as they arrive."""
+    """The provider took the message. `receipt` is the final status to apply `receipt_after_s` later
+    unless a receipt comes first: the sandbox's known result, or what a connector that waits for receipts
+    concludes when none comes (SMPP: Un-Delivered 7518 after `dlr_timeout_s`). `ext_id` is the provider's
+    id for the message as its receipts will name it (`<connector>:<id>`)."""
 
     ext_id: str | None = None
     receipt: Outcome | None = None
     receipt_after_s: float = 0.0
+    part_ids: tuple[str, ...] = ()  # each part's id, when the message went out in several parts
+
+
+Ack = Callable[[bool], None]
+
+
+class Inbox(Protocol):
+    """Where a connector hands what its provider sends us. Each call returns at once; `ack(True)` is
+    called once the item is stored (answer the provider then), `ack(False)` when it could not be (let
+    the provider send it again)."""
+
+    def receipt(self, keys: list[str], outcome: Outcome, ack: Ack) -> None:
+        """A final status for the message the provider knows by one of `keys` (its `ext_id` forms)."""
+
+    def inbound(self, channel: str, source: str, destination: str, text: str, parts: int, ack: Ack) -> None:
+        """A message from a user (MO) to one of our numbers."""
 
 
 class Connector(Protocol):
     name: ClassVar[str]
 
-    async def start(self) -> None: ...
+    async def start(self, inbox: Inbox) -> None: ...
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         """Hand a batch to the provider: one result per message, in order, a SendError for each that

@@ -7,7 +7,7 @@ An address whose last four digits are a documented failure code of its channel e
 from collections.abc import Sequence
 from typing import ClassVar
 
-from tidings.channels.base import Outbound, SendError, SendResult
+from tidings.channels.base import Inbox, Outbound, SendError, SendResult
 from tidings.statuses import DELIVERED, FAILURES, Outcome
 
 
@@ -17,7 +17,7 @@ class SandboxConnector:
     def __init__(self, delay_ms: int) -> None:
         self.delay_s = delay_ms / 1000
 
-    async def start(self) -> None:
+    async def start(self, inbox: Inbox) -> None:
         return None
 
     async def stop(self) -> None:

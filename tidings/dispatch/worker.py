@@ -132,7 +132,8 @@ class Dispatcher:
 
     async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
         outbound = [
-            Outbound(m.transid, m.service_id, m.channel, m.address, m.content, m.attempts + 1) for m in batch
+            Outbound(m.transid, m.service_id, m.channel, m.address, m.content, m.attempts + 1, m.expiry)
+            for m in batch
         ]
         results: list[SendResult | SendError]
         connector = self.routes.get(channel)
@@ -159,7 +160,9 @@ class Dispatcher:
         if isinstance(result, SendError):
             return self._failed(m, attempt, result)
         update = self._change(m, SUBMITTED, now, attempts=attempt)
-        update.ext_id = result.ext_id
+        # A message in parts is found through its parts' ids, so that every part's receipt counts.
+        update.ext_id = None if result.part_ids else result.ext_id
+        update.part_ids = result.part_ids
         if result.receipt is not None:
             update.pending = result.receipt
             update.next_at = now + result.receipt_after_s
@@ -167,6 +170,11 @@ class Dispatcher:
 
     def _failed(self, m: DueMessage, attempt: int, exc: SendError) -> Update:
         now = clock.now()
+        if exc.kind is FailureKind.THROTTLED:
+            # The provider asked us to slow down: no fault of this message, so it costs no attempt
+            # (its expiry, if it has one, still ends the wait).
+            retry_at = now + self.retry_interval_s
+            return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])
         if exc.retryable and attempt < self.max_attempts:
             retry_at = now + self.retry_interval_s * 2 ** (attempt - 1)
             return Update(m.transid, m.service_id, now, retry_at, attempt, error=exc.description[:500])

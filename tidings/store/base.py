@@ -78,6 +78,51 @@ class Update:
     ext_id: str | None = None
     error: str | None = None
     notification: OutgoingNotification | None = None
+    # Every part's id when the message went out in several parts (each gets its own receipt).
+    part_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class IncomingReceipt:
+    """A provider's final report on a message it took, before we know which message: `keys` are the
+    candidate forms of the provider's id for it (as `Update.ext_id` records them), the exact one first."""
+
+    keys: list[str]
+    outcome: Outcome
+    at: float
+
+
+@dataclass(slots=True)
+class IdempotentAnswer:
+    service_id: str
+    key: str
+    response: bytes
+    at: float
+
+
+@dataclass(slots=True)
+class InboundMessage:
+    tid: str
+    service_id: str | None
+    channel: str
+    source: str
+    destination: str
+    text: str
+    parts: int
+    at: float
+
+
+@dataclass(slots=True)
+class ConsentChange:
+    service_id: str
+    group_id: str  # "" for the service-wide record the keywords write
+    channel: str  # the channel category: text, email, …
+    address: str
+    consent: bool
+    reason: str
+    source: str
+    expires: float | None
+    at: float
 
 
 @dataclass(slots=True)
@@ -163,8 +208,28 @@ class Store(Protocol):
 
     async def load_services(self) -> list[Service]: ...
 
-    async def accept(self, messages: Sequence[NewMessage]) -> None:
-        """Commit every message (one row per destination address) before returning."""
+    async def accept(
+        self, messages: Sequence[NewMessage], idempotent: IdempotentAnswer | None = None
+    ) -> bytes | None:
+        """Commit every message (one row per destination address) before returning. With `idempotent`,
+        atomically: when the service already used that key in the last 24 hours, store nothing and return
+        the answer saved then; else save this answer with the messages and return None."""
+
+    async def stage_receipts(self, receipts: Sequence[IncomingReceipt]) -> None:
+        """Make each receipt its message's pending outcome, due now. A receipt whose message is not yet
+        recorded as sent is kept until it is (`record` applies it then)."""
+
+    async def record_inbound(
+        self,
+        message: InboundMessage,
+        notification: OutgoingNotification | None,
+        consent: ConsentChange | None,
+    ) -> None:
+        """Keep an inbound message, queue its webhook and apply its consent change, together."""
+
+    async def get_consent(
+        self, service_id: str, group_id: str, channel: str, address: str
+    ) -> ConsentChange | None: ...
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         """Claim up to `limit` messages whose next step is due, highest priority first."""

@@ -22,12 +22,17 @@ from tidings.services import Service
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
     ClaimedNotification,
+    ConsentChange,
     DueMessage,
     HistoryEntry,
+    IdempotentAnswer,
+    InboundMessage,
+    IncomingReceipt,
     MessageRecord,
     NewMessage,
     NotificationRecord,
     NotificationResult,
+    OutgoingNotification,
     StoreUnavailable,
     Update,
 )
@@ -37,6 +42,8 @@ log = logging.getLogger("tidings.store")
 T = TypeVar("T")
 Q = load_queries("sqlite")
 BACKGROUND_COMMIT_DELAY_S = 0.002
+IDEMPOTENCY_S = 24 * 3600
+EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
 
 
 class Job(NamedTuple):
@@ -81,6 +88,8 @@ class SqliteStore:
             now = clock.now()
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
+            conn.execute(Q["forget_early_receipts"], {"before": now - EARLY_RECEIPTS_KEPT_S})
+            conn.execute(Q["forget_idempotent"], {"before": now - IDEMPOTENCY_S})
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -241,6 +250,8 @@ class SqliteStore:
                 "notify_url": s.notify_url,
                 "tps": s.tps,
                 "senderids": msgspec.json.encode(list(s.senderids)).decode(),
+                "inbound_url": s.inbound_url,
+                "numbers": msgspec.json.encode(list(s.numbers)).decode(),
             }
             for s in services
         ]
@@ -265,13 +276,17 @@ class SqliteStore:
                 notify_url=r[5],
                 tps=r[6],
                 senderids=tuple(msgspec.json.decode(r[7])),
+                inbound_url=r[8],
+                numbers=tuple(msgspec.json.decode(r[9])),
             )
             for r in rows
         ]
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def accept(self, messages: Sequence[NewMessage]) -> None:
+    async def accept(
+        self, messages: Sequence[NewMessage], idempotent: IdempotentAnswer | None = None
+    ) -> bytes | None:
         rows = [
             (
                 m.transid,
@@ -293,7 +308,20 @@ class SqliteStore:
             )
             for m in messages
         ]
-        await self._call(lambda c: c.executemany(Q["insert_message"], rows), durable=True)
+        if idempotent is None:
+            await self._call(lambda c: c.executemany(Q["insert_message"], rows), durable=True)
+            return None
+        key = {"service_id": idempotent.service_id, "key": idempotent.key}
+
+        def job(c: sqlite3.Connection) -> bytes | None:
+            found = c.execute(Q["get_idempotent"], key).fetchone()
+            if found is not None and found[1] > idempotent.at - IDEMPOTENCY_S:
+                return bytes(found[0])
+            c.executemany(Q["insert_message"], rows)
+            c.execute(Q["put_idempotent"], {**key, "response": idempotent.response, "at": idempotent.at})
+            return None
+
+        return await self._call(job, durable=True)
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         params = {"now": now, "lease_until": now + lease_s, "limit": limit}
@@ -377,13 +405,86 @@ class SqliteStore:
                     }
                 )
 
+        parts = [
+            {"key": key, "transid": u.transid, "part": n}
+            for u in updates
+            for n, key in enumerate(u.part_ids, start=1)
+        ]
+        sent = [u for u in updates if u.ext_id is not None or u.part_ids]
+
         def job(c: sqlite3.Connection) -> None:
             c.executemany(Q["record_status"], status_rows)
             c.executemany(Q["insert_event"], events)
             c.executemany(Q["reschedule"], reschedules)
             c.executemany(Q["insert_notification"], notes)
+            c.executemany(Q["insert_part"], parts)
+            if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
+                for u in sent:
+                    for key in u.part_ids or (u.ext_id or "",):
+                        for outcome, at in c.execute(Q["take_early_receipt"], {"key": key}).fetchall():
+                            _stage(c, key, outcome, at)
 
         await self._call(job)
+
+    async def stage_receipts(self, receipts: Sequence[IncomingReceipt]) -> None:
+        def job(c: sqlite3.Connection) -> None:
+            for r in receipts:
+                outcome = _encode_outcome(r.outcome) or ""
+                if not any(_stage(c, key, outcome, r.at) for key in r.keys):
+                    receipt_id = r.keys[0]
+                    for key in r.keys:
+                        c.execute(
+                            Q["insert_early_receipt"],
+                            {"key": key, "receipt_id": receipt_id, "outcome": outcome, "at": r.at},
+                        )
+
+        await self._call(job)
+
+    async def record_inbound(
+        self,
+        message: InboundMessage,
+        notification: OutgoingNotification | None,
+        consent: ConsentChange | None,
+    ) -> None:
+        row = {
+            "tid": message.tid,
+            "service_id": message.service_id,
+            "channel": message.channel,
+            "source": message.source,
+            "destination": message.destination,
+            "text": message.text,
+            "parts": message.parts,
+            "at": message.at,
+        }
+
+        def job(c: sqlite3.Connection) -> None:
+            c.execute(Q["insert_inbound"], row)
+            if notification is not None and message.service_id is not None:
+                c.execute(
+                    Q["insert_notification"],
+                    {
+                        "event_id": notification.event_id,
+                        "transid": message.tid,
+                        "service_id": message.service_id,
+                        "url": notification.url,
+                        "body": notification.body,
+                        "at": message.at,
+                    },
+                )
+            if consent is not None:
+                c.execute(Q["upsert_consent"], _consent_row(consent))
+
+        # Durable: the SMSC forgets the message once we acknowledge it, which we do after this returns.
+        await self._call(job, durable=True)
+
+    async def get_consent(
+        self, service_id: str, group_id: str, channel: str, address: str
+    ) -> ConsentChange | None:
+        key = {"service_id": service_id, "group_id": group_id, "channel": channel, "address": address}
+        r = await self._call(lambda c: c.execute(Q["get_consent"], key).fetchone())
+        if r is None:
+            return None
+        return ConsentChange(service_id, group_id, channel, address, bool(r[0]), r[1], r[2], r[3], r[4])
 
     async def get_message(self, service_id: str, transid: str) -> MessageRecord | None:
         def job(c: sqlite3.Connection) -> MessageRecord | None:
@@ -445,6 +546,40 @@ class SqliteStore:
             c.executemany(Q["promote_next_notification"], finished)
 
         await self._call(job)
+
+
+def _stage(c: sqlite3.Connection, key: str, outcome: str, at: float) -> bool:
+    """Apply one receipt for provider id `key`; False when no message has that id (yet)."""
+    found = c.execute(Q["find_by_ext_id"], {"key": key}).fetchone()
+    if found is not None:
+        c.execute(Q["stage_receipt"], {"transid": found[0], "outcome": outcome, "at": at})
+        return True
+    part = c.execute(Q["find_part"], {"key": key}).fetchone()
+    if part is None:
+        return False
+    transid = part[0]
+    c.execute(Q["set_part_outcome"], {"key": key, "outcome": outcome})
+    decoded = [_outcome(r[0]) for r in c.execute(Q["part_outcomes"], {"transid": transid}).fetchall()]
+    # The message is delivered when every part is; the first part that failed decides otherwise.
+    failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)
+    if failed is not None or all(o is not None for o in decoded):
+        final = failed or decoded[-1]
+        c.execute(Q["stage_receipt"], {"transid": transid, "outcome": _encode_outcome(final), "at": at})
+    return True
+
+
+def _consent_row(c: ConsentChange) -> dict[str, Any]:
+    return {
+        "service_id": c.service_id,
+        "group_id": c.group_id,
+        "channel": c.channel,
+        "address": c.address,
+        "consent": int(c.consent),
+        "reason": c.reason,
+        "source": c.source,
+        "expires": c.expires,
+        "at": c.at,
+    }
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

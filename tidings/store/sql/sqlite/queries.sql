@@ -72,17 +72,18 @@ UPDATE messages SET leased = 0, next_at = :now WHERE leased = 1;
 UPDATE notifications SET leased = 0, next_at = :now WHERE leased = 1 AND state = 'pending';
 
 -- upsert_service --
-INSERT INTO services (id, key, name, secret, active, notify_url, tps, senderids)
-VALUES (:id, :key, :name, :secret, :active, :notify_url, :tps, :senderids)
+INSERT INTO services (id, key, name, secret, active, notify_url, tps, senderids, inbound_url, numbers)
+VALUES (:id, :key, :name, :secret, :active, :notify_url, :tps, :senderids, :inbound_url, :numbers)
 ON CONFLICT (id) DO UPDATE SET key = excluded.key, name = excluded.name, secret = excluded.secret,
     active = excluded.active, notify_url = excluded.notify_url, tps = excluded.tps,
-    senderids = excluded.senderids;
+    senderids = excluded.senderids, inbound_url = excluded.inbound_url, numbers = excluded.numbers;
 
 -- delete_other_services --
 DELETE FROM services WHERE id NOT IN (SELECT value FROM json_each(:keep));
 
 -- load_services --
-SELECT id, key, name, secret, active, notify_url, tps, senderids FROM services ORDER BY id;
+SELECT id, key, name, secret, active, notify_url, tps, senderids, inbound_url, numbers
+FROM services ORDER BY id;
 
 -- get_message --
 SELECT transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
@@ -95,3 +96,62 @@ SELECT status, code, description, at FROM events WHERE transid = :transid ORDER 
 -- get_notifications --
 SELECT event_id, url, state, attempts, http_status, last_error, created_at, updated_at
 FROM notifications WHERE transid = :transid ORDER BY seq;
+
+-- find_by_ext_id --
+SELECT transid, status FROM messages WHERE ext_id = :key;
+
+-- find_part --
+SELECT transid FROM ext_parts WHERE ext_id = :key;
+
+-- stage_receipt --
+-- The receipt becomes the message's pending outcome, due now: the dispatcher applies it and notifies.
+-- A message already final keeps its status (a repeated receipt changes nothing).
+UPDATE messages SET pending = :outcome, next_at = :at, lane = 0
+WHERE transid = :transid AND status = 'Submitted';
+
+-- set_part_outcome --
+UPDATE ext_parts SET outcome = :outcome WHERE ext_id = :key;
+
+-- part_outcomes --
+SELECT outcome FROM ext_parts WHERE transid = :transid ORDER BY part;
+
+-- insert_part --
+INSERT OR REPLACE INTO ext_parts (ext_id, transid, part) VALUES (:key, :transid, :part);
+
+-- insert_early_receipt --
+INSERT INTO early_receipts (key, receipt_id, outcome, at) VALUES (:key, :receipt_id, :outcome, :at);
+
+-- any_early_receipt --
+SELECT 1 FROM early_receipts LIMIT 1;
+
+-- take_early_receipt --
+DELETE FROM early_receipts WHERE receipt_id IN (SELECT receipt_id FROM early_receipts WHERE key = :key)
+RETURNING outcome, at;
+
+-- forget_early_receipts --
+DELETE FROM early_receipts WHERE at < :before;
+
+-- get_idempotent --
+SELECT response, created_at FROM idempotency WHERE service_id = :service_id AND key = :key;
+
+-- put_idempotent --
+INSERT OR REPLACE INTO idempotency (service_id, key, response, created_at)
+VALUES (:service_id, :key, :response, :at);
+
+-- forget_idempotent --
+DELETE FROM idempotency WHERE created_at < :before;
+
+-- insert_inbound --
+INSERT OR IGNORE INTO inbound (tid, service_id, channel, source, destination, text, parts, received_at)
+VALUES (:tid, :service_id, :channel, :source, :destination, :text, :parts, :at);
+
+-- upsert_consent --
+INSERT INTO consents (service_id, group_id, channel, address, consent, reason, source, expires, updated_at)
+VALUES (:service_id, :group_id, :channel, :address, :consent, :reason, :source, :expires, :at)
+ON CONFLICT (service_id, group_id, channel, address) DO UPDATE
+SET consent = excluded.consent, reason = excluded.reason, source = excluded.source,
+    expires = excluded.expires, updated_at = excluded.updated_at;
+
+-- get_consent --
+SELECT consent, reason, source, expires, updated_at FROM consents
+WHERE service_id = :service_id AND group_id = :group_id AND channel = :channel AND address = :address;

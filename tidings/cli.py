@@ -142,7 +142,8 @@ def _fail(problems: list[str]) -> NoReturn:
 def _banner(runtime: Runtime) -> None:
     config = runtime.config
     base = f"http://{config.server.host}:{config.server.port}"
-    click.echo(f"Tidings {__version__} serving {base} (database {config.server.database}, sandbox channels)")
+    routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items())
+    click.echo(f"Tidings {__version__} serving {base} (database {config.server.database}; {routes})")
     if runtime.demo is not None:
         click.echo(f'Demo service "{runtime.demo.name}" (id {runtime.demo.id}), key {runtime.demo.key}')
         click.echo("Send an SMS through the sandbox:")

@@ -90,7 +90,8 @@ class Inbox(Protocol):
 
 
 class Connector(Protocol):
-    name: ClassVar[str]
+    name: ClassVar[str]  # the kind: sandbox, smpp, …
+    label: str  # this instance, as the configuration names it
 
     async def start(self, inbox: Inbox) -> None: ...
 

@@ -16,6 +16,7 @@ class SandboxConnector:
 
     def __init__(self, delay_ms: int) -> None:
         self.delay_s = delay_ms / 1000
+        self.label = "sandbox"
 
     async def start(self, inbox: Inbox) -> None:
         return None

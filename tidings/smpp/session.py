@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from tidings.smpp.pdu import Cmd, Framer, Pdu, PduError, Status, decode, encode
 
@@ -37,8 +38,8 @@ class Session(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
         self.last_heard = self._loop.time()
 
     def data_received(self, data: bytes) -> None:

@@ -23,9 +23,10 @@ class ApiError(Exception):
     title: ClassVar[str]
     http_status: ClassVar[int] = 200
 
-    def __init__(self, detail: str = "") -> None:
+    def __init__(self, detail: str = "", *, field: str = "") -> None:
         super().__init__(detail or self.title)
         self.detail = detail
+        self.field = field  # the request field at fault, for APIs that name it apart (the SMS API)
 
     @property
     def description(self) -> str:

@@ -15,6 +15,7 @@ from tidings import ids
 from tidings.api.messages import get_message
 from tidings.api.messaging import send_v1
 from tidings.api.responses import json_response, plain_error
+from tidings.api.sms import get_sms, send_sms
 from tidings.runtime import Runtime
 
 log = logging.getLogger("tidings.api")
@@ -72,6 +73,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/resources/v1/messaging", send_v1, methods=["POST"]),
         Route("/resources/v1/messaging/", send_v1, methods=["POST"]),
         Route("/v1/messages/{transid}", get_message, methods=["GET"]),
+        Route("/v1/sms/messages", send_sms, methods=["POST"]),
+        Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     app = Starlette(

@@ -37,6 +37,29 @@ def authenticate(headers: Headers, services: ServiceRegistry) -> Service:
     return service
 
 
+def authenticate_sms(headers: Headers, services: ServiceRegistry) -> Service:
+    """The SMS API's forms: `key: <key>`, `Authorization: <key>`, or `Authorization: Bearer <key or
+    JWT>` (the Cisco SDKs send the service key as a bearer token). A JWT decides over a key."""
+    value = headers.get("authorization", "").strip()
+    scheme, _, rest = value.partition(" ")
+    token = rest.strip() if scheme.lower() == "bearer" else value
+    service: Service | None
+    if token and token.count(".") == 2:
+        service = _from_jwt(token, services)
+    else:
+        key = token or headers.get("key", "").strip()
+        if not key:
+            raise CredentialsMissing()
+        service = services.by_key(key)
+        if service is None and token and headers.get("key"):
+            service = services.by_key(headers.get("key", "").strip())
+        if service is None:
+            raise AuthFailed("unknown service key")
+    if not service.active:
+        raise ServiceInactive()
+    return service
+
+
 def bearer(headers: Headers) -> str | None:
     value = headers.get("authorization")
     if value is None:

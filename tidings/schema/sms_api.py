@@ -1,0 +1,227 @@
+"""The SMS API request (`POST /v1/sms/messages`): one SMS to one address, or (an extension) a batch.
+
+`to` is one address as documented. It may also be a list (at most 1000, and at most the service's
+tps) of addresses or of `{"to", "substitutions", "correlationId"}` objects, whose substitutions override
+the request's global ones: the "personalized messages to a maximum of 1000 destinations" the SMS API
+documents. Placeholders are written `{{name}}` or `$(name)`; one with no value is left as written.
+Every refusal names its field, as the API does: "Invalid parameter - <field>".
+"""
+
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from tidings.config import is_http_url
+from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
+from tidings.schema.common import CALLBACK_DATA_MAX_CHARS, CORRELATION_MAX_BYTES, msisdn, timestamp
+from tidings.smpp.encoding import binary_segments, segments
+
+CONTENT_MAX_CHARS = 4000
+BINARY_MAX_BYTES = 1024
+MAX_DESTINATIONS = 1000
+IDEMPOTENCY_KEY_MAX = 64
+CONTENT_TYPES = {"text": "1", "unicode": "4", "binary": "3", "template": "1"}
+DEFAULT_SENDER = "CONNCT"
+
+Scalar = str | int | float | bool
+
+
+class Destination(msgspec.Struct, forbid_unknown_fields=False):
+    to: str | None = None
+    msisdn: str | None = None
+    substitutions: dict[str, Scalar | None] | None = None
+    correlationId: str | None = None
+
+
+class Body(msgspec.Struct, rename={"from_": "from"}):
+    from_: str | int | None = None
+    to: str | int | list[str | Destination] | None = None
+    content: str | None = None
+    contentType: str | None = None
+    substitutions: dict[str, Scalar | None] | None = None
+    correlationId: str | None = None
+    dltTemplateId: str | int | None = None
+    callbackUrl: str | None = None
+    callbackData: str | None = None
+    callbackUrlAuthId: str | None = None
+    expireAt: str | int | float | None = None
+    shortenUrls: bool | None = None
+    shortUrlDomain: str | None = None
+    trackShortUrlClicks: bool | None = None
+
+
+_decoder = msgspec.json.Decoder(Body)
+
+
+@dataclass(frozen=True, slots=True)
+class SmsItem:
+    address: str
+    content: dict[str, Any]
+    parts: int
+    correlationid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsRequest:
+    items: list[SmsItem]
+    batch: bool  # `to` was a list: the answer lists every message
+    content_type: str
+    callback_url: str | None
+    callback_data: str | None
+    expiry: float | None
+
+
+def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
+    try:
+        body = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        field = _field_of(exc)
+        if not field:
+            raise InvalidJson("the body is not a JSON object") from None
+        raise InvalidParameter(str(exc).partition(" - at ")[0], field=field) from None
+    except msgspec.DecodeError:
+        raise InvalidJson("the body is not a JSON object") from None
+    content_type = (body.contentType or "text").strip().lower()
+    if content_type not in CONTENT_TYPES:
+        raise InvalidParameter("must be text, unicode, binary or template", field="contentType")
+    sender = _sender(body.from_, senders)
+    if body.content is None or body.content == "":
+        raise MandatoryMissing("content is required", field="content")
+    if content_type == "template":
+        # Templates arrive with the platform features; until then no template id is known.
+        raise InvalidParameter(f"no template {body.content!r} for this service", field="content")
+    if len(body.content) > CONTENT_MAX_CHARS:
+        raise InvalidParameter(f"longer than {CONTENT_MAX_CHARS} characters", field="content")
+    _check_len(body.correlationId, CORRELATION_MAX_BYTES, "correlationId", utf8=True)
+    _check_len(body.callbackData, CALLBACK_DATA_MAX_CHARS, "callbackData")
+    if body.callbackUrl is not None and body.callbackUrl != "" and not is_http_url(body.callbackUrl):
+        raise InvalidParameter("must be an http:// or https:// URL", field="callbackUrl")
+    expiry = None
+    if body.expireAt is not None and body.expireAt != "":
+        try:
+            expiry = timestamp(body.expireAt, "expireAt")
+        except InvalidParameter as exc:
+            raise InvalidParameter(exc.detail, field="expireAt") from None
+    common: dict[str, Any] = {"senderid": sender, "api": "sms", "contentType": content_type}
+    if body.dltTemplateId not in (None, ""):
+        common["dlt_templateid"] = str(body.dltTemplateId)
+    if body.shortenUrls:
+        common["shortenUrls"] = True
+        common["trackShortUrlClicks"] = bool(body.trackShortUrlClicks)
+        if body.shortUrlDomain:
+            common["shortUrlDomain"] = body.shortUrlDomain
+    items = [
+        _item(body, content_type, common, address, subs, corr) for address, subs, corr in _destinations(body)
+    ]
+    return SmsRequest(
+        items=items,
+        batch=isinstance(body.to, list),
+        content_type=content_type,
+        callback_url=body.callbackUrl or None,
+        callback_data=body.callbackData,
+        expiry=expiry,
+    )
+
+
+def _destinations(body: Body) -> list[tuple[str, dict[str, Scalar | None], str | None]]:
+    if body.to is None or body.to == "" or body.to == []:
+        raise MandatoryMissing("to is required", field="to")
+    if not isinstance(body.to, list):
+        return [(_address(body.to, "to"), body.substitutions or {}, body.correlationId)]
+    if len(body.to) > MAX_DESTINATIONS:
+        raise TooManyDestinations(f"{len(body.to)} destinations, more than {MAX_DESTINATIONS}", field="to")
+    out: list[tuple[str, dict[str, Scalar | None], str | None]] = []
+    for i, entry in enumerate(body.to):
+        where = f"to[{i}]"
+        if isinstance(entry, str):
+            out.append((_address(entry, where), body.substitutions or {}, body.correlationId))
+            continue
+        raw = entry.to if entry.to is not None else entry.msisdn
+        if raw is None:
+            raise MandatoryMissing("each destination needs `to`", field=f"{where}.to")
+        _check_len(entry.correlationId, CORRELATION_MAX_BYTES, f"{where}.correlationId", utf8=True)
+        merged = {**(body.substitutions or {}), **(entry.substitutions or {})}
+        out.append((_address(raw, f"{where}.to"), merged, entry.correlationId or body.correlationId))
+    return out
+
+
+def _address(value: object, field: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    try:
+        return msisdn(value, field)
+    except InvalidParameter as exc:
+        raise InvalidParameter(exc.detail, field=field) from None
+
+
+def _item(
+    body: Body,
+    content_type: str,
+    common: dict[str, Any],
+    address: str,
+    subs: dict[str, Scalar | None],
+    correlationid: str | None,
+) -> SmsItem:
+    assert body.content is not None
+    content = dict(common)
+    content["type"] = CONTENT_TYPES[content_type]
+    if content_type == "binary":
+        try:
+            payload = binascii.unhexlify(body.content.strip())
+        except (binascii.Error, ValueError):
+            raise InvalidParameter("binary content must be hexadecimal", field="content") from None
+        if len(payload) > BINARY_MAX_BYTES:
+            raise InvalidParameter(f"longer than {BINARY_MAX_BYTES} bytes", field="content")
+        content["body"] = body.content.strip()
+        return SmsItem(address, content, binary_segments(payload), correlationid)
+    text = substitute(body.content, subs)
+    if len(text) > CONTENT_MAX_CHARS:
+        raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once substituted", field="content")
+    content["text"] = text
+    return SmsItem(address, content, segments(text, unicode=content_type == "unicode"), correlationid)
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}|\$\(\s*([^()\s]+)\s*\)")
+
+
+def substitute(text: str, values: dict[str, Scalar | None]) -> str:
+    if not values:
+        return text
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(2)
+        value = values.get(name)
+        if value is None:
+            return m.group(0)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    return _PLACEHOLDER.sub(fill, text)
+
+
+def _sender(value: str | int | None, senders: tuple[str, ...]) -> str:
+    if value is None or value == "":
+        raise MandatoryMissing("from is required", field="from")
+    sender = str(value)
+    allowed = senders or (DEFAULT_SENDER,)
+    if sender not in allowed and sender.removeprefix("+") not in (s.removeprefix("+") for s in allowed):
+        raise InvalidParameter(f"sender {sender!r} is not configured for this service", field="from")
+    return sender
+
+
+def _check_len(value: str | None, limit: int, field: str, utf8: bool = False) -> None:
+    if value is None:
+        return
+    size = len(value.encode("utf-8")) if utf8 else len(value)
+    if size > limit:
+        raise InvalidParameter(f"longer than {limit} {'bytes' if utf8 else 'characters'}", field=field)
+
+
+def _field_of(exc: msgspec.ValidationError) -> str:
+    """msgspec's `$.to[0].substitutions` as the API names it: `to[0].substitutions`."""
+    _, _, where = str(exc).partition(" - at `")
+    return where.rstrip("`").removeprefix("$").removeprefix(".").replace(".[", "[")

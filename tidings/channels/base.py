@@ -4,7 +4,8 @@ SendError(kind, code, description)
   kind is a FailureKind; its `retryable` flag is all the dispatcher looks at:
     CONNECTION  retryable   the provider could not be reached, or the connection broke
     TIMEOUT     retryable   no answer in time
-    THROTTLED   retryable   the provider asked us to slow down
+    THROTTLED   retryable   the provider asked us to slow down (costs the message no attempt)
+    UNAVAILABLE retryable   no connection to the provider at all, so nothing was sent (no attempt)
     REJECTED    final       the provider refused this message (its code says why)
     INVALID     final       the message can never be sent as it is (address, sender, content)
     CONFIG      final       the connector is misconfigured (credentials, route)
@@ -22,6 +23,7 @@ class FailureKind(Enum):
     CONNECTION = "connection"
     TIMEOUT = "timeout"
     THROTTLED = "throttled"
+    UNAVAILABLE = "unavailable"
     REJECTED = "rejected"
     INVALID = "invalid"
     CONFIG = "config"
@@ -31,7 +33,9 @@ class FailureKind(Enum):
         return self in _RETRYABLE
 
 
-_RETRYABLE = frozenset({FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.THROTTLED})
+_RETRYABLE = frozenset(
+    {FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.THROTTLED, FailureKind.UNAVAILABLE}
+)
 
 
 class SendError(Exception):

@@ -160,7 +160,9 @@ class SmppConnector:
         for pdu in pdus:
             try:
                 resp = await bind.submit(pdu, deadline)
-            except (NotBound, SessionClosed) as exc:
+            except NotBound as exc:
+                return self._broken(ids, FailureKind.UNAVAILABLE, str(exc))
+            except SessionClosed as exc:  # it broke with the submit in flight: the outcome is unknown
                 return self._broken(ids, FailureKind.CONNECTION, str(exc))
             except ResponseTimeout as exc:
                 return self._broken(ids, FailureKind.TIMEOUT, str(exc))

@@ -170,9 +170,9 @@ class Dispatcher:
 
     def _failed(self, m: DueMessage, attempt: int, exc: SendError) -> Update:
         now = clock.now()
-        if exc.kind is FailureKind.THROTTLED:
-            # The provider asked us to slow down: no fault of this message, so it costs no attempt
-            # (its expiry, if it has one, still ends the wait).
+        if exc.kind in (FailureKind.THROTTLED, FailureKind.UNAVAILABLE):
+            # The provider asked us to slow down, or cannot be reached so nothing went out: no fault of
+            # this message, so it costs no attempt (its expiry, if it has one, still ends the wait).
             retry_at = now + self.retry_interval_s
             return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])
         if exc.retryable and attempt < self.max_attempts:

@@ -68,7 +68,75 @@ active = true
 notify_url = ""                   # default notify URL when a request names none
 tps = 1000                        # destinations per second; also caps destinations per request
 senderids = ["CONNCT"]            # sender ids this service may use on SMS
+inbound_url = "http://127.0.0.1:9000/mo"     # receives MO messages for this service's numbers
+numbers = ["+447700900000"]                  # numbers (long/short codes) that belong to the service
+
+[[smsc]]
+name = "carrier-a"
+host = "127.0.0.1"
+port = 2775
+system_id = "tidings"
+password = "secret"
+system_type = ""
+bind = "transceiver"        # or "transmitter" + "receiver"
+window = 64                 # submit_sm in flight before waiting for responses
+tps = 0                     # submits per second on this bind; 0 = unlimited
+source_ton = 5              # optional overrides of TON/NPI
+source_npi = 0
+dlt_tlv = 0x1400            # optional: TLV tag that carries the DLT template id
+
+[routes]
+sms = "carrier-a"           # the connector serving a channel; "sandbox" when absent
 """
+
+BAD_SMPP = """[[services]]
+id = "a"
+key = "k1"
+inbound_url = "ftp://x"
+numbers = ["+447700900000", "call me"]
+
+[[services]]
+id = "b"
+key = "k2"
+numbers = ["447700900000"]
+
+[[smsc]]
+name = "sandbox"
+system_id = "a-system-id-far-too-long"
+password = "123456789"
+bind = "both"
+long_messages = "split"
+window = 0
+dlt_tlv = 0x0424
+
+[routes]
+sms = "nowhere"
+email = "sandbox"
+"""
+
+
+def test_check_config_lists_smpp_and_inbound_problems(tmp_path: Path):
+    cfg = tmp_path / "smpp.toml"
+    cfg.write_text(BAD_SMPP)
+    r = run("check-config", str(cfg))
+    assert r.returncode == 1
+    for expected in [
+        f"{cfg}:4: services[0].inbound_url: must be an http:// or https:// URL",
+        f"{cfg}:5: services[0].numbers[1]: must be a phone number or short code",
+        f"{cfg}:10: services[1].numbers[0]: already belongs to another service",
+        f"{cfg}:13: smsc[0].name: must be a non-empty name other than 'sandbox'",
+        f"{cfg}:14: smsc[0].system_id: is longer than SMPP 3.4 allows (15 characters)",
+        f"{cfg}:15: smsc[0].password: is longer than SMPP 3.4 allows (8 characters)",
+        f"{cfg}:16: smsc[0].bind: must be one of transceiver, transmitter+receiver",
+        f"{cfg}:17: smsc[0].long_messages: must be one of udh, sar, payload",
+        f"{cfg}:18: smsc[0].window: must be at least 1",
+        f"{cfg}:19: smsc[0].dlt_tlv: must be a vendor-specific TLV tag",
+        f"{cfg}:22: routes.sms: no connector named 'nowhere'",
+        f"{cfg}:23: routes.email: unknown channel",
+    ]:
+        assert expected in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
 
 BAD = """[server]
 port = "eighty"

@@ -31,7 +31,7 @@ class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True):
     timeout_s: float = 10.0
     retries: int = 3
     retry_interval_s: float = 60.0
-    concurrency: int = 64
+    concurrency: int = 512
 
 
 class SandboxConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,7 +68,7 @@ class SmscConfig(msgspec.Struct, forbid_unknown_fields=True):
     dest_npi: int = 1
     dlt_tlv: int | None = None
     long_messages: str = "udh"  # or "sar", or "payload" (one submit_sm with message_payload)
-    enquire_link_s: float = 30.0
+    enquire_link_s: float = 30.0  # 0: no keep-alive
     response_timeout_s: float = 10.0
     reconnect_max_s: float = 30.0
     dlr_timeout_s: float = 172_800.0  # no receipt by then: Un-Delivered 7518 (unknown)

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.config import SmscConfig
 from tidings.smpp import encoding
-from tidings.smpp.client import Bind, BindSettings, NotBound, ResponseTimeout
+from tidings.smpp.client import Bind, BindSettings, NotBound
 from tidings.smpp.pdu import Cmd, Pdu, PduError, Status, Tag, status_name
 from tidings.smpp.receipt import canonical_id, id_keys, read_receipt
-from tidings.smpp.session import SessionClosed
+from tidings.smpp.session import ResponseTimeout, SessionClosed
 from tidings.statuses import DELIVERED, EXPIRED, SMS_FAILURES, Outcome
 from tidings.statuses import Status as MsgStatus
 

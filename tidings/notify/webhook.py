@@ -41,6 +41,7 @@ class Notifier:
         self._stopping = False
         self._next_retry: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._refill = max(1, config.concurrency // 8)
         self.sender = SenderProcess(config.timeout_s, config.concurrency, f"Tidings/{__version__}")
 
     async def start(self) -> None:
@@ -79,7 +80,9 @@ class Notifier:
     async def _claim(self) -> bool:
         """Start deliveries for due notifications; True when more may be waiting right now."""
         free = self.config.concurrency - len(self._inflight)
-        if free <= 0:
+        # When the slots are (nearly) all busy, wait for a handful to free up rather than claim one
+        # row per freed slot, each claim a store round trip of its own.
+        if free <= 0 or (free < self._refill and self._inflight):
             return False
         lease = self.config.timeout_s + 30
         claimed = await self.store.claim_notifications(clock.now(), free, lease)
@@ -100,8 +103,8 @@ class Notifier:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
-        if len(self._inflight) == self.config.concurrency - 1:
-            self._wake.set()  # a slot opened while every slot was taken
+        if len(self._inflight) == self.config.concurrency - self._refill:
+            self._wake.set()  # enough slots opened while the claim loop waited for them
 
     async def _flush_loop(self) -> None:
         while not self._stopping:

@@ -33,10 +33,6 @@ class NotBound(ConnectionError):
     """No bound connection within the time allowed."""
 
 
-class ResponseTimeout(TimeoutError):
-    """The SMSC did not answer a request in time; whether it acted on it is unknown."""
-
-
 @dataclass(frozen=True, slots=True)
 class BindSettings:
     host: str
@@ -165,17 +161,20 @@ class Bind:
             raise SessionClosed(f"bind answered {status_name(resp.status)}")
 
     async def _keep_alive(self, session: Session) -> None:
-        """Until the connection ends: enquire_link after `enquire_link_s` of silence; no answer to it
-        within the response timeout means the line is dead, however open the socket looks."""
+        """Until the connection ends: enquire_link after `enquire_link_s` of silence (0: never); no
+        answer to it within the response timeout means the line is dead, however open the socket looks.
+        Every pass also fails the requests that have waited longer than the response timeout."""
         s = self.settings
         loop = asyncio.get_running_loop()
+        sweep_s = min(1.0, s.response_timeout_s / 4)
         while session.is_open:
             quiet = loop.time() - session.last_heard
-            wait = max(0.05, s.enquire_link_s - quiet)
+            wait = sweep_s if s.enquire_link_s <= 0 else max(0.05, min(sweep_s, s.enquire_link_s - quiet))
             done, _ = await asyncio.wait([session.closed], timeout=wait)
             if done or not session.is_open:
                 return
-            if loop.time() - session.last_heard < s.enquire_link_s:
+            session.expire(s.response_timeout_s)
+            if s.enquire_link_s <= 0 or loop.time() - session.last_heard < s.enquire_link_s:
                 continue
             probe = Pdu(Cmd.ENQUIRE_LINK)
             try:
@@ -240,15 +239,8 @@ class Bind:
             session = self.session
             if session is None or not self.ready.is_set():
                 raise NotBound(f"{self.name}: the bind was lost")
-            fut = session.request(pdu)
-            try:
-                async with asyncio.timeout(self.settings.response_timeout_s):
-                    resp = await fut
-            except TimeoutError:
-                session.forget(pdu)
-                raise ResponseTimeout(
-                    f"{self.name}: no response in {self.settings.response_timeout_s:g}s"
-                ) from None
+            # The keep-alive loop's sweep fails it with ResponseTimeout if no answer comes in time.
+            resp = await session.request(pdu)
         if resp.command_id == Cmd.GENERIC_NACK and resp.status == Status.ROK:
             resp.status = Status.RSYSERR  # a nack that claims success is still a refusal
         return resp

@@ -52,12 +52,17 @@ def parse_fields(text: str) -> dict[str, str]:
 def read_receipt(pdu: Pdu, text: str) -> Receipt | None:
     """The receipt `pdu` carries (`text` is its decoded short_message), or None for an MO message."""
     marked = (pdu.number("esm_class") & ESM_TYPE_MASK) in RECEIPT_TYPES
-    fields = parse_fields(text) if ("id:" in text.lower() and "stat" in text.lower()) else {}
     tlv_id = pdu.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
+    state = pdu.tlvs.get(Tag.MESSAGE_STATE)
+    # The TLVs alone answer a delivered receipt; the text is read only when they leave something open.
+    fields: dict[str, str] = {}
+    if not (tlv_id and state and state[0] == 2):
+        lowered = text.lower()
+        if "id:" in lowered and "stat" in lowered:
+            fields = parse_fields(text)
     if not marked and tlv_id is None and not ("id" in fields and "stat" in fields):
         return None
     message_id = tlv_text(tlv_id) if tlv_id else fields.get("id", "")
-    state = pdu.tlvs.get(Tag.MESSAGE_STATE)
     stat = MESSAGE_STATES.get(state[0], "UNKNOWN") if state else fields.get("stat", "").upper()
     err = fields.get("err", "")
     nec = pdu.tlvs.get(Tag.NETWORK_ERROR_CODE)

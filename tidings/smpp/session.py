@@ -22,6 +22,10 @@ class SessionClosed(ConnectionError):
     """The connection ended while a request waited for its response."""
 
 
+class ResponseTimeout(TimeoutError):
+    """The peer did not answer a request in time; whether it acted on it is unknown."""
+
+
 class Session(asyncio.Protocol):
     def __init__(self, on_request: RequestHandler, name: str = "smpp") -> None:
         self.on_request = on_request
@@ -30,7 +34,8 @@ class Session(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self.last_heard = 0.0
         self._framer = Framer()
-        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        # Requests awaiting a response, oldest first, with the loop time each was sent.
+        self._pending: dict[int, tuple[asyncio.Future[Pdu], float]] = {}
         # SMPP 3.4 5.1.4: sequence numbers run from 1 to 0x7FFFFFFF.
         self._seq = itertools.cycle(range(1, 0x7FFFFFFF))
         self._loop = asyncio.get_running_loop()
@@ -58,7 +63,7 @@ class Session(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
         pending, self._pending = self._pending, {}
-        for fut in pending.values():
+        for fut, _ in pending.values():
             if not fut.done():
                 fut.set_exception(SessionClosed(f"{self.name}: the connection closed"))
         if not self.closed.done():
@@ -82,7 +87,7 @@ class Session(asyncio.Protocol):
             return fut
         pdu.sequence = next(self._seq)
         data = encode(pdu)  # may raise PduError for a field too long: before anything is pending
-        self._pending[pdu.sequence] = fut
+        self._pending[pdu.sequence] = (fut, self._loop.time())
         assert self.transport is not None
         self.transport.write(data)
         return fut
@@ -90,6 +95,21 @@ class Session(asyncio.Protocol):
     def forget(self, pdu: Pdu) -> None:
         """Stop waiting for the response to `pdu` (it timed out); a late one is then ignored."""
         self._pending.pop(pdu.sequence, None)
+
+    def expire(self, timeout_s: float) -> int:
+        """Fail every request waiting longer than `timeout_s` with ResponseTimeout; return how many.
+        One sweep instead of a timer per request: at thousands of requests a second, timers cost."""
+        limit = self._loop.time() - timeout_s
+        expired = []
+        for seq, (fut, sent) in self._pending.items():
+            if sent > limit:
+                break  # the rest were sent later
+            expired.append((seq, fut))
+        for seq, fut in expired:
+            del self._pending[seq]
+            if not fut.done():
+                fut.set_exception(ResponseTimeout(f"{self.name}: no response in {timeout_s:g}s"))
+        return len(expired)
 
     def respond(self, request: Pdu, status: int = 0, **params: str | int | bytes) -> None:
         self.send(request.response(status, **params))
@@ -114,18 +134,19 @@ class Session(asyncio.Protocol):
         except PduError as exc:
             seq = int.from_bytes(frame[12:16], "big")
             command_id = int.from_bytes(frame[4:8], "big")
-            fut = self._pending.pop(seq, None) if command_id & 0x80000000 else None
-            if fut is not None:
+            entry = self._pending.pop(seq, None) if command_id & 0x80000000 else None
+            if entry is not None:
                 # A response we cannot read still answers its request: as a failure.
-                fut.set_result(Pdu(command_id, Status.RSYSERR, seq))
+                if not entry[0].done():
+                    entry[0].set_result(Pdu(command_id, Status.RSYSERR, seq))
             else:
                 log.warning("%s: %s (command 0x%08X, sequence %d)", self.name, exc, command_id, seq)
                 self.send(Pdu(Cmd.GENERIC_NACK, exc.status, seq))
             return
         if pdu.is_response:
-            fut = self._pending.pop(pdu.sequence, None)
-            if fut is not None and not fut.done():
-                fut.set_result(pdu)
+            entry = self._pending.pop(pdu.sequence, None)
+            if entry is not None and not entry[0].done():
+                entry[0].set_result(pdu)
             elif pdu.command_id != Cmd.GENERIC_NACK:
                 log.debug("%s: response to unknown sequence %d ignored", self.name, pdu.sequence)
             return

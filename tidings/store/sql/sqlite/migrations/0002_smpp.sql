@@ -21,6 +21,7 @@ CREATE TABLE early_receipts (
     at         REAL NOT NULL
 );
 CREATE INDEX early_receipts_key ON early_receipts (key);
+CREATE INDEX early_receipts_receipt ON early_receipts (receipt_id);
 
 -- SMS API `Idempotency-Key`: the first answer, replayed for 24 hours.
 CREATE TABLE idempotency (

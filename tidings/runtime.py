@@ -47,7 +47,7 @@ class Runtime:
         await self.notifier.start()
         self.dispatcher = Dispatcher(self._store, self.services, self.routes, self.notifier.wake)
         await self.dispatcher.start()
-        self.inbox = Inbox(self._store, self.services, self.dispatcher.wake, self.notifier.wake)
+        self.inbox = Inbox(self._store, self.services, self.notifier.wake)
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]

@@ -1,8 +1,9 @@
 """What providers send us: receipts for our messages, and users' messages to our numbers.
 
-Receipts arriving in the same moment are stored in one call (an SMSC sends them thousands a second);
-each is acknowledged to the provider only once it is committed, so a crash before that makes the
-provider send it again rather than lose it. An inbound message is kept, queued for its service's
+Receipts arriving in the same moment are applied in one call (an SMSC sends them thousands a second):
+each message's final status, history entry and notification in one transaction. Each receipt is
+acknowledged to the provider only once that is committed, so a crash before then makes the provider
+send it again rather than lose it. An inbound message is kept, queued for its service's
 `inbound_url` and, for a STOP / START keyword, recorded as an opt-out / opt-in, in one transaction.
 """
 
@@ -16,6 +17,7 @@ import msgspec
 
 from tidings import clock, ids
 from tidings.channels.base import Ack
+from tidings.dispatch.worker import notification_for
 from tidings.notify.payloads import deliverable
 from tidings.services import Service, ServiceRegistry
 from tidings.statuses import Outcome
@@ -24,6 +26,7 @@ from tidings.store.base import (
     InboundMessage,
     IncomingReceipt,
     OutgoingNotification,
+    ReceiptTarget,
     Store,
 )
 
@@ -39,12 +42,10 @@ class Inbox:
         self,
         store: Store,
         services: ServiceRegistry,
-        on_receipts: Callable[[], None],
         on_notifications: Callable[[], None],
     ) -> None:
         self.store = store
         self.services = services
-        self.on_receipts = on_receipts
         self.on_notifications = on_notifications
         self._receipts: list[tuple[IncomingReceipt, Ack]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -73,7 +74,7 @@ class Inbox:
 
     async def _store_receipts(self, batch: list[tuple[IncomingReceipt, Ack]]) -> None:
         try:
-            await self.store.stage_receipts([r for r, _ in batch])
+            await self.store.apply_receipts([r for r, _ in batch], self._notice)
         except Exception:
             log.exception("storing %d receipts failed; the provider will send them again", len(batch))
             for _, ack in batch:
@@ -81,7 +82,10 @@ class Inbox:
             return
         for _, ack in batch:
             ack(True)
-        self.on_receipts()
+        self.on_notifications()
+
+    def _notice(self, target: ReceiptTarget, outcome: Outcome, at: float) -> OutgoingNotification | None:
+        return notification_for(self.services, target, outcome, at)
 
     async def _store_inbound(
         self, channel: str, source: str, destination: str, text: str, parts: int, ack: Ack

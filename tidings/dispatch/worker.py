@@ -15,7 +15,7 @@ from tidings.channels.base import Connector, FailureKind, Outbound, SendError, S
 from tidings.notify.payloads import deliverable, delivery_info
 from tidings.services import ServiceRegistry
 from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
-from tidings.store.base import DueMessage, OutgoingNotification, Store, Update
+from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update
 
 log = logging.getLogger("tidings.dispatch")
 
@@ -197,21 +197,29 @@ class Dispatcher:
         )
 
     def _notification(self, m: DueMessage, outcome: Outcome, at: float) -> OutgoingNotification | None:
-        url = m.notify_url
-        if not url:
-            service = self.services.by_id(m.service_id)
-            url = service.notify_url if service else ""
-        if not url or not deliverable(url):
-            return None
-        body = delivery_info(
-            transid=m.transid,
-            channel=m.channel,
-            address=m.address,
-            address_type=m.address_type,
-            outcome=outcome,
-            at=at,
-            parts=m.parts,
-            callback_data=m.callback_data,
-            correlationid=m.correlationid,
-        )
-        return OutgoingNotification(ids.new_id(), url, body)
+        return notification_for(self.services, m, outcome, at)
+
+
+def notification_for(
+    services: ServiceRegistry, m: DueMessage | ReceiptTarget, outcome: Outcome, at: float
+) -> OutgoingNotification | None:
+    """The notification reporting `outcome`, to the message's notify URL or else its service's; None
+    when neither is a URL a notification can go to."""
+    url = m.notify_url
+    if not url:
+        service = services.by_id(m.service_id)
+        url = service.notify_url if service else ""
+    if not url or not deliverable(url):
+        return None
+    body = delivery_info(
+        transid=m.transid,
+        channel=m.channel,
+        address=m.address,
+        address_type=m.address_type,
+        outcome=outcome,
+        at=at,
+        parts=m.parts,
+        callback_data=m.callback_data,
+        correlationid=m.correlationid,
+    )
+    return OutgoingNotification(ids.new_id(), url, body)

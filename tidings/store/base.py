@@ -5,7 +5,7 @@ is atomic: a status change and the notification that reports it are committed to
 `accept` returns only once every message of the request is committed.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -90,6 +90,25 @@ class IncomingReceipt:
     keys: list[str]
     outcome: Outcome
     at: float
+
+
+@dataclass(slots=True)
+class ReceiptTarget:
+    """What a receipt's notification needs to know about its message."""
+
+    transid: str
+    service_id: str
+    channel: str
+    address: str
+    address_type: str
+    parts: int
+    correlationid: str | None
+    callback_data: str | None
+    notify_url: str | None
+
+
+# Builds the notification that reports a receipt's outcome (None: the message has no notify URL).
+ReceiptNotice = Callable[[ReceiptTarget, Outcome, float], "OutgoingNotification | None"]
 
 
 @dataclass(slots=True)
@@ -215,9 +234,11 @@ class Store(Protocol):
         atomically: when the service already used that key in the last 24 hours, store nothing and return
         the answer saved then; else save this answer with the messages and return None."""
 
-    async def stage_receipts(self, receipts: Sequence[IncomingReceipt]) -> None:
-        """Make each receipt its message's pending outcome, due now. A receipt whose message is not yet
-        recorded as sent is kept until it is (`record` applies it then)."""
+    async def apply_receipts(self, receipts: Sequence[IncomingReceipt], notice: ReceiptNotice) -> None:
+        """Give each receipt's message its final status, history entry and notification (built by
+        `notice`), in one transaction. A message already final is left as it is. A receipt whose message
+        is not yet recorded as sent is kept until it is: `record` then makes it the message's pending
+        outcome, due at once."""
 
     async def record_inbound(
         self,

@@ -13,13 +13,14 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 from tidings import clock
 from tidings.services import Service
-from tidings.statuses import Outcome, Status
+from tidings.statuses import DELIVERED, Outcome, Status
 from tidings.store.base import (
     ClaimedNotification,
     ConsentChange,
@@ -33,6 +34,8 @@ from tidings.store.base import (
     NotificationRecord,
     NotificationResult,
     OutgoingNotification,
+    ReceiptNotice,
+    ReceiptTarget,
     StoreUnavailable,
     Update,
 )
@@ -426,11 +429,33 @@ class SqliteStore:
 
         await self._call(job)
 
-    async def stage_receipts(self, receipts: Sequence[IncomingReceipt]) -> None:
+    async def apply_receipts(self, receipts: Sequence[IncomingReceipt], notice: ReceiptNotice) -> None:
+        def finish(c: sqlite3.Connection, transid: str, outcome: Outcome, at: float) -> None:
+            row = c.execute(Q["receipt_target"], {"transid": transid}).fetchone()
+            if row is None:
+                return  # final already: a repeated receipt changes nothing
+            target = ReceiptTarget(*row)
+            c.execute(
+                Q["finish_by_receipt"],
+                {
+                    "transid": transid,
+                    "status": outcome.status.word,
+                    "code": outcome.code,
+                    "description": outcome.description,
+                    "at": at,
+                },
+            )
+            event = {"transid": transid, "status": outcome.status.word, "code": outcome.code}
+            c.execute(Q["insert_event"], {**event, "description": outcome.description, "at": at})
+            if (n := notice(target, outcome, at)) is not None:
+                note = {"event_id": n.event_id, "transid": transid, "service_id": target.service_id}
+                c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": at})
+
         def job(c: sqlite3.Connection) -> None:
             for r in receipts:
                 outcome = _encode_outcome(r.outcome) or ""
-                if not any(_stage(c, key, outcome, r.at) for key in r.keys):
+                apply = partial(finish, c, at=r.at)
+                if not any(_stage(c, key, outcome, r.at, apply) for key in r.keys):
                     receipt_id = r.keys[0]
                     for key in r.keys:
                         c.execute(
@@ -548,11 +573,22 @@ class SqliteStore:
         await self._call(job)
 
 
-def _stage(c: sqlite3.Connection, key: str, outcome: str, at: float) -> bool:
-    """Apply one receipt for provider id `key`; False when no message has that id (yet)."""
+def _stage(
+    c: sqlite3.Connection,
+    key: str,
+    outcome: str,
+    at: float,
+    apply: Callable[[str, Outcome], None] | None = None,
+) -> bool:
+    """Apply one receipt for provider id `key`; False when no message has that id (yet). With `apply`,
+    the message's final outcome is applied at once (`apply(transid, outcome)`); without, it becomes the
+    message's pending outcome, due now, for the dispatcher to apply."""
     found = c.execute(Q["find_by_ext_id"], {"key": key}).fetchone()
     if found is not None:
-        c.execute(Q["stage_receipt"], {"transid": found[0], "outcome": outcome, "at": at})
+        if apply is not None:
+            apply(found[0], _outcome(outcome) or DELIVERED)
+        else:
+            c.execute(Q["stage_receipt"], {"transid": found[0], "outcome": outcome, "at": at})
         return True
     part = c.execute(Q["find_part"], {"key": key}).fetchone()
     if part is None:
@@ -564,7 +600,10 @@ def _stage(c: sqlite3.Connection, key: str, outcome: str, at: float) -> bool:
     failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)
     if failed is not None or all(o is not None for o in decoded):
         final = failed or decoded[-1]
-        c.execute(Q["stage_receipt"], {"transid": transid, "outcome": _encode_outcome(final), "at": at})
+        if apply is not None and final is not None:
+            apply(transid, final)
+        else:
+            c.execute(Q["stage_receipt"], {"transid": transid, "outcome": _encode_outcome(final), "at": at})
     return True
 
 

@@ -109,6 +109,16 @@ SELECT transid FROM ext_parts WHERE ext_id = :key;
 UPDATE messages SET pending = :outcome, next_at = :at, lane = 0
 WHERE transid = :transid AND status = 'Submitted';
 
+-- receipt_target --
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
+FROM messages WHERE transid = :transid AND status = 'Submitted';
+
+-- finish_by_receipt --
+UPDATE messages
+SET status = :status, code = :code, description = :description, updated_at = :at, next_at = NULL,
+    leased = 0, pending = NULL, lane = priority
+WHERE transid = :transid AND status = 'Submitted';
+
 -- set_part_outcome --
 UPDATE ext_parts SET outcome = :outcome WHERE ext_id = :key;
 

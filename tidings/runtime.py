@@ -1,5 +1,7 @@
 """Everything one Tidings process runs, wired together: store, services, connectors, workers."""
 
+import asyncio
+
 from tidings.channels import build_connectors, build_routes
 from tidings.channels.base import Connector
 from tidings.config import Config
@@ -54,12 +56,17 @@ class Runtime:
         self.intake = Intake(self._store, self.dispatcher.wake)
 
     async def stop(self) -> None:
+        # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
+        # down must not hold the shutdown; what it had not sent goes back to the queue unspent.
+        await asyncio.gather(
+            *(part.stop() for part in self._started if isinstance(part, Dispatcher)),
+            *(connector.stop() for connector in self.connectors.values()),
+        )
         for part in reversed(self._started):
-            await part.stop()
+            if not isinstance(part, Dispatcher):
+                await part.stop()
         self._started = []
         if self._store is not None:
-            for connector in self.connectors.values():
-                await connector.stop()
             if self.inbox is not None:
                 await self.inbox.stop()
             await self._store.close()

@@ -82,10 +82,13 @@ class Bind:
         self._task = asyncio.create_task(self._run(), name=f"smpp-{self.name}")
 
     async def stop(self) -> None:
+        """Take no new submits (they fail with NotBound: nothing was sent), let those in flight get
+        their responses (up to the response timeout), then unbind and close."""
         self._stopping = True
         session = self.session
         if session is not None and session.is_open and self.ready.is_set():
             self.ready.clear()
+            await session.settle(self.settings.response_timeout_s)
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2.0):
                     await session.request(Pdu(Cmd.UNBIND))
@@ -219,14 +222,13 @@ class Bind:
 
     async def _submit_once(self, pdu: Pdu, deadline: float) -> Pdu:
         loop = asyncio.get_running_loop()
-        if not self.ready.is_set():
-            try:
-                async with asyncio.timeout_at(deadline):
+        while not self.ready.is_set():
+            # Polled, not awaited outright, so that a stop does not wait out the deadline.
+            if self._stopping or loop.time() >= deadline:
+                raise NotBound(f"{self.name}: not bound to {self.settings.host}:{self.settings.port}")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(0.1, deadline - loop.time())):
                     await self.ready.wait()
-            except TimeoutError:
-                raise NotBound(
-                    f"{self.name}: not bound to {self.settings.host}:{self.settings.port}"
-                ) from None
         async with self._window:
             now = loop.time()
             start = max(now, self._throttled_until, self._next_slot)

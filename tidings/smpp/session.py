@@ -96,6 +96,12 @@ class Session(asyncio.Protocol):
         """Stop waiting for the response to `pdu` (it timed out); a late one is then ignored."""
         self._pending.pop(pdu.sequence, None)
 
+    async def settle(self, timeout_s: float) -> None:
+        """Wait (at most `timeout_s`) until every request sent so far has its response."""
+        waiting = [fut for fut, _ in self._pending.values()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=timeout_s)
+
     def expire(self, timeout_s: float) -> int:
         """Fail every request waiting longer than `timeout_s` with ResponseTimeout; return how many.
         One sweep instead of a timer per request: at thousands of requests a second, timers cost."""

@@ -129,7 +129,11 @@ def _webhook(service: Service | None, m: InboundMessage) -> OutgoingNotification
 
 def _number_as_configured(service: Service, number: str) -> str:
     digits = number.removeprefix("+")
-    return next((n for n in service.numbers if n.removeprefix("+") == digits), number)
+    for candidate in (digits, digits.removeprefix("00")):
+        for n in service.numbers:
+            if n.removeprefix("+") == candidate:
+                return n
+    return number
 
 
 def _keyword_consent(service: Service | None, m: InboundMessage) -> ConsentChange | None:

@@ -178,9 +178,13 @@ class Dispatcher:
         if exc.retryable and attempt < self.max_attempts:
             retry_at = now + self.retry_interval_s * 2 ** (attempt - 1)
             return Update(m.transid, m.service_id, now, retry_at, attempt, error=exc.description[:500])
-        outcome = FAILURES.get(m.channel, {}).get(exc.code or "") or PLATFORM_FAILURE[m.channel]
-        if exc.code is not None and outcome.code != exc.code:
-            outcome = Outcome(Status.FAILED, exc.code, exc.description)
+        if exc.code is None:  # retries ran out, and the connector named no code
+            outcome = PLATFORM_FAILURE[m.channel]
+        else:
+            # The provider refused the message itself: it never left, so Failed (not Un-Delivered,
+            # which reports an operator's verdict on a message that went out), with its code.
+            known = FAILURES.get(m.channel, {}).get(exc.code)
+            outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
         update = self._change(m, outcome, now, attempts=attempt)
         update.error = exc.description[:500]
         return update

@@ -45,8 +45,21 @@ class Receipt:
         return self.stat in FINAL_STATES
 
 
+_TEXT = re.compile(r"\btext\s*:", re.IGNORECASE)
+
+
 def parse_fields(text: str) -> dict[str, str]:
-    return {m.group(1).lower(): m.group(2).strip() for m in _FIELD.finditer(text)}
+    """The receipt's fields. `text:` comes last and holds the start of the user's own message, which
+    may say anything ("Your id:4242 is ready"): no key is read from it, and the first of each key wins."""
+    head, marker, tail = text, None, ""
+    if (found := _TEXT.search(text)) is not None:
+        head, marker, tail = text[: found.start()], found, text[found.end() :]
+    fields: dict[str, str] = {}
+    for m in _FIELD.finditer(head):
+        fields.setdefault(m.group(1).lower(), m.group(2).strip())
+    if marker is not None:
+        fields["text"] = tail.strip()
+    return fields
 
 
 def read_receipt(pdu: Pdu, text: str) -> Receipt | None:

@@ -421,3 +421,44 @@ def test_kill_9_with_receipts_pending_then_restart(tmp_path: Path, receiver: Rec
         server.close()
         sim.close()
     assert_password_not_leaked(server)
+
+
+# -- the SMS API through SMPP ----------------------------------------------------------------------------
+
+
+def test_sms_api_end_to_end_through_the_smsc(
+    smpp_server: TidingsServer, simulator: SimulatorProcess, receiver: Receiver
+):
+    path = unique_path("sms-api")
+    ok, unknown = fresh_msisdn(), fresh_msisdn()[:-4] + "7203"
+    ids = []
+    for to in (ok, unknown):
+        r = smpp_server.client.post(
+            "/v1/sms/messages",
+            headers={"Authorization": f"Bearer {KEY_SMPP}"},
+            json={
+                "from": "CONNCT",
+                "to": to,
+                "content": "Hi {{name}}, ½ price today",  # ½ is not GSM 03.38: UCS-2
+                "substitutions": {"name": "Ann"},
+                "dltTemplateId": "1107000000000000001",
+                "callbackUrl": receiver.url(path),
+                "callbackData": "cb",
+            },
+        )
+        assert r.status_code == 202, r.text
+        ids.append(r.json()["messageId"])
+    hits = receiver.wait_count(path, 4)
+    final = {h.transid: (h.info["deliveryStatus"], h.info["code"]) for h in finals(hits).values()}
+    assert final == {ids[0]: ("Delivered", "7500"), ids[1]: ("Un-Delivered", "7203")}
+    assert all(h.json["deliveryInfoNotification"]["callbackData"] == "cb" for h in hits)
+    (submit,) = submits_to(simulator, ok)
+    assert submit["data_coding"] == 8
+    assert bytes.fromhex(submit["short_message"]).decode("utf-16-be") == "Hi Ann, ½ price today"
+    assert bytes.fromhex(submit["tlvs"]["0x1400"]) == b"1107000000000000001"
+    views = [
+        smpp_server.client.get(f"/v1/sms/messages/{i}", headers={"Authorization": KEY_SMPP}).json()
+        for i in ids
+    ]
+    assert [v["status"] for v in views] == ["DELIVERED", "FAILED"]
+    assert views[1]["error"] == {"code": "7203", "message": "Unknown subscriber"}

@@ -20,7 +20,7 @@ import msgspec
 
 from tidings import clock
 from tidings.services import Service
-from tidings.statuses import DELIVERED, Outcome, Status
+from tidings.statuses import Outcome, Status
 from tidings.store.base import (
     ClaimedNotification,
     ConsentChange,
@@ -424,8 +424,9 @@ class SqliteStore:
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
                 for u in sent:
                     for key in u.part_ids or (u.ext_id or "",):
-                        for outcome, at in c.execute(Q["take_early_receipt"], {"key": key}).fetchall():
-                            _stage(c, key, outcome, at)
+                        for text, at in c.execute(Q["take_early_receipt"], {"key": key}).fetchall():
+                            if (early := _outcome(text)) is not None:
+                                _stage(c, key, early, at)
 
         await self._call(job)
 
@@ -453,15 +454,11 @@ class SqliteStore:
 
         def job(c: sqlite3.Connection) -> None:
             for r in receipts:
-                outcome = _encode_outcome(r.outcome) or ""
                 apply = partial(finish, c, at=r.at)
-                if not any(_stage(c, key, outcome, r.at, apply) for key in r.keys):
-                    receipt_id = r.keys[0]
+                if not any(_stage(c, key, r.outcome, r.at, apply) for key in r.keys):
+                    early = {"receipt_id": r.keys[0], "outcome": _encode_outcome(r.outcome), "at": r.at}
                     for key in r.keys:
-                        c.execute(
-                            Q["insert_early_receipt"],
-                            {"key": key, "receipt_id": receipt_id, "outcome": outcome, "at": r.at},
-                        )
+                        c.execute(Q["insert_early_receipt"], {"key": key, **early})
 
         await self._call(job)
 
@@ -576,7 +573,7 @@ class SqliteStore:
 def _stage(
     c: sqlite3.Connection,
     key: str,
-    outcome: str,
+    outcome: Outcome,
     at: float,
     apply: Callable[[str, Outcome], None] | None = None,
 ) -> bool:
@@ -586,15 +583,16 @@ def _stage(
     found = c.execute(Q["find_by_ext_id"], {"key": key}).fetchone()
     if found is not None:
         if apply is not None:
-            apply(found[0], _outcome(outcome) or DELIVERED)
+            apply(found[0], outcome)
         else:
-            c.execute(Q["stage_receipt"], {"transid": found[0], "outcome": outcome, "at": at})
+            staged = {"transid": found[0], "outcome": _encode_outcome(outcome), "at": at}
+            c.execute(Q["stage_receipt"], staged)
         return True
     part = c.execute(Q["find_part"], {"key": key}).fetchone()
     if part is None:
         return False
     transid = part[0]
-    c.execute(Q["set_part_outcome"], {"key": key, "outcome": outcome})
+    c.execute(Q["set_part_outcome"], {"key": key, "outcome": _encode_outcome(outcome)})
     decoded = [_outcome(r[0]) for r in c.execute(Q["part_outcomes"], {"transid": transid}).fetchall()]
     # The message is delivered when every part is; the first part that failed decides otherwise.
     failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)

@@ -267,12 +267,11 @@ class SmppConnector:
                 pdu.tlvs[Tag.SAR_TOTAL_SEGMENTS][0],
                 pdu.tlvs.get(Tag.SAR_SEGMENT_SEQNUM, b"\x01")[0],
             )
-        text = encoding.decode_text(pdu.number("data_coding"), payload)
 
         def ack(ok: bool) -> None:
             respond(Status.ROK if ok else Status.RX_T_APPN)
 
-        receipt = read_receipt(pdu, text)
+        receipt = read_receipt(pdu, lambda: encoding.decode_text(pdu.number("data_coding"), payload))
         if receipt is not None:
             if not receipt.final:  # ENROUTE, ACCEPTD: nothing to report yet
                 respond(Status.ROK)
@@ -280,6 +279,7 @@ class SmppConnector:
             keys = [f"{self.label}:{key}" for key in id_keys(receipt.message_id)]
             inbox.receipt(keys, receipt_outcome(receipt.stat, receipt.err), ack)
             return
+        text = encoding.decode_text(pdu.number("data_coding"), payload)
         source = _address(pdu.text("source_addr"), pdu.number("source_addr_ton"))
         destination = _address(pdu.text("destination_addr"), pdu.number("dest_addr_ton"))
         if concat is None or concat[1] <= 1:

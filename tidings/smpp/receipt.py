@@ -9,6 +9,7 @@ form into the candidate keys to look up, the exact one first.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tidings.smpp.pdu import Pdu, Tag, tlv_text
@@ -62,14 +63,17 @@ def parse_fields(text: str) -> dict[str, str]:
     return fields
 
 
-def read_receipt(pdu: Pdu, text: str) -> Receipt | None:
-    """The receipt `pdu` carries (`text` is its decoded short_message), or None for an MO message."""
+def read_receipt(pdu: Pdu, text: str | Callable[[], str]) -> Receipt | None:
+    """The receipt `pdu` carries, or None for an MO message. `text` is its decoded short_message, or a
+    function that decodes it: a receipt whose TLVs say everything is never decoded."""
     marked = (pdu.number("esm_class") & ESM_TYPE_MASK) in RECEIPT_TYPES
     tlv_id = pdu.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
     state = pdu.tlvs.get(Tag.MESSAGE_STATE)
     # The TLVs alone answer a delivered receipt; the text is read only when they leave something open.
     fields: dict[str, str] = {}
     if not (tlv_id and state and state[0] == 2):
+        if callable(text):
+            text = text()
         lowered = text.lower()
         if "id:" in lowered and "stat" in lowered:
             fields = parse_fields(text)

@@ -9,10 +9,12 @@ The POSTs themselves happen in a sender process (`tidings.notify.sender`), on th
 import asyncio
 import contextlib
 import logging
+from functools import partial
 
 from tidings import __version__, clock
 from tidings.config import NotifyConfig
 from tidings.notify.payloads import redact_url, signature
+from tidings.notify.poster import PostOutcome
 from tidings.notify.process import SenderProcess
 from tidings.services import ServiceRegistry
 from tidings.store.base import ClaimedNotification, NotificationResult, Store
@@ -37,7 +39,7 @@ class Notifier:
         self._wake = asyncio.Event()
         self._flush = asyncio.Event()
         self._results: list[NotificationResult] = []
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Future[PostOutcome]] = set()
         self._stopping = False
         self._next_retry: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -87,9 +89,9 @@ class Notifier:
         lease = self.config.timeout_s + 30
         claimed = await self.store.claim_notifications(clock.now(), free, lease)
         for n in claimed:
-            task = asyncio.create_task(self._deliver(n))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
+            posted = self._deliver(n)
+            self._inflight.add(posted)
+            posted.add_done_callback(partial(self._posted, n))
         return len(claimed) == free
 
     async def _sleep(self) -> None:
@@ -100,11 +102,6 @@ class Notifier:
             await asyncio.wait_for(self._wake.wait(), timeout)
         if self._next_retry is not None and self._next_retry <= clock.now():
             self._next_retry = None
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._inflight.discard(task)
-        if len(self._inflight) == self.config.concurrency - self._refill:
-            self._wake.set()  # enough slots opened while the claim loop waited for them
 
     async def _flush_loop(self) -> None:
         while not self._stopping:
@@ -128,14 +125,26 @@ class Notifier:
                 self._results[:0] = batch  # keep them for the next try
                 raise
 
-    async def _deliver(self, n: ClaimedNotification) -> None:
+    def _deliver(self, n: ClaimedNotification) -> "asyncio.Future[PostOutcome]":
         service = self.services.by_id(n.service_id)
         headers = {
             "Content-Type": "application/json",
             "X-Tidings-Event-Id": n.event_id,
             "X-Hub-Signature": signature(service.secret_bytes if service else b"", n.body),
         }
-        outcome = await self.sender.post(n.url, headers, n.body)
+        return self.sender.post_soon(n.url, headers, n.body)
+
+    def _posted(self, n: ClaimedNotification, posted: "asyncio.Future[PostOutcome]") -> None:
+        self._inflight.discard(posted)
+        if len(self._inflight) == self.config.concurrency - self._refill:
+            self._wake.set()  # enough slots opened while the claim loop waited for them
+        if posted.cancelled():
+            outcome = PostOutcome(None, "not finished: shutting down", True, aborted=True)
+        elif (exc := posted.exception()) is not None:
+            log.error("posting notification %s failed: %r", n.event_id, exc)
+            outcome = PostOutcome(None, f"internal error: {exc!r}", True)
+        else:
+            outcome = posted.result()
         error = outcome.error
         if error is not None:
             error = error.replace(n.url, redact_url(n.url))[:500]

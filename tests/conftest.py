@@ -91,6 +91,12 @@ id = "svc-rate"
 key = "{KEY_RATE}"
 tps = 1000
 senderids = ["CONNCT"]
+
+[[templates]]
+id = "otp"
+service = "alpha"
+channel = "sms"
+text = "Your code is {{{{code}}}}. It expires in {{{{minutes}}}} minutes."
 """
 
 

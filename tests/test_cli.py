@@ -290,3 +290,33 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path):
         assert f"cannot listen on 127.0.0.1:{first.port}" in r.stderr and "Traceback" not in r.stderr
     finally:
         first.close()
+
+
+def test_check_config_checks_templates(tmp_path: Path):
+    cfg = tmp_path / "templates.toml"
+    cfg.write_text(
+        """[[services]]
+id = "svc-a"
+name = "alpha"
+key = "k1"
+
+[[templates]]
+id = "otp"
+service = "nobody"
+text = "Your code is {{code}}"
+
+[[templates]]
+id = "otp2"
+service = "alpha"
+channel = "fax"
+text = ""
+"""
+    )
+    r = run("check-config", str(cfg))
+    assert r.returncode == 1
+    for expected in [
+        f"{cfg}:8: templates[0].service: no service named 'nobody'",
+        f"{cfg}:14: templates[1].channel: unknown channel",
+        f"{cfg}:15: templates[1].text: must not be empty",
+    ]:
+        assert expected in r.stderr, r.stderr

@@ -96,7 +96,7 @@ def test_auth_failures(server: TidingsServer, headers: dict[str, str], status: i
         (sms_body(to="+44 07700 900123"), "7004", "to"),
         (sms_body(**{"from": "NOT-MINE"}), "7004", "from"),
         (sms_body(contentType="mms"), "7004", "contentType"),
-        (sms_body(contentType="template", content="otp"), "7004", "content"),
+        (sms_body(contentType="template", content="no-such-template"), "7004", "content"),
         (sms_body(contentType="binary", content="zz"), "7004", "content"),
         (sms_body(content="x" * 4001), "7004", "content"),
         (sms_body(expireAt="tomorrow"), "7004", "expireAt"),

@@ -51,6 +51,13 @@ class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
     numbers: list[str] = msgspec.field(default_factory=list)
 
 
+class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    service: str  # the owning service's name (or id)
+    text: str
+    channel: str = "sms"
+
+
 class SmscConfig(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     host: str = "127.0.0.1"
@@ -80,6 +87,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
+    templates: list[TemplateConfig] = msgspec.field(default_factory=list)
     routes: dict[str, str] = msgspec.field(default_factory=dict)
     source: str | None = None  # the file it came from; not a TOML key
 
@@ -94,6 +102,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
 _ARRAYS: dict[str, type[msgspec.Struct]] = {
     "services": ServiceConfig,
     "smsc": SmscConfig,
+    "templates": TemplateConfig,
 }
 CHANNELS = ("sms",)  # the channels a route can name
 SMSC_BINDS = ("transceiver", "transmitter+receiver")
@@ -219,6 +228,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         **tables,
         services=[svc for _, svc in arrays["services"]],
         smsc=[smsc for _, smsc in arrays["smsc"]],
+        templates=[t for _, t in arrays["templates"]],
         routes=routes,
         source=source,
     )
@@ -277,12 +287,32 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
         check.add(("sandbox", "delay_ms"), "must be 0 or more")
     _check_services(config.services, rows["services"], check)
     _check_smsc(config.smsc, rows["smsc"], check)
+    _check_templates(config, rows["templates"], check)
     names = {"sandbox", *(c.name for c in config.smsc)}
     for channel, target in config.routes.items():
         if target not in names:
             check.add(
                 ("routes", channel), f"no connector named {target!r} (known: {', '.join(sorted(names))})"
             )
+
+
+def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
+    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    seen: set[tuple[str, str, str]] = set()
+    for i, t in zip(rows, config.templates, strict=True):
+        where = ("templates", i)
+        if not t.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        if config.services and t.service not in owners:
+            check.add((*where, "service"), f"no service named {t.service!r}")
+        if t.channel not in CHANNELS:
+            check.add((*where, "channel"), f"unknown channel (known: {', '.join(CHANNELS)})")
+        if not t.text:
+            check.add((*where, "text"), "must not be empty")
+        key = (t.service, t.channel, t.id)
+        if key in seen:
+            check.add((*where, "id"), f"duplicate template {t.id!r} for this service and channel")
+        seen.add(key)
 
 
 def _check_smsc(entries: list[SmscConfig], rows: list[int], check: _Checker) -> None:

@@ -2,16 +2,18 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from tidings import clock, ids
-from tidings.errors import RateLimited, TooManyDestinations
+from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
 from tidings.policy.ratelimit import RateLimiter
-from tidings.schema.sms_api import SmsRequest
+from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
 from tidings.store.base import IdempotentAnswer, NewMessage, Store
+from tidings.templates import TemplateRegistry, render
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +23,20 @@ class Accepted:
 
 
 class Intake:
-    def __init__(self, store: Store, on_accept: Callable[[], None]) -> None:
+    def __init__(
+        self, store: Store, on_accept: Callable[[], None], templates: TemplateRegistry | None = None
+    ) -> None:
         self.store = store
         self.on_accept = on_accept
+        self.templates = templates or TemplateRegistry()
         self.limiter = RateLimiter()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
         """Check what depends on the service, commit every message, and only then answer."""
         channel = req.channel
-        content = channel.content(req.channel_object, "channels." + ".".join(channel.path), service.senderids)
+        raw = self._templated(service, req) if req.template is not None else req.channel_object
+        assert raw is not None  # the schema requires a channel object when no template is named
+        content = channel.content(raw, "channels." + ".".join(channel.path), service.senderids)
         if len(req.addresses) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
@@ -63,6 +70,22 @@ class Intake:
         self.on_accept()
         return [Accepted(t, a.correlationid) for t, a in zip(transids, req.addresses, strict=True)]
 
+    def _templated(self, service: Service, req: V1Request) -> bytes:
+        """The channel object a template makes: its text with the parameters filled in, under whatever
+        the request's own channel object says (its `text`, when given, overrides the template's)."""
+        assert req.template is not None
+        template = self.templates.find(service.id, req.channel.name, req.template)
+        if template is None:
+            raise InvalidParameter(
+                f"message.template {req.template!r} is not a template of this service for {req.channel.name}"
+            )
+        given: Any = msgspec.json.decode(req.channel_object) if req.channel_object is not None else {}
+        if not isinstance(given, dict):
+            return req.channel_object or b"{}"  # not an object: the channel's own check reports it
+        if not given.get("text"):
+            given["text"] = render(template.text, req.parameters or {}, "message.parameters")
+        return msgspec.json.encode(given)
+
     async def accept_sms(
         self,
         service: Service,
@@ -79,7 +102,8 @@ class Intake:
             )
         if not self.limiter.take(service.id, service.tps, len(req.items)):
             raise RateLimited()
-        transids = ids.new_ids(len(req.items))
+        items = self._sms_items(service, req)
+        transids = ids.new_ids(len(items))
         now = clock.now()
         body = answer(transids, now)
         messages = [
@@ -98,7 +122,7 @@ class Intake:
                 expiry=req.expiry,
                 created_at=now,
             )
-            for transid, item in zip(transids, req.items, strict=True)
+            for transid, item in zip(transids, items, strict=True)
         ]
         idempotent = None
         if idempotency_key is not None:
@@ -108,3 +132,13 @@ class Intake:
             return earlier, True
         self.on_accept()
         return body, False
+
+    def _sms_items(self, service: Service, req: SmsRequest) -> list[SmsItem]:
+        if req.template is None:
+            return req.items
+        template = self.templates.find(service.id, "sms", req.template)
+        if template is None:
+            raise InvalidParameter(f"no template {req.template!r} for this service", field="content")
+        return [
+            item.with_text(render(template.text, item.substitutions, "substitutions")) for item in req.items
+        ]

@@ -11,6 +11,7 @@ from tidings.intake import Intake
 from tidings.notify.webhook import Notifier
 from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
+from tidings.templates import Template, TemplateRegistry
 
 
 class Runtime:
@@ -53,7 +54,7 @@ class Runtime:
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
-        self.intake = Intake(self._store, self.dispatcher.wake)
+        self.intake = Intake(self._store, self.dispatcher.wake, self._templates(services))
 
     async def stop(self) -> None:
         # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
@@ -71,3 +72,12 @@ class Runtime:
                 await self.inbox.stop()
             await self._store.close()
             self._store = None
+
+    def _templates(self, services: list[Service]) -> TemplateRegistry:
+        """The configured templates, each under the service its `service` names (by name or id)."""
+        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
+        return TemplateRegistry(
+            Template(t.id, owner[t.service], t.channel, t.text)
+            for t in self.config.templates
+            if t.service in owner
+        )

@@ -62,6 +62,14 @@ class SmsItem:
     content: dict[str, Any]
     parts: int
     correlationid: str | None
+    substitutions: dict[str, Scalar | None]
+
+    def with_text(self, text: str) -> "SmsItem":
+        """This message with its text decided (a template's, filled in)."""
+        if len(text) > CONTENT_MAX_CHARS:
+            raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once filled in", field="content")
+        content = {**self.content, "text": text}
+        return SmsItem(self.address, content, segments(text), self.correlationid, self.substitutions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +80,7 @@ class SmsRequest:
     callback_url: str | None
     callback_data: str | None
     expiry: float | None
+    template: str | None  # contentType template: `content` is its id, filled in per message by intake
 
 
 def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
@@ -90,9 +99,6 @@ def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
     sender = _sender(body.from_, senders)
     if body.content is None or body.content == "":
         raise MandatoryMissing("content is required", field="content")
-    if content_type == "template":
-        # Templates arrive with the platform features; until then no template id is known.
-        raise InvalidParameter(f"no template {body.content!r} for this service", field="content")
     if len(body.content) > CONTENT_MAX_CHARS:
         raise InvalidParameter(f"longer than {CONTENT_MAX_CHARS} characters", field="content")
     _check_len(body.correlationId, CORRELATION_MAX_BYTES, "correlationId", utf8=True)
@@ -123,6 +129,7 @@ def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
         callback_url=body.callbackUrl or None,
         callback_data=body.callbackData,
         expiry=expiry,
+        template=body.content.strip() if content_type == "template" else None,
     )
 
 
@@ -176,12 +183,16 @@ def _item(
         if len(payload) > BINARY_MAX_BYTES:
             raise InvalidParameter(f"longer than {BINARY_MAX_BYTES} bytes", field="content")
         content["body"] = body.content.strip()
-        return SmsItem(address, content, binary_segments(payload), correlationid)
+        return SmsItem(address, content, binary_segments(payload), correlationid, subs)
+    if content_type == "template":
+        content["template"] = body.content.strip()
+        return SmsItem(address, content, 1, correlationid, subs)
     text = substitute(body.content, subs)
     if len(text) > CONTENT_MAX_CHARS:
         raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once substituted", field="content")
     content["text"] = text
-    return SmsItem(address, content, segments(text, unicode=content_type == "unicode"), correlationid)
+    parts = segments(text, unicode=content_type == "unicode")
+    return SmsItem(address, content, parts, correlationid, subs)
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}|\$\(\s*([^()\s]+)\s*\)")

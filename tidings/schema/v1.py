@@ -75,13 +75,15 @@ class Address:
 @dataclass(frozen=True, slots=True)
 class V1Request:
     channel: Addressing
-    channel_object: bytes
+    channel_object: bytes | None  # None: the template gives the whole content
     addresses: list[Address]
     correlationid: str | None
     notify_url: str | None
     callback_data: str | None
     expiry: float | None
     priority: int
+    template: str | None = None
+    parameters: dict[str, Any] | None = None
 
 
 def decode(body: bytes) -> V1Request:
@@ -116,9 +118,10 @@ def _check(b: Body) -> V1Request:
         )
     required(b.destination, "destination")
     assert b.destination is not None
-    required(b.channels, "channels")
-    assert b.channels is not None
-    raw = _channel_object(b, channel)
+    template = _template(b.message)
+    if template is None:
+        required(b.channels, "channels")
+    raw = _channel_object(b, channel, template is not None)
     correlationid = common.max_bytes(
         _first(b.correlationid, b.correlationId), common.CORRELATION_MAX_BYTES, "correlationid"
     )
@@ -137,23 +140,33 @@ def _check(b: Body) -> V1Request:
         callback_data=callback,
         expiry=expiry,
         priority=_priority(b.priority),
+        template=template,
+        parameters=b.message.parameters if b.message is not None else None,
     )
+
+
+def _template(message: TemplateRef | None) -> str | None:
+    if message is None:
+        return None
+    if message.template is None or str(message.template).strip() == "":
+        raise MandatoryMissing("message.template")
+    return str(message.template).strip()
 
 
 def _first(a: str | None, b: str | None) -> str | None:
     return a if a is not None else b
 
 
-def _channel_object(b: Body, channel: Addressing) -> bytes:
-    assert b.channels is not None
+def _channel_object(b: Body, channel: Addressing, templated: bool) -> bytes | None:
     field = "channels." + ".".join(channel.path)
-    raw = b.channels.get(channel.path[0])
+    channels = b.channels or {}
+    raw = channels.get(channel.path[0])
     if raw is None or bytes(raw).strip() in (b"null", b""):
-        if b.message is not None:
-            # Templates are not configurable in this version, so any template id is unknown.
-            raise InvalidParameter(f"message.template {b.message.template!r} is not a known template")
+        if templated:
+            _check_smartlinks(channels.get("smartlinks"), b"")
+            return None
         raise MandatoryMissing(field)
-    _check_smartlinks(b.channels.get("smartlinks"), bytes(raw))
+    _check_smartlinks(channels.get("smartlinks"), bytes(raw))
     return bytes(raw)
 
 

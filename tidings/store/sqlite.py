@@ -46,6 +46,7 @@ T = TypeVar("T")
 Q = load_queries("sqlite")
 BACKGROUND_COMMIT_DELAY_S = 0.002
 IDEMPOTENCY_S = 24 * 3600
+LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
 EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
 
 
@@ -327,8 +328,7 @@ class SqliteStore:
         return await self._call(job, durable=True)
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
-        params = {"now": now, "lease_until": now + lease_s, "limit": limit}
-        rows = await self._call(lambda c: c.execute(Q["claim_due"], params).fetchall())
+        rows = await self._call(lambda c: _claim_fairly(c, now, now + lease_s, limit))
         rows.sort(key=lambda r: (r[11], r[0]))
         return [
             DueMessage(
@@ -568,6 +568,29 @@ class SqliteStore:
             c.executemany(Q["promote_next_notification"], finished)
 
         await self._call(job)
+
+
+def _claim_fairly(c: sqlite3.Connection, now: float, lease_until: float, limit: int) -> list[Any]:
+    """Up to `limit` due rows: receipts first, then by priority lane; within a lane, an equal share for
+    every service with due work, and what a service cannot use goes to those that have more."""
+    rows: list[Any] = []
+    for lane in LANES:
+        services = [r[0] for r in c.execute(Q["due_services"], {"lane": lane, "now": now})]
+        while services and len(rows) < limit:
+            share = max(1, (limit - len(rows)) // len(services))
+            hungry = []
+            for service_id in services:
+                params = {"lane": lane, "service_id": service_id, "now": now, "lease_until": lease_until}
+                got = c.execute(Q["claim_service"], {**params, "limit": share}).fetchall()
+                rows.extend(got)
+                if len(got) == share:
+                    hungry.append(service_id)
+                if len(rows) >= limit:
+                    break
+            services = hungry
+        if len(rows) >= limit:
+            break
+    return rows
 
 
 def _stage(

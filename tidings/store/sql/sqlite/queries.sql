@@ -5,11 +5,28 @@ INSERT INTO messages (transid, service_id, channel, address, address_type, conte
                       status, code, description)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
 
--- claim_due --
--- Hand out due rows, receipts first and then by priority, and push their next_at out by the lease so no other
--- claim sees them until they are recorded or the lease runs out.
+-- due_services --
+-- The services with due work in a lane: a skip scan over the (lane, service_id, next_at) index, one seek
+-- per service, however many rows each one has waiting.
+WITH RECURSIVE s(id) AS (
+    SELECT min(service_id) FROM messages WHERE lane = :lane AND next_at IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(service_id) FROM messages
+            WHERE lane = :lane AND next_at IS NOT NULL AND service_id > s.id)
+    FROM s WHERE s.id IS NOT NULL
+)
+SELECT id FROM s
+WHERE id IS NOT NULL
+  AND (SELECT min(next_at) FROM messages
+       WHERE lane = :lane AND service_id = s.id AND next_at IS NOT NULL) <= :now;
+
+-- claim_service --
+-- Hand out one service's due rows of one lane, oldest first, and push their next_at out by the lease so
+-- no other claim sees them until they are recorded or the lease runs out.
 UPDATE messages SET leased = 1, next_at = :lease_until
-WHERE seq IN (SELECT seq FROM messages WHERE next_at <= :now ORDER BY lane, next_at LIMIT :limit)
+WHERE seq IN (SELECT seq FROM messages
+              WHERE lane = :lane AND service_id = :service_id AND next_at <= :now
+              ORDER BY next_at LIMIT :limit)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
           callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending;
 

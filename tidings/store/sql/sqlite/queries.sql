@@ -31,12 +31,17 @@ RETURNING seq, transid, service_id, channel, address, address_type, content, par
           callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending;
 
 -- next_due --
--- One index seek per lane rather than a scan of the (lane, next_at) index.
-SELECT min(due) FROM (
-    SELECT min(next_at) AS due FROM messages WHERE lane = 0 AND next_at IS NOT NULL
-    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 1 AND next_at IS NOT NULL
-    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 2 AND next_at IS NOT NULL
-    UNION ALL SELECT min(next_at) FROM messages WHERE lane = 3 AND next_at IS NOT NULL);
+-- The earliest next_at of any lane and service: one index seek per (lane, service) pair.
+WITH RECURSIVE s(lane, id) AS (
+    SELECT lanes.lane, (SELECT min(service_id) FROM messages WHERE lane = lanes.lane AND next_at IS NOT NULL)
+    FROM (SELECT 0 AS lane UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS lanes
+    UNION ALL
+    SELECT s.lane, (SELECT min(service_id) FROM messages
+                    WHERE lane = s.lane AND next_at IS NOT NULL AND service_id > s.id)
+    FROM s WHERE s.id IS NOT NULL
+)
+SELECT min((SELECT min(next_at) FROM messages WHERE lane = s.lane AND service_id = s.id AND next_at IS NOT NULL))
+FROM s WHERE s.id IS NOT NULL;
 
 -- record_status --
 UPDATE messages

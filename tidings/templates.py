@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from tidings.errors import MandatoryMissing
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}|\$\(\s*([^()\s]+)\s*\)")
+# `{{name}}` or `$(name)`: both spellings appear in the documents' samples.
+PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}|\$\(\s*([^()\s]+)\s*\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,4 +43,4 @@ def render(text: str, values: Mapping[str, object], field: str) -> str:
             return "true" if value else "false"
         return str(value)
 
-    return _PLACEHOLDER.sub(fill, text)
+    return PLACEHOLDER.sub(fill, text)

@@ -18,6 +18,7 @@ from tidings.config import is_http_url
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
 from tidings.schema.common import CALLBACK_DATA_MAX_CHARS, CORRELATION_MAX_BYTES, msisdn, timestamp
 from tidings.smpp.encoding import binary_segments, segments
+from tidings.templates import PLACEHOLDER
 
 CONTENT_MAX_CHARS = 4000
 BINARY_MAX_BYTES = 1024
@@ -195,9 +196,6 @@ def _item(
     return SmsItem(address, content, parts, correlationid, subs)
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}|\$\(\s*([^()\s]+)\s*\)")
-
-
 def substitute(text: str, values: dict[str, Scalar | None]) -> str:
     if not values:
         return text
@@ -211,7 +209,7 @@ def substitute(text: str, values: dict[str, Scalar | None]) -> str:
             return "true" if value else "false"
         return str(value)
 
-    return _PLACEHOLDER.sub(fill, text)
+    return PLACEHOLDER.sub(fill, text)
 
 
 def _sender(value: str | int | None, senders: tuple[str, ...]) -> str:

@@ -97,6 +97,17 @@ id = "otp"
 service = "alpha"
 channel = "sms"
 text = "Your code is {{{{code}}}}. It expires in {{{{minutes}}}} minutes."
+
+[[contact_policy.groups]]
+id = "marketing"
+service = "alpha"
+kind = "opt-in"
+
+[[contact_policy.groups]]
+id = "capped"
+service = "alpha"
+kind = "opt-out"
+caps = {{ text = {{ day = 3, week = 10 }} }}
 """
 
 

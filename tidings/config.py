@@ -58,6 +58,13 @@ class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
     channel: str = "sms"
 
 
+class GroupConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    service: str  # the owning service's name (or id)
+    kind: str = "opt-in"  # opt-in: consent needed; opt-out: everyone unless opted out
+    caps: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # category -> window -> count
+
+
 class SmscConfig(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     host: str = "127.0.0.1"
@@ -88,6 +95,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
     templates: list[TemplateConfig] = msgspec.field(default_factory=list)
+    groups: list[GroupConfig] = msgspec.field(default_factory=list)  # [[contact_policy.groups]]
     routes: dict[str, str] = msgspec.field(default_factory=dict)
     source: str | None = None  # the file it came from; not a TOML key
 
@@ -206,6 +214,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     tables: dict[str, Any] = {}
     arrays: dict[str, list[tuple[int, Any]]] = {name: [] for name in _ARRAYS}
     routes: dict[str, str] = {}
+    groups: list[tuple[int, GroupConfig]] = []
     for key, value in data.items():
         if key in _TABLES:
             good = _check_struct(check, (key,), value, _TABLES[key])
@@ -220,8 +229,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
                     arrays[key].append((i, msgspec.convert(good, _ARRAYS[key])))
         elif key == "routes":
             routes = _check_routes(check, value)
+        elif key == "contact_policy":
+            groups = _check_groups_table(check, value)
         else:
-            known = ", ".join(sorted([*_TABLES, *_ARRAYS, "routes"]))
+            known = ", ".join(sorted([*_TABLES, *_ARRAYS, "routes", "contact_policy"]))
             check.add((key,), f"unknown key (known: {known})")
     # Values are checked even when some keys had the wrong type, so one run lists every problem.
     config = Config(
@@ -229,10 +240,13 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         services=[svc for _, svc in arrays["services"]],
         smsc=[smsc for _, smsc in arrays["smsc"]],
         templates=[t for _, t in arrays["templates"]],
+        groups=[g for _, g in groups],
         routes=routes,
         source=source,
     )
-    _check_values(config, {name: [i for i, _ in rows] for name, rows in arrays.items()}, check)
+    rows = {name: [i for i, _ in found] for name, found in arrays.items()}
+    rows["groups"] = [i for i, _ in groups]
+    _check_values(config, rows, check)
     if check.problems:
         raise ConfigError(check.problems)
     return config
@@ -247,6 +261,26 @@ def load_config(path: str | Path) -> Config:
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: the file is not UTF-8 text"]) from None
     return parse_config(text, str(path))
+
+
+def _check_groups_table(check: _Checker, value: Any) -> list[tuple[int, GroupConfig]]:
+    if not isinstance(value, dict):
+        check.add(("contact_policy",), "expected a table")
+        return []
+    out: list[tuple[int, GroupConfig]] = []
+    for key, item in value.items():
+        if key != "groups":
+            check.add(("contact_policy", key), "unknown key (known: groups)")
+        elif not isinstance(item, list):
+            check.add(
+                ("contact_policy", key), "expected an array of tables, written [[contact_policy.groups]]"
+            )
+        else:
+            for i, entry in enumerate(item):
+                good = _check_struct(check, ("contact_policy", "groups", i), entry, GroupConfig)
+                with contextlib.suppress(msgspec.ValidationError):
+                    out.append((i, msgspec.convert(good, GroupConfig)))
+    return out
 
 
 def _check_routes(check: _Checker, value: Any) -> dict[str, str]:
@@ -288,6 +322,7 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
     _check_services(config.services, rows["services"], check)
     _check_smsc(config.smsc, rows["smsc"], check)
     _check_templates(config, rows["templates"], check)
+    _check_groups(config, rows["groups"], check)
     names = {"sandbox", *(c.name for c in config.smsc)}
     for channel, target in config.routes.items():
         if target not in names:
@@ -313,6 +348,37 @@ def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
         if key in seen:
             check.add((*where, "id"), f"duplicate template {t.id!r} for this service and channel")
         seen.add(key)
+
+
+CATEGORIES = ("text", "email", "voice", "whatsapp", "push", "inapp", "messenger", "applebusinesschat")
+CAP_WINDOWS = ("day", "week", "month")
+GROUP_KINDS = ("opt-in", "opt-out")
+
+
+def _check_groups(config: Config, rows: list[int], check: _Checker) -> None:
+    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    seen: set[tuple[str, str]] = set()
+    for i, g in zip(rows, config.groups, strict=True):
+        where = ("contact_policy", "groups", i)
+        if not g.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        if (g.service, g.id) in seen:
+            check.add((*where, "id"), f"duplicate group {g.id!r} for this service")
+        seen.add((g.service, g.id))
+        if config.services and g.service not in owners:
+            check.add((*where, "service"), f"no service named {g.service!r}")
+        if g.kind not in GROUP_KINDS:
+            check.add((*where, "kind"), f"must be one of {', '.join(GROUP_KINDS)}")
+        for category, windows in g.caps.items():
+            if category not in CATEGORIES:
+                check.add(
+                    (*where, "caps", category), f"unknown channel category (known: {', '.join(CATEGORIES)})"
+                )
+            for window, count in windows.items():
+                if window not in CAP_WINDOWS:
+                    check.add((*where, "caps", category, window), "must be day, week or month")
+                elif count < 0:
+                    check.add((*where, "caps", category, window), "must be 0 or more")
 
 
 def _check_smsc(entries: list[SmscConfig], rows: list[int], check: _Checker) -> None:

@@ -8,6 +8,7 @@ import msgspec
 
 from tidings import clock, ids
 from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
+from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import RateLimiter
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
@@ -24,11 +25,16 @@ class Accepted:
 
 class Intake:
     def __init__(
-        self, store: Store, on_accept: Callable[[], None], templates: TemplateRegistry | None = None
+        self,
+        store: Store,
+        on_accept: Callable[[], None],
+        templates: TemplateRegistry | None = None,
+        groups: GroupRegistry | None = None,
     ) -> None:
         self.store = store
         self.on_accept = on_accept
         self.templates = templates or TemplateRegistry()
+        self.groups = groups or GroupRegistry()
         self.limiter = RateLimiter()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
@@ -44,6 +50,14 @@ class Intake:
         # Last check before storing, so refused requests spend none of the service's budget.
         if not self.limiter.take(service.id, service.tps, len(req.addresses)):
             raise RateLimited()
+        policy = None
+        if req.policy is not None:
+            group = req.policy["group"]
+            if self.groups.find(service.id, group) is None:
+                raise InvalidParameter(
+                    f"contactPolicy.contactPolicyGroup {group!r} is not a group of this service"
+                )
+            policy = msgspec.json.encode(req.policy)
         body = msgspec.json.encode(content.data)
         transids = ids.new_ids(len(req.addresses))
         now = clock.now()
@@ -63,6 +77,7 @@ class Intake:
                     priority=req.priority,
                     expiry=req.expiry,
                     created_at=now,
+                    policy=policy,
                 )
                 for transid, a in zip(transids, req.addresses, strict=True)
             ]

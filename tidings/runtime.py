@@ -9,6 +9,7 @@ from tidings.dispatch.inbox import Inbox
 from tidings.dispatch.worker import Dispatcher
 from tidings.intake import Intake
 from tidings.notify.webhook import Notifier
+from tidings.policy.contact import Group, GroupRegistry
 from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
 from tidings.templates import Template, TemplateRegistry
@@ -48,13 +49,16 @@ class Runtime:
         self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(self._store, self.services, config.notify)
         await self.notifier.start()
-        self.dispatcher = Dispatcher(self._store, self.services, self.routes, self.notifier.wake)
+        self.groups = self._groups(services)
+        self.dispatcher = Dispatcher(
+            self._store, self.services, self.routes, self.notifier.wake, groups=self.groups
+        )
         await self.dispatcher.start()
         self.inbox = Inbox(self._store, self.services, self.notifier.wake)
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
-        self.intake = Intake(self._store, self.dispatcher.wake, self._templates(services))
+        self.intake = Intake(self._store, self.dispatcher.wake, self._templates(services), self.groups)
 
     async def stop(self) -> None:
         # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
@@ -80,4 +84,11 @@ class Runtime:
             Template(t.id, owner[t.service], t.channel, t.text)
             for t in self.config.templates
             if t.service in owner
+        )
+
+    def _groups(self, services: list[Service]) -> GroupRegistry:
+        """The configured contact-policy groups, each under the service its `service` names."""
+        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
+        return GroupRegistry(
+            Group(g.id, owner[g.service], g.kind, g.caps) for g in self.config.groups if g.service in owner
         )

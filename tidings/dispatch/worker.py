@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from tidings import clock, ids
 from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
+from tidings.policy.contact import CATEGORY, REFUSALS, UNKNOWN_GROUP, GroupRegistry, PolicyCheck
 from tidings.services import ServiceRegistry
 from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
 from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update
@@ -45,6 +46,7 @@ class Dispatcher:
         lease_s: float = 60.0,
         max_attempts: int = 5,
         retry_interval_s: float = 5.0,
+        groups: GroupRegistry | None = None,
     ) -> None:
         self.store = store
         self.services = services
@@ -55,6 +57,7 @@ class Dispatcher:
         self.lease_s = lease_s
         self.max_attempts = max_attempts
         self.retry_interval_s = retry_interval_s
+        self.groups = groups or GroupRegistry()
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
@@ -110,12 +113,51 @@ class Dispatcher:
                 updates.append(self._change(m, EXPIRED[m.channel], now))
             else:
                 to_send.append(m)
+        if any(m.policy is not None for m in to_send):
+            to_send = await self._apply_policies(to_send, updates, now)
         for channel, batch in _by_channel(to_send).items():
             updates.extend(await self._send(channel, batch))
         await self._record(updates)
         if any(u.notification is not None for u in updates):
             self.on_notifications()
         return len(due)
+
+    async def _apply_policies(
+        self, batch: list[DueMessage], updates: list[Update], now: float
+    ) -> list[DueMessage]:
+        """Run the contact-policy checks of the messages that asked for one; return those that may go,
+        and add a Failed update (9xxx) for each refused one."""
+        checks: list[PolicyCheck] = []
+        refused: dict[str, str] = {}
+        for m in batch:
+            if m.policy is None:
+                continue
+            group = self.groups.find(m.service_id, str(m.policy.get("group")))
+            category = CATEGORY.get(m.channel, m.channel)
+            if group is None:
+                refused[m.transid] = UNKNOWN_GROUP.code
+                continue
+            limits = group.limits(category) if m.policy.get("cap") else []
+            checks.append(
+                PolicyCheck(
+                    m.transid,
+                    m.service_id,
+                    group.id,
+                    group.kind == "opt-in",
+                    category,
+                    m.address,
+                    bool(m.policy.get("consent")),
+                    limits,
+                )
+            )
+        if checks:
+            refused.update(await self.store.check_policies(checks, now))
+        for m in batch:
+            if m.transid in refused:
+                update = self._change(m, REFUSALS[refused[m.transid]], now)
+                update.error = "refused by the contact policy"
+                updates.append(update)
+        return [m for m in batch if m.transid not in refused]
 
     async def _record(self, updates: list[Update]) -> None:
         # What was sent must not be sent again because one commit failed (a foreign write lock, say):

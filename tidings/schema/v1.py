@@ -39,6 +39,7 @@ class ContactPolicy(msgspec.Struct):
 class TemplateRef(msgspec.Struct):
     template: str | None = None
     parameters: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
 
 
 class SmartLinkRef(msgspec.Struct):
@@ -84,6 +85,7 @@ class V1Request:
     priority: int
     template: str | None = None
     parameters: dict[str, Any] | None = None
+    policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
 
 
 def decode(body: bytes) -> V1Request:
@@ -130,7 +132,7 @@ def _check(b: Body) -> V1Request:
         _first(b.callbackData, b.callbackdata), common.CALLBACK_DATA_MAX_CHARS, "callbackData"
     )
     expiry = common.timestamp(b.expiry, "expiry") if b.expiry not in (None, "") else None
-    _check_contact_policy(b.contactPolicy)
+    policy = _check_contact_policy(b.contactPolicy)
     return V1Request(
         channel=channel,
         channel_object=raw,
@@ -142,6 +144,7 @@ def _check(b: Body) -> V1Request:
         priority=_priority(b.priority),
         template=template,
         parameters=b.message.parameters if b.message is not None else None,
+        policy=policy,
     )
 
 
@@ -215,12 +218,16 @@ def _priority(value: str | int | None) -> int:
     return int(text)
 
 
-def _check_contact_policy(cp: ContactPolicy | None) -> None:
+def _check_contact_policy(cp: ContactPolicy | None) -> dict[str, Any] | None:
+    """The check the request asks for (whether its group exists is the service's business: intake)."""
     if cp is None:
-        return
+        return None
     if not (cp.channelCheckConsent or cp.channelApplyFrequencyCap):
         raise InvalidParameter("contactPolicy: channelCheckConsent or channelApplyFrequencyCap must be true")
     if not cp.contactPolicyGroup:
         raise MandatoryMissing("contactPolicy.contactPolicyGroup (required when a check is true)")
-    # Contact-policy groups are not configurable in this version, so every group is unknown.
-    raise InvalidParameter(f"contactPolicy.contactPolicyGroup {cp.contactPolicyGroup!r} is not a known group")
+    return {
+        "group": cp.contactPolicyGroup,
+        "consent": bool(cp.channelCheckConsent),
+        "cap": bool(cp.channelApplyFrequencyCap),
+    }

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from tidings.policy.contact import PolicyCheck
 from tidings.services import Service
 from tidings.statuses import Outcome, Status
 
@@ -33,6 +34,7 @@ class NewMessage:
     priority: int
     expiry: float | None
     created_at: float
+    policy: bytes | None = None  # the request's contactPolicy check (JSON), if it asked for one
 
 
 @dataclass(slots=True)
@@ -55,6 +57,7 @@ class DueMessage:
     attempts: int
     ext_id: str | None
     pending: Outcome | None  # a receipt the connector scheduled, applied when next_at comes
+    policy: dict[str, Any] | None = None  # a contact-policy check still to pass before sending
 
 
 @dataclass(slots=True)
@@ -251,6 +254,17 @@ class Store(Protocol):
     async def get_consent(
         self, service_id: str, group_id: str, channel: str, address: str
     ) -> ConsentChange | None: ...
+
+    async def save_consent(self, consent: ConsentChange) -> None: ...
+
+    async def delete_consent(
+        self, service_id: str, group_id: str, address: str, channel: str | None
+    ) -> None: ...
+
+    async def check_policies(self, checks: Sequence[PolicyCheck], now: float) -> dict[str, str]:
+        """Run each message's contact-policy check in one transaction: consent records, then the
+        frequency caps, counting each message that passes a capped check. Return the refusal code of
+        every message refused; those that pass are marked as passed (never checked again)."""
 
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         """Claim up to `limit` messages whose next step is due, highest priority first."""

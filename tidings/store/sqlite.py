@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, TypeVar
 import msgspec
 
 from tidings import clock
+from tidings.policy.contact import PolicyCheck
 from tidings.services import Service
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
@@ -46,6 +47,7 @@ T = TypeVar("T")
 Q = load_queries("sqlite")
 BACKGROUND_COMMIT_DELAY_S = 0.002
 IDEMPOTENCY_S = 24 * 3600
+POLICY_SENDS_KEPT_S = 31 * 24 * 3600  # longer than the longest cap window
 LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
 EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
 
@@ -94,6 +96,7 @@ class SqliteStore:
             conn.execute(Q["release_notification_leases"], {"now": now})
             conn.execute(Q["forget_early_receipts"], {"before": now - EARLY_RECEIPTS_KEPT_S})
             conn.execute(Q["forget_idempotent"], {"before": now - IDEMPOTENCY_S})
+            conn.execute(Q["forget_policy_sends"], {"before": now - POLICY_SENDS_KEPT_S})
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -309,6 +312,7 @@ class SqliteStore:
                 m.created_at,
                 m.created_at,
                 m.created_at,
+                m.policy,
             )
             for m in messages
         ]
@@ -348,6 +352,7 @@ class SqliteStore:
                 attempts=r[14],
                 ext_id=r[15],
                 pending=_outcome(r[16]),
+                policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
             )
             for r in rows
         ]
@@ -499,6 +504,17 @@ class SqliteStore:
         # Durable: the SMSC forgets the message once we acknowledge it, which we do after this returns.
         await self._call(job, durable=True)
 
+    async def save_consent(self, consent: ConsentChange) -> None:
+        row = _consent_row(consent)
+        await self._call(lambda c: c.execute(Q["upsert_consent"], row), durable=True)
+
+    async def delete_consent(self, service_id: str, group_id: str, address: str, channel: str | None) -> None:
+        key = {"service_id": service_id, "group_id": group_id, "address": address, "channel": channel}
+        await self._call(lambda c: c.execute(Q["delete_consent"], key), durable=True)
+
+    async def check_policies(self, checks: Sequence[PolicyCheck], now: float) -> dict[str, str]:
+        return await self._call(lambda c: _check_policies(c, checks, now))
+
     async def get_consent(
         self, service_id: str, group_id: str, channel: str, address: str
     ) -> ConsentChange | None:
@@ -568,6 +584,47 @@ class SqliteStore:
             c.executemany(Q["promote_next_notification"], finished)
 
         await self._call(job)
+
+
+def _check_policies(c: sqlite3.Connection, checks: Sequence[PolicyCheck], now: float) -> dict[str, str]:
+    refused: dict[str, str] = {}
+    for p in checks:
+        code = _refusal(c, p, now)
+        if code is not None:
+            refused[p.transid] = code
+            continue
+        key = {
+            "service_id": p.service_id,
+            "group_id": p.group_id,
+            "channel": p.category,
+            "address": p.address,
+        }
+        if p.limits:
+            c.execute(Q["insert_policy_send"], {**key, "address": p.address, "at": now})
+        c.execute(Q["clear_policy"], {"transid": p.transid})
+    return refused
+
+
+def _refusal(c: sqlite3.Connection, p: PolicyCheck, now: float) -> str | None:
+    key = {"service_id": p.service_id, "channel": p.category, "address": p.address}
+    if p.check_consent:
+        # A keyword opt-out (STOP) is service-wide and overrides every group.
+        keyword = c.execute(Q["get_consent"], {**key, "group_id": ""}).fetchone()
+        if keyword is not None and not keyword[0]:
+            return "9002"
+        record = c.execute(Q["get_consent"], {**key, "group_id": p.group_id}).fetchone()
+        if record is None:
+            if p.opt_in:
+                return "9002"
+        elif record[3] is not None and record[3] <= now:
+            return "9010"
+        elif not record[0]:
+            return "9002"
+    for window, most in p.limits:
+        sent = c.execute(Q["count_policy_sends"], {**key, "group_id": p.group_id, "since": now - window})
+        if sent.fetchone()[0] >= most:
+            return "9006"
+    return None
 
 
 def _claim_fairly(c: sqlite3.Connection, now: float, lease_until: float, limit: int) -> list[Any]:

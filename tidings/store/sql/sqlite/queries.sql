@@ -2,8 +2,8 @@
 -- Positional parameters: binding a tuple is measurably cheaper than a dict on the accept hot path.
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
                       callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
-                      status, code, description)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
+                      policy, status, code, description)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
 
 -- due_services --
 -- The services with due work in a lane: a skip scan over the (lane, service_id, next_at) index, one seek
@@ -28,7 +28,7 @@ WHERE seq IN (SELECT seq FROM messages
               WHERE lane = :lane AND service_id = :service_id AND next_at <= :now
               ORDER BY next_at LIMIT :limit)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
-          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending;
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy;
 
 -- next_due --
 -- The earliest next_at of any lane and service: one index seek per (lane, service) pair.
@@ -187,3 +187,23 @@ SET consent = excluded.consent, reason = excluded.reason, source = excluded.sour
 -- get_consent --
 SELECT consent, reason, source, expires, updated_at FROM consents
 WHERE service_id = :service_id AND group_id = :group_id AND channel = :channel AND address = :address;
+
+-- delete_consent --
+DELETE FROM consents
+WHERE service_id = :service_id AND group_id = :group_id AND address = :address
+  AND (:channel IS NULL OR channel = :channel);
+
+-- count_policy_sends --
+SELECT count(*) FROM policy_sends
+WHERE service_id = :service_id AND group_id = :group_id AND channel = :channel AND address = :address
+  AND sent_at > :since;
+
+-- insert_policy_send --
+INSERT INTO policy_sends (service_id, group_id, channel, address, sent_at)
+VALUES (:service_id, :group_id, :channel, :address, :at);
+
+-- clear_policy --
+UPDATE messages SET policy = NULL WHERE transid = :transid;
+
+-- forget_policy_sends --
+DELETE FROM policy_sends WHERE sent_at < :before;

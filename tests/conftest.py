@@ -98,6 +98,14 @@ service = "alpha"
 channel = "sms"
 text = "Your code is {{{{code}}}}. It expires in {{{{minutes}}}} minutes."
 
+[[smartlinks]]
+linkid = 5
+service = "alpha"
+url = "https://example.com/app"
+ios_url = "https://apps.apple.com/app/id0"
+android_url = "https://play.google.com/store/apps/details?id=x"
+expired_url = "https://example.com/expired"
+
 [[contact_policy.groups]]
 id = "marketing"
 service = "alpha"

@@ -87,6 +87,26 @@ dlt_tlv = 0x1400            # optional: TLV tag that carries the DLT template id
 
 [routes]
 sms = "carrier-a"           # the connector serving a channel; "sandbox" when absent
+
+[[templates]]
+id = "otp"                        # referenced by message.template (v1) or content with contentType template
+service = "demo"                  # owning service name
+channel = "sms"
+text = "Your code is {{code}}. It expires in {{minutes}} minutes."
+
+[[smartlinks]]
+linkid = 5
+service = "demo"
+url = "https://example.com/app"   # default target
+ios_url = "https://apps.apple.com/app/id0"       # optional, chosen by User-Agent
+android_url = "https://play.google.com/store/apps/details?id=x"   # optional
+expired_url = "https://example.com/expired"      # after validity
+
+[[contact_policy.groups]]
+id = "marketing"
+service = "demo"
+kind = "opt-in"                   # opt-in: consent needed; opt-out: everyone unless opted out
+caps = { text = { day = 3, week = 10 }, email = { day = 1 } }   # frequency caps per channel category
 """
 
 BAD_SMPP = """[[services]]

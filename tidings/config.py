@@ -58,6 +58,15 @@ class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
     channel: str = "sms"
 
 
+class SmartlinkConfig(msgspec.Struct, forbid_unknown_fields=True):
+    linkid: int
+    service: str  # the owning service's name (or id)
+    url: str  # the default target
+    ios_url: str = ""  # chosen by User-Agent
+    android_url: str = ""
+    expired_url: str = ""  # after the link's validity (else the default target)
+
+
 class GroupConfig(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     service: str  # the owning service's name (or id)
@@ -95,6 +104,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
     templates: list[TemplateConfig] = msgspec.field(default_factory=list)
+    smartlinks: list[SmartlinkConfig] = msgspec.field(default_factory=list)
     groups: list[GroupConfig] = msgspec.field(default_factory=list)  # [[contact_policy.groups]]
     routes: dict[str, str] = msgspec.field(default_factory=dict)
     source: str | None = None  # the file it came from; not a TOML key
@@ -111,6 +121,7 @@ _ARRAYS: dict[str, type[msgspec.Struct]] = {
     "services": ServiceConfig,
     "smsc": SmscConfig,
     "templates": TemplateConfig,
+    "smartlinks": SmartlinkConfig,
 }
 CHANNELS = ("sms",)  # the channels a route can name
 SMSC_BINDS = ("transceiver", "transmitter+receiver")
@@ -240,6 +251,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         services=[svc for _, svc in arrays["services"]],
         smsc=[smsc for _, smsc in arrays["smsc"]],
         templates=[t for _, t in arrays["templates"]],
+        smartlinks=[link for _, link in arrays["smartlinks"]],
         groups=[g for _, g in groups],
         routes=routes,
         source=source,
@@ -323,6 +335,7 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
     _check_smsc(config.smsc, rows["smsc"], check)
     _check_templates(config, rows["templates"], check)
     _check_groups(config, rows["groups"], check)
+    _check_smartlinks(config, rows["smartlinks"], check)
     names = {"sandbox", *(c.name for c in config.smsc)}
     for channel, target in config.routes.items():
         if target not in names:
@@ -348,6 +361,22 @@ def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
         if key in seen:
             check.add((*where, "id"), f"duplicate template {t.id!r} for this service and channel")
         seen.add(key)
+
+
+def _check_smartlinks(config: Config, rows: list[int], check: _Checker) -> None:
+    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    seen: set[tuple[str, int]] = set()
+    for i, link in zip(rows, config.smartlinks, strict=True):
+        where = ("smartlinks", i)
+        if (link.service, link.linkid) in seen:
+            check.add((*where, "linkid"), f"duplicate linkid {link.linkid} for this service")
+        seen.add((link.service, link.linkid))
+        if config.services and link.service not in owners:
+            check.add((*where, "service"), f"no service named {link.service!r}")
+        for key, url in (("url", link.url), ("ios_url", link.ios_url), ("android_url", link.android_url),
+                         ("expired_url", link.expired_url)):  # fmt: skip
+            if (url or key == "url") and not is_http_url(url):
+                check.add((*where, key), "must be an http:// or https:// URL")
 
 
 CATEGORIES = ("text", "email", "voice", "whatsapp", "push", "inapp", "messenger", "applebusinesschat")

@@ -8,12 +8,14 @@ import msgspec
 
 from tidings import clock, ids
 from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
+from tidings.links.smart import PLACEHOLDER as SMARTLINK
+from tidings.links.smart import SmartlinkRegistry, new_code
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import RateLimiter
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
-from tidings.store.base import IdempotentAnswer, NewMessage, Store
+from tidings.store.base import IdempotentAnswer, NewLink, NewMessage, Store
 from tidings.templates import TemplateRegistry, render
 
 
@@ -30,11 +32,15 @@ class Intake:
         on_accept: Callable[[], None],
         templates: TemplateRegistry | None = None,
         groups: GroupRegistry | None = None,
+        smartlinks: SmartlinkRegistry | None = None,
+        public_url: str = "",
     ) -> None:
         self.store = store
         self.on_accept = on_accept
         self.templates = templates or TemplateRegistry()
         self.groups = groups or GroupRegistry()
+        self.smartlinks = smartlinks or SmartlinkRegistry()
+        self.public_url = public_url.rstrip("/")
         self.limiter = RateLimiter()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
@@ -58,9 +64,18 @@ class Intake:
                     f"contactPolicy.contactPolicyGroup {group!r} is not a group of this service"
                 )
             policy = msgspec.json.encode(req.policy)
+        links = self._links(service, req, content.data.get("text"))
         body = msgspec.json.encode(content.data)
         transids = ids.new_ids(len(req.addresses))
         now = clock.now()
+        bodies = [body] * len(transids)
+        new_links: list[NewLink] = []
+        if links:
+            bodies = []
+            for transid in transids:
+                text, made = self._shorten(str(content.data["text"]), links, service.id, transid, now)
+                bodies.append(msgspec.json.encode({**content.data, "text": text}))
+                new_links.extend(made)
         await self.store.accept(
             [
                 NewMessage(
@@ -69,7 +84,7 @@ class Intake:
                     channel=channel.name,
                     address=a.value,
                     address_type=channel.address_key,
-                    content=body,
+                    content=message_body,
                     parts=content.parts,
                     correlationid=a.correlationid,
                     callback_data=req.callback_data,
@@ -79,11 +94,43 @@ class Intake:
                     created_at=now,
                     policy=policy,
                 )
-                for transid, a in zip(transids, req.addresses, strict=True)
-            ]
+                for transid, a, message_body in zip(transids, req.addresses, bodies, strict=True)
+            ],
+            links=new_links,
         )
         self.on_accept()
         return [Accepted(t, a.correlationid) for t, a in zip(transids, req.addresses, strict=True)]
+
+    def _links(self, service: Service, req: V1Request, text: object) -> dict[int, float | None]:
+        """The smart links the text uses, with their validity: every `{{link_<id>}}` needs an entry in
+        `channels.smartlinks`, and every entry must be one of the service's smart links."""
+        entries: dict[int, float | None] = {}
+        for i, (linkid, validity) in enumerate(req.smartlinks):
+            if self.smartlinks.find(service.id, linkid) is None:
+                raise InvalidParameter(
+                    f"channels.smartlinks[{i}].linkid {linkid} is not a smart link of this service"
+                )
+            entries[linkid] = validity
+        used: dict[int, float | None] = {}
+        for name in SMARTLINK.findall(text if isinstance(text, str) else ""):
+            if not name.isdigit() or int(name) not in entries:
+                raise InvalidParameter(
+                    f"{{{{link_{name}}}}} in the text has no matching channels.smartlinks entry"
+                )
+            used[int(name)] = entries[int(name)]
+        return used
+
+    def _shorten(
+        self, text: str, links: dict[int, float | None], service_id: str, transid: str, now: float
+    ) -> tuple[str, list[NewLink]]:
+        """The text with each smart link placeholder replaced by this message's own short link."""
+        made: list[NewLink] = []
+        for linkid, validity in links.items():
+            code = new_code()
+            expires = None if validity is None else now + validity * 60
+            made.append(NewLink(code, service_id, transid, linkid, expires, now))
+            text = text.replace(f"{{{{link_{linkid}}}}}", f"{self.public_url}/l/{code}")
+        return text, made
 
     def _templated(self, service: Service, req: V1Request) -> bytes:
         """The channel object a template makes: its text with the parameters filled in, under whatever

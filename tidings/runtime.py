@@ -8,6 +8,7 @@ from tidings.config import Config
 from tidings.dispatch.inbox import Inbox
 from tidings.dispatch.worker import Dispatcher
 from tidings.intake import Intake
+from tidings.links.smart import Smartlink, SmartlinkRegistry
 from tidings.notify.webhook import Notifier
 from tidings.policy.contact import Group, GroupRegistry
 from tidings.services import Service, ServiceRegistry, demo_service
@@ -58,7 +59,15 @@ class Runtime:
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
-        self.intake = Intake(self._store, self.dispatcher.wake, self._templates(services), self.groups)
+        self.smartlinks = self._smartlinks(services)
+        self.intake = Intake(
+            self._store,
+            self.dispatcher.wake,
+            self._templates(services),
+            self.groups,
+            self.smartlinks,
+            config.server.public_url or f"http://{config.server.host}:{config.server.port}",
+        )
 
     async def stop(self) -> None:
         # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
@@ -91,4 +100,12 @@ class Runtime:
         owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
         return GroupRegistry(
             Group(g.id, owner[g.service], g.kind, g.caps) for g in self.config.groups if g.service in owner
+        )
+
+    def _smartlinks(self, services: list[Service]) -> SmartlinkRegistry:
+        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
+        return SmartlinkRegistry(
+            Smartlink(k.linkid, owner[k.service], k.url, k.ios_url, k.android_url, k.expired_url)
+            for k in self.config.smartlinks
+            if k.service in owner
         )

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings import ids
 from tidings.api.consent import members
+from tidings.api.links import follow
 from tidings.api.messages import get_message
 from tidings.api.messaging import send_v1
 from tidings.api.responses import json_response, plain_error
@@ -77,6 +78,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/sms/messages", send_sms, methods=["POST"]),
         Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
+        Route("/l/{code}", follow, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
     app = Starlette(

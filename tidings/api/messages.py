@@ -48,6 +48,7 @@ def render(m: MessageRecord) -> dict[str, Any]:
         "createdAt": iso(m.created_at),
         "updatedAt": iso(m.updated_at),
         "attempts": m.attempts,
+        "clicks": m.clicks,
         "history": [
             {"status": queued, "code": QUEUED_CODE, "description": queued, "timeStamp": iso(m.created_at)},
             *(

@@ -5,8 +5,7 @@ tps) is checked by `tidings.intake`. Both spellings the documents use are accept
 correlationid, notifyurl and callbackData.
 """
 
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -20,8 +19,6 @@ MAX_DESTINATIONS = 1000
 
 # deliverychannel value (lower case) -> the channel's addressing and object.
 CHANNELS: dict[str, Addressing] = {"sms": SMS}
-
-_LINK = re.compile(r"\{\{link_([^}]*)\}\}")
 
 
 class Destination(msgspec.Struct):
@@ -40,11 +37,12 @@ class TemplateRef(msgspec.Struct):
     template: str | None = None
     parameters: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
+    smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
 
 
 class SmartLinkRef(msgspec.Struct):
     linkid: int | str | None = None
-    validity: int | str | None = None
+    validity: int | float | str | None = None
 
 
 class Body(msgspec.Struct):
@@ -86,6 +84,7 @@ class V1Request:
     template: str | None = None
     parameters: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
+    smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
 
 
 def decode(body: bytes) -> V1Request:
@@ -133,6 +132,7 @@ def _check(b: Body) -> V1Request:
     )
     expiry = common.timestamp(b.expiry, "expiry") if b.expiry not in (None, "") else None
     policy = _check_contact_policy(b.contactPolicy)
+    smartlinks = _smartlink_refs((b.channels or {}).get("smartlinks"))
     return V1Request(
         channel=channel,
         channel_object=raw,
@@ -145,6 +145,7 @@ def _check(b: Body) -> V1Request:
         template=template,
         parameters=b.message.parameters if b.message is not None else None,
         policy=policy,
+        smartlinks=smartlinks,
     )
 
 
@@ -166,25 +167,35 @@ def _channel_object(b: Body, channel: Addressing, templated: bool) -> bytes | No
     raw = channels.get(channel.path[0])
     if raw is None or bytes(raw).strip() in (b"null", b""):
         if templated:
-            _check_smartlinks(channels.get("smartlinks"), b"")
             return None
         raise MandatoryMissing(field)
-    _check_smartlinks(channels.get("smartlinks"), bytes(raw))
     return bytes(raw)
 
 
-def _check_smartlinks(raw: msgspec.Raw | None, channel_object: bytes) -> None:
-    if raw is not None:
-        try:
-            links = _smartlinks.decode(raw)
-        except msgspec.ValidationError as exc:
-            raise InvalidParameter(decode_error_detail(exc, "channels.smartlinks")) from None
-        if links:  # smart links are not configurable in this version, so every linkid is unknown
-            raise InvalidParameter(
-                f"channels.smartlinks[0].linkid {links[0].linkid!r} is not a configured smart link"
-            )
-    if m := _LINK.search(channel_object.decode("utf-8", "replace")):
-        raise InvalidParameter(f"{m.group(0)} in the text has no matching channels.smartlinks entry")
+def _smartlink_refs(raw: msgspec.Raw | None) -> list[tuple[int, float | None]]:
+    """`channels.smartlinks` as (linkid, validity in minutes); whether the service has each link, and
+    whether every `{{link_<id>}}` of the text has an entry, is checked once the text is known (intake)."""
+    if raw is None:
+        return []
+    try:
+        links = _smartlinks.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidParameter(decode_error_detail(exc, "channels.smartlinks")) from None
+    refs: list[tuple[int, float | None]] = []
+    for i, link in enumerate(links):
+        where = f"channels.smartlinks[{i}]"
+        if link.linkid is None or not str(link.linkid).strip().isdigit():
+            raise InvalidParameter(f"{where}.linkid must be a number")
+        validity: float | None = None
+        if link.validity not in (None, ""):
+            try:
+                validity = float(str(link.validity))
+            except ValueError:
+                raise InvalidParameter(f"{where}.validity must be a number of minutes") from None
+            if not 0 < validity <= 525_600:
+                raise InvalidParameter(f"{where}.validity must be between 0 and 525600 minutes")
+        refs.append((int(str(link.linkid).strip()), validity))
+    return refs
 
 
 def _addresses(

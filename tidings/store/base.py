@@ -38,6 +38,24 @@ class NewMessage:
 
 
 @dataclass(slots=True)
+class NewLink:
+    code: str
+    service_id: str
+    transid: str
+    linkid: int
+    expires_at: float | None
+    created_at: float
+
+
+@dataclass(slots=True)
+class Click:
+    service_id: str
+    transid: str
+    linkid: int
+    expires_at: float | None
+
+
+@dataclass(slots=True)
 class DueMessage:
     """A message a worker has claimed: to send (Queued) or to finish (Submitted, receipt due)."""
 
@@ -214,6 +232,7 @@ class MessageRecord:
     attempts: int
     history: list[HistoryEntry]
     notifications: list[NotificationRecord]
+    clicks: int = 0  # on the message's short links
 
 
 class Store(Protocol):
@@ -231,7 +250,10 @@ class Store(Protocol):
     async def load_services(self) -> list[Service]: ...
 
     async def accept(
-        self, messages: Sequence[NewMessage], idempotent: IdempotentAnswer | None = None
+        self,
+        messages: Sequence[NewMessage],
+        idempotent: IdempotentAnswer | None = None,
+        links: Sequence[NewLink] = (),
     ) -> bytes | None:
         """Commit every message (one row per destination address) before returning. With `idempotent`,
         atomically: when the service already used that key in the last 24 hours, store nothing and return
@@ -254,6 +276,9 @@ class Store(Protocol):
     async def get_consent(
         self, service_id: str, group_id: str, channel: str, address: str
     ) -> ConsentChange | None: ...
+
+    async def click(self, code: str, at: float) -> Click | None:
+        """Count a click on a short link; None for a code never handed out."""
 
     async def save_consent(self, consent: ConsentChange) -> None: ...
 

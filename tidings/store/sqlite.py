@@ -24,6 +24,7 @@ from tidings.services import Service
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
     ClaimedNotification,
+    Click,
     ConsentChange,
     DueMessage,
     HistoryEntry,
@@ -31,6 +32,7 @@ from tidings.store.base import (
     InboundMessage,
     IncomingReceipt,
     MessageRecord,
+    NewLink,
     NewMessage,
     NotificationRecord,
     NotificationResult,
@@ -292,7 +294,10 @@ class SqliteStore:
     # -- messages --------------------------------------------------------------------------------
 
     async def accept(
-        self, messages: Sequence[NewMessage], idempotent: IdempotentAnswer | None = None
+        self,
+        messages: Sequence[NewMessage],
+        idempotent: IdempotentAnswer | None = None,
+        links: Sequence[NewLink] = (),
     ) -> bytes | None:
         rows = [
             (
@@ -316,8 +321,25 @@ class SqliteStore:
             )
             for m in messages
         ]
+        link_rows = [
+            {
+                "code": k.code,
+                "service_id": k.service_id,
+                "transid": k.transid,
+                "linkid": k.linkid,
+                "expires_at": k.expires_at,
+                "at": k.created_at,
+            }
+            for k in links
+        ]
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.executemany(Q["insert_message"], rows)
+            if link_rows:
+                c.executemany(Q["insert_link"], link_rows)
+
         if idempotent is None:
-            await self._call(lambda c: c.executemany(Q["insert_message"], rows), durable=True)
+            await self._call(insert, durable=True)
             return None
         key = {"service_id": idempotent.service_id, "key": idempotent.key}
 
@@ -325,7 +347,7 @@ class SqliteStore:
             found = c.execute(Q["get_idempotent"], key).fetchone()
             if found is not None and found[1] > idempotent.at - IDEMPOTENCY_S:
                 return bytes(found[0])
-            c.executemany(Q["insert_message"], rows)
+            insert(c)
             c.execute(Q["put_idempotent"], {**key, "response": idempotent.response, "at": idempotent.at})
             return None
 
@@ -504,6 +526,10 @@ class SqliteStore:
         # Durable: the SMSC forgets the message once we acknowledge it, which we do after this returns.
         await self._call(job, durable=True)
 
+    async def click(self, code: str, at: float) -> Click | None:
+        row = await self._call(lambda c: c.execute(Q["click_link"], {"code": code, "at": at}).fetchone())
+        return None if row is None else Click(*row)
+
     async def save_consent(self, consent: ConsentChange) -> None:
         row = _consent_row(consent)
         await self._call(lambda c: c.execute(Q["upsert_consent"], row), durable=True)
@@ -531,6 +557,7 @@ class SqliteStore:
                 return None
             events = c.execute(Q["get_events"], {"transid": transid}).fetchall()
             notes = c.execute(Q["get_notifications"], {"transid": transid}).fetchall()
+            clicks = c.execute(Q["message_clicks"], {"transid": transid}).fetchone()[0]
             return MessageRecord(
                 transid=r[0],
                 service_id=r[1],
@@ -552,6 +579,7 @@ class SqliteStore:
                 attempts=r[17],
                 history=[HistoryEntry(*e) for e in events],
                 notifications=[NotificationRecord(*n) for n in notes],
+                clicks=clicks,
             )
 
         return await self._call(job)

@@ -207,3 +207,14 @@ UPDATE messages SET policy = NULL WHERE transid = :transid;
 
 -- forget_policy_sends --
 DELETE FROM policy_sends WHERE sent_at < :before;
+
+-- insert_link --
+INSERT INTO links (code, service_id, transid, linkid, expires_at, created_at)
+VALUES (:code, :service_id, :transid, :linkid, :expires_at, :at);
+
+-- click_link --
+UPDATE links SET clicks = clicks + 1, last_click_at = :at WHERE code = :code
+RETURNING service_id, transid, linkid, expires_at;
+
+-- message_clicks --
+SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;

@@ -6,7 +6,8 @@ import re
 import time
 from typing import Any
 
-from tests.conftest import KEY_A, KEY_B, sms
+from tests.conftest import KEY_A, KEY_B, sms, unique_path
+from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 
 IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148"
@@ -73,3 +74,36 @@ def test_unknown_codes_and_links_are_refused(server: TidingsServer):
     assert other["code"] == "7004" and "channels.smartlinks[0].linkid" in other["description"]
     wrong = server.send(linked("{{link_6}}"), KEY_A).json()["response"]
     assert wrong["code"] == "7004" and "{{link_6}}" in wrong["description"]
+
+
+def test_sms_api_shortens_https_urls_and_reports_clicks(server: TidingsServer, receiver: Receiver):
+    path = unique_path("clicks")
+    r = server.client.post(
+        "/v1/sms/messages",
+        headers={"Authorization": KEY_A},
+        json={
+            "from": "CONNCT",
+            "to": "+447700900126",
+            "content": "Track it at https://shop.example.com/orders/17?x=1. Not http://plain.example.com",
+            "shortenUrls": True,
+            "trackShortUrlClicks": True,
+            "callbackUrl": receiver.url(path),
+        },
+    )
+    assert r.status_code == 202, r.text
+    message_id = r.json()["messageId"]
+    text = server.client.get(f"/v1/sms/messages/{message_id}", headers={"Authorization": KEY_A}).json()[
+        "content"
+    ]
+    assert "shop.example.com" not in text and "http://plain.example.com" in text, text
+    m = LINK.search(text)
+    assert m is not None and text.endswith(". Not http://plain.example.com"), text
+    receiver.wait_count(path, 2)  # Submitted and Delivered: the handset has it
+    click = server.client.get(f"/l/{m.group(2)}", headers={"user-agent": IPHONE})
+    assert (click.status_code, click.headers["location"]) == (302, "https://shop.example.com/orders/17?x=1")
+    hits = receiver.wait_count(path, 3)
+    clicked = hits[-1].info
+    assert [h.info["deliveryStatus"] for h in hits] == ["Submitted", "Delivered", "Clicked"]
+    assert clicked["code"] == "7528"
+    assert clicked["Description"] == "https://shop.example.com/orders/17?x=1|127.0.0.1"
+    assert clicked["additionalInfo"] == IPHONE

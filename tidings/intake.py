@@ -1,5 +1,6 @@
 """The accept path, free of HTTP: a decoded request becomes committed messages, one per address."""
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -8,8 +9,8 @@ import msgspec
 
 from tidings import clock, ids
 from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
+from tidings.links.smart import HTTPS_URL, SHORT_LINK_S, SmartlinkRegistry, new_code
 from tidings.links.smart import PLACEHOLDER as SMARTLINK
-from tidings.links.smart import SmartlinkRegistry, new_code
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import RateLimiter
 from tidings.schema.sms_api import SmsItem, SmsRequest
@@ -168,6 +169,12 @@ class Intake:
         transids = ids.new_ids(len(items))
         now = clock.now()
         body = answer(transids, now)
+        new_links: list[NewLink] = []
+        if req.shorten:
+            items = [
+                self._shorten_urls(service.id, transid, item, req.track_clicks, now, new_links)
+                for transid, item in zip(transids, items, strict=True)
+            ]
         messages = [
             NewMessage(
                 transid=transid,
@@ -189,11 +196,26 @@ class Intake:
         idempotent = None
         if idempotency_key is not None:
             idempotent = IdempotentAnswer(service.id, idempotency_key, body, now)
-        earlier = await self.store.accept(messages, idempotent)
+        earlier = await self.store.accept(messages, idempotent, new_links)
         if earlier is not None:
             return earlier, True
         self.on_accept()
         return body, False
+
+    def _shorten_urls(
+        self, service_id: str, transid: str, item: SmsItem, track: bool, now: float, made: list[NewLink]
+    ) -> SmsItem:
+        """Every https URL of the text as a short link of this message's own, valid 180 days."""
+        text = item.content.get("text")
+        if not isinstance(text, str) or "https://" not in text:
+            return item
+
+        def short(m: re.Match[str]) -> str:
+            code = new_code()
+            made.append(NewLink(code, service_id, transid, 0, now + SHORT_LINK_S, now, m.group(0), track))
+            return f"{self.public_url}/l/{code}"
+
+        return item.with_text(HTTPS_URL.sub(short, text))
 
     def _sms_items(self, service: Service, req: SmsRequest) -> list[SmsItem]:
         if req.template is None:

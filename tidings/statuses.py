@@ -16,6 +16,7 @@ class Status(Enum):
     UNDELIVERED = ("Un-Delivered", True)
     FAILED = ("Failed", True)
     EXPIRED = ("Expired", True)
+    CLICKED = ("Clicked", False)  # only ever a notification: the message keeps its delivery status
 
     def __init__(self, word: str, final: bool) -> None:
         self.word = word
@@ -31,6 +32,7 @@ _BY_WORD = {s.word: s for s in Status}
 QUEUED_CODE = "1001"
 SUBMITTED_CODE = "7501"
 DELIVERED_CODE = "7500"
+CLICKED_CODE = "7528"
 
 
 @dataclass(frozen=True, slots=True)

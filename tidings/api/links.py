@@ -6,17 +6,49 @@ from starlette.responses import RedirectResponse, Response
 
 from tidings import clock
 from tidings.api.responses import plain_error
+from tidings.dispatch.worker import notification_for
 from tidings.runtime import Runtime
+from tidings.statuses import CLICKED_CODE, Outcome, Status
+from tidings.store.base import ReceiptTarget
 
 
 async def follow(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     now = clock.now()
     click = await runtime.store.click(request.path_params["code"], now)
-    link = None if click is None else runtime.smartlinks.find(click.service_id, click.linkid)
-    if click is None or link is None:
+    if click is None:
         return plain_error(404, "404", "no such link")
     expired = click.expires_at is not None and click.expires_at <= now
-    target = link.target(request.headers.get("user-agent", ""), expired)
+    agent = request.headers.get("user-agent", "")
+    if click.target is not None:  # a shortened URL
+        if expired:
+            return plain_error(410, "410", "this link has expired")
+        target = click.target
+        if click.track:
+            await _notify_click(runtime, click.service_id, click.transid, target, request, agent, now)
+    else:
+        link = runtime.smartlinks.find(click.service_id, click.linkid)
+        if link is None:
+            return plain_error(404, "404", "no such link")
+        target = link.target(agent, expired)
     # No caching: every click must reach us to be counted, and the target changes when the link expires.
     return RedirectResponse(target, 302, headers={"Cache-Control": "no-store"})
+
+
+async def _notify_click(
+    runtime: Runtime, service_id: str, transid: str, url: str, request: Request, agent: str, now: float
+) -> None:
+    """A Clicked notification (7528): `Description` is "<url>|<ip>", `additionalInfo` the user agent."""
+    m = await runtime.store.get_message(service_id, transid)
+    if m is None:
+        return
+    ip = request.client.host if request.client else ""
+    target = ReceiptTarget(
+        m.transid, m.service_id, m.channel, m.address, m.address_type, m.parts,
+        m.correlationid, m.callback_data, m.notify_url,
+    )  # fmt: skip
+    outcome = Outcome(Status.CLICKED, CLICKED_CODE, f"{url}|{ip}")
+    note = notification_for(runtime.services, target, outcome, now, additional_info=agent)
+    if note is not None:
+        await runtime.store.add_notification(transid, service_id, note)
+        runtime.notifier.wake()

@@ -247,7 +247,11 @@ class Dispatcher:
 
 
 def notification_for(
-    services: ServiceRegistry, m: DueMessage | ReceiptTarget, outcome: Outcome, at: float
+    services: ServiceRegistry,
+    m: DueMessage | ReceiptTarget,
+    outcome: Outcome,
+    at: float,
+    additional_info: str = "",
 ) -> OutgoingNotification | None:
     """The notification reporting `outcome`, to the message's notify URL or else its service's; None
     when neither is a URL a notification can go to."""
@@ -267,5 +271,6 @@ def notification_for(
         parts=m.parts,
         callback_data=m.callback_data,
         correlationid=m.correlationid,
+        additional_info=additional_info,
     )
     return OutgoingNotification(ids.new_id(), url, body)

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"\{\{link_([^}]*)\}\}")
+# An https URL in a text, without the punctuation that usually ends the sentence around it.
+HTTPS_URL = re.compile(r"https://[^\s<>\"']+?(?=[.,;:!?)\]]*(?:\s|$))")
+SHORT_LINK_S = 180 * 86_400.0  # the documents: shortened links expire after 180 days
 _IOS = re.compile(r"iPhone|iPad|iPod|iOS", re.IGNORECASE)
 _ANDROID = re.compile(r"Android", re.IGNORECASE)
 

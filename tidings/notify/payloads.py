@@ -25,6 +25,7 @@ def delivery_info(
     parts: int,
     callback_data: str | None,
     correlationid: str | None,
+    additional_info: str = "",
 ) -> bytes:
     return _encoder.encode(
         {
@@ -35,7 +36,7 @@ def delivery_info(
                     "code": outcome.code,
                     "messageCount": str(parts),
                     "deliveryChannel": channel,
-                    "additionalInfo": "",
+                    "additionalInfo": additional_info,
                     "destination": address,
                     "destinationType": address_type,
                     "deliveryStatus": outcome.status.word,

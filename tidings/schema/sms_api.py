@@ -82,6 +82,8 @@ class SmsRequest:
     callback_data: str | None
     expiry: float | None
     template: str | None  # contentType template: `content` is its id, filled in per message by intake
+    shorten: bool = False  # shortenUrls
+    track_clicks: bool = False  # trackShortUrlClicks: a Clicked notification per click
 
 
 def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
@@ -131,6 +133,8 @@ def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
         callback_data=body.callbackData,
         expiry=expiry,
         template=body.content.strip() if content_type == "template" else None,
+        shorten=bool(body.shortenUrls),
+        track_clicks=bool(body.shortenUrls and body.trackShortUrlClicks),
     )
 
 

@@ -42,9 +42,11 @@ class NewLink:
     code: str
     service_id: str
     transid: str
-    linkid: int
+    linkid: int  # 0 for a shortened URL
     expires_at: float | None
     created_at: float
+    target: str | None = None  # a shortened URL's target
+    track: bool = False  # Clicked notifications
 
 
 @dataclass(slots=True)
@@ -53,6 +55,8 @@ class Click:
     transid: str
     linkid: int
     expires_at: float | None
+    target: str | None
+    track: bool
 
 
 @dataclass(slots=True)
@@ -279,6 +283,9 @@ class Store(Protocol):
 
     async def click(self, code: str, at: float) -> Click | None:
         """Count a click on a short link; None for a code never handed out."""
+
+    async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
+        """Queue a notification that reports no status change (a click), after the message's others."""
 
     async def save_consent(self, consent: ConsentChange) -> None: ...
 

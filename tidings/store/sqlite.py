@@ -329,6 +329,8 @@ class SqliteStore:
                 "linkid": k.linkid,
                 "expires_at": k.expires_at,
                 "at": k.created_at,
+                "target": k.target,
+                "track": int(k.track),
             }
             for k in links
         ]
@@ -528,7 +530,12 @@ class SqliteStore:
 
     async def click(self, code: str, at: float) -> Click | None:
         row = await self._call(lambda c: c.execute(Q["click_link"], {"code": code, "at": at}).fetchone())
-        return None if row is None else Click(*row)
+        return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
+        row: dict[str, Any] = {"event_id": note.event_id, "transid": transid, "service_id": service_id}
+        row |= {"url": note.url, "body": note.body, "at": clock.now()}
+        await self._call(lambda c: c.execute(Q["insert_notification"], row))
 
     async def save_consent(self, consent: ConsentChange) -> None:
         row = _consent_row(consent)

@@ -209,12 +209,12 @@ UPDATE messages SET policy = NULL WHERE transid = :transid;
 DELETE FROM policy_sends WHERE sent_at < :before;
 
 -- insert_link --
-INSERT INTO links (code, service_id, transid, linkid, expires_at, created_at)
-VALUES (:code, :service_id, :transid, :linkid, :expires_at, :at);
+INSERT INTO links (code, service_id, transid, linkid, target, track, expires_at, created_at)
+VALUES (:code, :service_id, :transid, :linkid, :target, :track, :expires_at, :at);
 
 -- click_link --
 UPDATE links SET clicks = clicks + 1, last_click_at = :at WHERE code = :code
-RETURNING service_id, transid, linkid, expires_at;
+RETURNING service_id, transid, linkid, expires_at, target, track;
 
 -- message_clicks --
 SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;

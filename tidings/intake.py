@@ -54,28 +54,30 @@ class Intake:
             raise TooManyDestinations(
                 f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
             )
-        # Last check before storing, so refused requests spend none of the service's budget.
-        if not self.limiter.take(service.id, service.tps, len(req.addresses)):
-            raise RateLimited()
         policy = None
         if req.policy is not None:
             group = req.policy["group"]
             if self.groups.find(service.id, group) is None:
-                raise InvalidParameter(
-                    f"contactPolicy.contactPolicyGroup {group!r} is not a group of this service"
-                )
+                raise InvalidParameter(f"contactPolicy.contactPolicyGroup {group!r} is not a known group")
             policy = msgspec.json.encode(req.policy)
         links = self._links(service, req, content.data.get("text"))
-        body = msgspec.json.encode(content.data)
+        # Last check before storing, so refused requests spend none of the service's budget.
+        if not self.limiter.take(service.id, service.tps, len(req.addresses)):
+            raise RateLimited()
         transids = ids.new_ids(len(req.addresses))
         now = clock.now()
-        bodies = [body] * len(transids)
+        bodies = [msgspec.json.encode(content.data)] * len(transids)
+        parts = [content.parts] * len(transids)
         new_links: list[NewLink] = []
         if links:
-            bodies = []
-            for transid in transids:
+            field = "channels." + ".".join(channel.path)
+            for i, transid in enumerate(transids):
                 text, made = self._shorten(str(content.data["text"]), links, service.id, transid, now)
-                bodies.append(msgspec.json.encode({**content.data, "text": text}))
+                # The link changes the text's length: check and count it again, as sent.
+                own = channel.content(
+                    msgspec.json.encode({**content.data, "text": text}), field, service.senderids
+                )
+                bodies[i], parts[i] = msgspec.json.encode(own.data), own.parts
                 new_links.extend(made)
         await self.store.accept(
             [
@@ -86,7 +88,7 @@ class Intake:
                     address=a.value,
                     address_type=channel.address_key,
                     content=message_body,
-                    parts=content.parts,
+                    parts=message_parts,
                     correlationid=a.correlationid,
                     callback_data=req.callback_data,
                     notify_url=req.notify_url,
@@ -95,7 +97,9 @@ class Intake:
                     created_at=now,
                     policy=policy,
                 )
-                for transid, a, message_body in zip(transids, req.addresses, bodies, strict=True)
+                for transid, a, message_body, message_parts in zip(
+                    transids, req.addresses, bodies, parts, strict=True
+                )
             ],
             links=new_links,
         )

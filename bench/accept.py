@@ -285,10 +285,14 @@ class Load:
     not_sent: int = 0
 
 
-async def run_load(port: int, requests: list[bytes], concurrency: int, max_seconds: float) -> Load:
+async def run_load(
+    port: int, requests: list[bytes], concurrency: int, max_seconds: float, per_s: float | None = None
+) -> Load:
+    """Send every request, one in flight per connection. With `per_s`, request i is not sent before
+    t_start + i / per_s (an open loop, still capped by the connections); latency counts from the send."""
     n = len(requests)
     load = Load([0.0] * n, [0.0] * n, [0] * n, [None] * n, [None] * n)
-    conns = [await open_conn(port) for _ in range(min(concurrency, n))]
+    conns: list[ClientConn | None] = [await open_conn(port) for _ in range(min(concurrency, n))]
     next_i = 0
     load.t_start = time.monotonic()
     deadline = load.t_start + max_seconds
@@ -298,6 +302,8 @@ async def run_load(port: int, requests: list[bytes], concurrency: int, max_secon
         while next_i < n and time.monotonic() < deadline:
             i = next_i
             next_i += 1
+            if per_s is not None and (wait := load.t_start + i / per_s - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
             if conn is None or conn.lost:
                 try:
                     conn = await open_conn(port)
@@ -323,7 +329,8 @@ async def run_load(port: int, requests: list[bytes], concurrency: int, max_secon
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for c in conns:
-        c.close()
+        if c is not None:
+            c.close()
     load.unanswered = sum(1 for i in range(n) if load.t_send[i] and not load.t_recv[i] and not load.error[i])
     load.not_sent = sum(1 for i in range(n) if not load.t_send[i] and not load.error[i])
     return load

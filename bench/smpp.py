@@ -57,7 +57,6 @@ from accept import (
     SERVICE_KEY,
     SUBMITTED,
     TCK,
-    ClientConn,
     Load,
     Receiver,
     ReceiverProtocol,
@@ -70,7 +69,6 @@ from accept import (
     machine_cpu_s,
     ms,
     msisdn,
-    open_conn,
     pct,
     proc_cpu_s,
     rate,
@@ -166,57 +164,6 @@ async def wait_all_final(
             break
         await asyncio.sleep(0.02)
     return not remaining, time.monotonic() - t0
-
-
-async def run_load_paced(
-    port: int, requests: list[bytes], concurrency: int, max_seconds: float, per_s: float
-) -> Load:
-    """Like accept.run_load, but request i is not sent before t_start + i / per_s (open loop, capped by
-    the connections: one request in flight each).  Latency is measured from the actual send."""
-    n = len(requests)
-    load = Load([0.0] * n, [0.0] * n, [0] * n, [None] * n, [None] * n)
-    conns: list[ClientConn | None] = [await open_conn(port) for _ in range(min(concurrency, n))]
-    next_i = 0
-    load.t_start = time.monotonic()
-    deadline = load.t_start + max_seconds
-
-    async def worker(conn: ClientConn | None) -> None:
-        nonlocal next_i
-        while next_i < n and time.monotonic() < deadline:
-            i = next_i
-            next_i += 1
-            wait = load.t_start + i / per_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            if conn is None or conn.lost:
-                try:
-                    conn = await open_conn(port)
-                except OSError as exc:
-                    load.error[i] = f"connect: {exc}"
-                    return
-            load.t_send[i] = time.monotonic()
-            try:
-                status, body = await conn.request(requests[i])
-            except (ConnectionError, OSError) as exc:
-                load.error[i] = str(exc)
-                conn.close()
-                conn = None
-                continue
-            load.t_recv[i] = time.monotonic()
-            load.status[i] = status
-            load.body[i] = body
-
-    tasks = [asyncio.create_task(worker(c)) for c in conns]
-    _, pending = await asyncio.wait(tasks, timeout=max_seconds + 30.0)
-    for t in pending:
-        t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for c in conns:
-        if c is not None:
-            c.close()
-    load.unanswered = sum(1 for i in range(n) if load.t_send[i] and not load.t_recv[i] and not load.error[i])
-    load.not_sent = sum(1 for i in range(n) if not load.t_send[i] and not load.error[i])
-    return load
 
 
 # -- processes --------------------------------------------------------------------------------------
@@ -729,10 +676,8 @@ class Env:
         sampler = Sampler(self, a.sample_period)
         m0 = self.mark()
         sampler.start()
-        if a.rate and kind == "e2e":
-            load = await run_load_paced(self.http_port, requests, connections, a.max_seconds, a.rate)
-        else:
-            load = await run_load(self.http_port, requests, connections, a.max_seconds)
+        per_s = a.rate if a.rate and kind == "e2e" else None
+        load = await run_load(self.http_port, requests, connections, a.max_seconds, per_s)
         m1 = self.mark()
         ans = read_answers(load, per_request)
         self.check_alive()

@@ -344,8 +344,13 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
             )
 
 
+def _service_names(config: Config) -> set[str]:
+    """What a template's, smart link's or group's `service` key may say: a service's name or id."""
+    return {s.name for s in config.services if s.name} | {s.id for s in config.services}
+
+
 def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
-    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    owners = _service_names(config)
     seen: set[tuple[str, str, str]] = set()
     for i, t in zip(rows, config.templates, strict=True):
         where = ("templates", i)
@@ -364,7 +369,7 @@ def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
 
 
 def _check_smartlinks(config: Config, rows: list[int], check: _Checker) -> None:
-    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    owners = _service_names(config)
     seen: set[tuple[str, int]] = set()
     for i, link in zip(rows, config.smartlinks, strict=True):
         where = ("smartlinks", i)
@@ -385,7 +390,7 @@ GROUP_KINDS = ("opt-in", "opt-out")
 
 
 def _check_groups(config: Config, rows: list[int], check: _Checker) -> None:
-    owners = {s.name for s in config.services if s.name} | {s.id for s in config.services}
+    owners = _service_names(config)
     seen: set[tuple[str, str]] = set()
     for i, g in zip(rows, config.groups, strict=True):
         where = ("contact_policy", "groups", i)

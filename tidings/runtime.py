@@ -50,7 +50,7 @@ class Runtime:
         self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(self._store, self.services, config.notify)
         await self.notifier.start()
-        self.groups = self._groups(services)
+        self._build_registries(services)
         self.dispatcher = Dispatcher(
             self._store, self.services, self.routes, self.notifier.wake, groups=self.groups
         )
@@ -59,11 +59,10 @@ class Runtime:
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
-        self.smartlinks = self._smartlinks(services)
         self.intake = Intake(
             self._store,
             self.dispatcher.wake,
-            self._templates(services),
+            self.templates,
             self.groups,
             self.smartlinks,
             config.server.public_url or f"http://{config.server.host}:{config.server.port}",
@@ -86,26 +85,19 @@ class Runtime:
             await self._store.close()
             self._store = None
 
-    def _templates(self, services: list[Service]) -> TemplateRegistry:
-        """The configured templates, each under the service its `service` names (by name or id)."""
+    def _build_registries(self, services: list[Service]) -> None:
+        """The configured templates, contact-policy groups and smart links, each under the service its
+        `service` key names (by name or by id); entries for a service that does not exist are skipped."""
         owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
-        return TemplateRegistry(
-            Template(t.id, owner[t.service], t.channel, t.text)
-            for t in self.config.templates
-            if t.service in owner
+        c = self.config
+        self.templates = TemplateRegistry(
+            Template(t.id, owner[t.service], t.channel, t.text) for t in c.templates if t.service in owner
         )
-
-    def _groups(self, services: list[Service]) -> GroupRegistry:
-        """The configured contact-policy groups, each under the service its `service` names."""
-        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
-        return GroupRegistry(
-            Group(g.id, owner[g.service], g.kind, g.caps) for g in self.config.groups if g.service in owner
+        self.groups = GroupRegistry(
+            Group(g.id, owner[g.service], g.kind, g.caps) for g in c.groups if g.service in owner
         )
-
-    def _smartlinks(self, services: list[Service]) -> SmartlinkRegistry:
-        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
-        return SmartlinkRegistry(
+        self.smartlinks = SmartlinkRegistry(
             Smartlink(k.linkid, owner[k.service], k.url, k.ios_url, k.android_url, k.expired_url)
-            for k in self.config.smartlinks
+            for k in c.smartlinks
             if k.service in owner
         )

@@ -31,13 +31,16 @@ class TemplateRegistry:
         return self._by_key.get((service_id, channel, template_id))
 
 
-def render(text: str, values: Mapping[str, object], field: str) -> str:
-    """Fill every placeholder; a placeholder without a value is 7003 naming `<field>.<name>`."""
+def render(text: str, values: Mapping[str, object], field: str | None) -> str:
+    """Fill every placeholder that has a value. One without a value is 7003 naming `<field>.<name>`;
+    with `field` None it is left as written (free text, where braces may be meant literally)."""
 
     def fill(m: re.Match[str]) -> str:
         name = m.group(1) or m.group(2)
         value = values.get(name)
         if value is None:
+            if field is None:
+                return m.group(0)
             raise MandatoryMissing(f"{field}.{name} (the template uses it)", field=f"{field}.{name}")
         if isinstance(value, bool):
             return "true" if value else "false"

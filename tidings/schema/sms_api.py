@@ -8,7 +8,6 @@ Every refusal names its field, as the API does: "Invalid parameter - <field>".
 """
 
 import binascii
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ from tidings.config import is_http_url
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
 from tidings.schema.common import CALLBACK_DATA_MAX_CHARS, CORRELATION_MAX_BYTES, msisdn, timestamp
 from tidings.smpp.encoding import binary_segments, segments
-from tidings.templates import PLACEHOLDER
+from tidings.templates import render
 
 CONTENT_MAX_CHARS = 4000
 BINARY_MAX_BYTES = 1024
@@ -192,28 +191,12 @@ def _item(
     if content_type == "template":
         content["template"] = body.content.strip()
         return SmsItem(address, content, 1, correlationid, subs)
-    text = substitute(body.content, subs)
+    text = render(body.content, subs, None) if subs else body.content
     if len(text) > CONTENT_MAX_CHARS:
         raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once substituted", field="content")
     content["text"] = text
     parts = segments(text, unicode=content_type == "unicode")
     return SmsItem(address, content, parts, correlationid, subs)
-
-
-def substitute(text: str, values: dict[str, Scalar | None]) -> str:
-    if not values:
-        return text
-
-    def fill(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2)
-        value = values.get(name)
-        if value is None:
-            return m.group(0)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
-
-    return PLACEHOLDER.sub(fill, text)
 
 
 def _sender(value: str | int | None, senders: tuple[str, ...]) -> str:

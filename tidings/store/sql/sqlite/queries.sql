@@ -120,7 +120,7 @@ SELECT event_id, url, state, attempts, http_status, last_error, created_at, upda
 FROM notifications WHERE transid = :transid ORDER BY seq;
 
 -- find_by_ext_id --
-SELECT transid, status FROM messages WHERE ext_id = :key;
+SELECT transid FROM messages WHERE ext_id = :key;
 
 -- find_part --
 SELECT transid FROM ext_parts WHERE ext_id = :key;

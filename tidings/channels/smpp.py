@@ -7,6 +7,7 @@ SMPP errors are worth a retry, and which documented status code a receipt's `sta
 
 import asyncio
 import binascii
+import functools
 import itertools
 import logging
 import time
@@ -271,7 +272,9 @@ class SmppConnector:
         def ack(ok: bool) -> None:
             respond(Status.ROK if ok else Status.RX_T_APPN)
 
-        receipt = read_receipt(pdu, lambda: encoding.decode_text(pdu.number("data_coding"), payload))
+        # Decoded once, and only if needed: a receipt whose TLVs say everything never is.
+        decoded = functools.cache(lambda: encoding.decode_text(pdu.number("data_coding"), payload))
+        receipt = read_receipt(pdu, decoded)
         if receipt is not None:
             if not receipt.final:  # ENROUTE, ACCEPTD: nothing to report yet
                 respond(Status.ROK)
@@ -279,7 +282,7 @@ class SmppConnector:
             keys = [f"{self.label}:{key}" for key in id_keys(receipt.message_id)]
             inbox.receipt(keys, receipt_outcome(receipt.stat, receipt.err), ack)
             return
-        text = encoding.decode_text(pdu.number("data_coding"), payload)
+        text = decoded()
         source = _address(pdu.text("source_addr"), pdu.number("source_addr_ton"))
         destination = _address(pdu.text("destination_addr"), pdu.number("dest_addr_ton"))
         if concat is None or concat[1] <= 1:

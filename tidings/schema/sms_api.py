@@ -69,7 +69,8 @@ class SmsItem:
         if len(text) > CONTENT_MAX_CHARS:
             raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once filled in", field="content")
         content = {**self.content, "text": text}
-        return SmsItem(self.address, content, segments(text), self.correlationid, self.substitutions)
+        parts = segments(text, unicode=content.get("type") == "4")
+        return SmsItem(self.address, content, parts, self.correlationid, self.substitutions)
 
 
 @dataclass(frozen=True, slots=True)

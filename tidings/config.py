@@ -6,6 +6,7 @@ Every problem is collected, not just the first, so `tidings check-config` can li
 import base64
 import binascii
 import contextlib
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 DEFAULT_DATABASE = "sqlite:///tidings.db"
+KeyPath = tuple[str | int, ...]
+Problems = list[tuple[KeyPath, str]]  # (the key's path, what is wrong with it)
 
 
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -141,11 +144,13 @@ class _Checker:
     lines: dict[tuple[str | int, ...], int]
     source: str
     problems: list[str]
+    found: Problems = dataclasses.field(default_factory=list)
 
     def add(self, path: tuple[str | int, ...], message: str) -> None:
         line = self._line_of(path)
         where = f"{self.source}:{line}" if line else self.source
-        self.problems.append(f"{where}: {_dotted(path)}: {message}")
+        self.problems.append(f"{where}: {dotted(path)}: {message}")
+        self.found.append((path, message))
 
     def _line_of(self, path: tuple[str | int, ...]) -> int | None:
         while path:
@@ -155,7 +160,7 @@ class _Checker:
         return None
 
 
-def _dotted(path: tuple[str | int, ...]) -> str:
+def dotted(path: tuple[str | int, ...]) -> str:
     out = ""
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
@@ -342,6 +347,30 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
             check.add(
                 ("routes", channel), f"no connector named {target!r} (known: {', '.join(sorted(names))})"
             )
+
+
+def check_table(value: Any, kind: type[msgspec.Struct]) -> tuple[Any, Problems]:
+    """Check one table given outside a file (an admin API body) as a file's would be, keys and types:
+    the converted table (None when it has problems) and the problems, each with its key path."""
+    check = _Checker({}, "", [])
+    good = _check_struct(check, (), value, kind)
+    entry = None
+    if not check.found:
+        try:
+            entry = msgspec.convert(good, kind)
+        except msgspec.ValidationError as exc:
+            check.add((), _type_message(exc))
+    return entry, check.found
+
+
+def check_catalogue(config: Config) -> Problems:
+    """The problems of the services, templates, smart links and groups in `config`, by key path."""
+    check = _Checker({}, "", [])
+    _check_services(config.services, list(range(len(config.services))), check)
+    _check_templates(config, list(range(len(config.templates))), check)
+    _check_groups(config, list(range(len(config.groups))), check)
+    _check_smartlinks(config, list(range(len(config.smartlinks))), check)
+    return check.found
 
 
 def _service_names(config: Config) -> set[str]:

@@ -1,19 +1,24 @@
 """Everything one Tidings process runs, wired together: store, services, connectors, workers."""
 
 import asyncio
+import logging
 
+from tidings.catalogue import Snapshot, config_entries, demo_entry
 from tidings.channels import build_connectors, build_routes
 from tidings.channels.base import Connector
-from tidings.config import Config
+from tidings.config import Config, check_catalogue, dotted
 from tidings.dispatch.inbox import Inbox
 from tidings.dispatch.worker import Dispatcher
 from tidings.intake import Intake
-from tidings.links.smart import Smartlink, SmartlinkRegistry
+from tidings.links.smart import SmartlinkRegistry
 from tidings.notify.webhook import Notifier
-from tidings.policy.contact import Group, GroupRegistry
+from tidings.policy.contact import GroupRegistry
 from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
-from tidings.templates import Template, TemplateRegistry
+from tidings.templates import TemplateRegistry
+
+log = logging.getLogger("tidings")
+CATALOGUE_POLL_S = 1.0
 
 
 class Runtime:
@@ -25,6 +30,12 @@ class Runtime:
         self._started: list[Dispatcher | Notifier] = []
         self.connectors: dict[str, Connector] = {}
         self.inbox: Inbox | None = None
+        self.templates = TemplateRegistry()
+        self.groups = GroupRegistry()
+        self.smartlinks = SmartlinkRegistry()
+        self.catalogue = Snapshot.of(0, ())
+        self.catalogue_lock = asyncio.Lock()  # admin changes here are checked and written one at a time
+        self._follower: asyncio.Task[None] | None = None
 
     @property
     def store(self) -> Store:
@@ -35,22 +46,12 @@ class Runtime:
         config = self.config
         self._store = open_store(config.server.database)
         await self._store.open()
-        if config.services:
-            # Until the admin API exists the file is the whole truth: a service it no longer names
-            # (the demo service included) stops authenticating.
-            await self._store.save_services([Service.from_config(s) for s in config.services], replace=True)
-        services = await self._store.load_services()
-        if not services:
-            services = [demo_service()]
-            await self._store.save_services(services)
-        if not config.services:
-            self.demo = next((s for s in services if s.id == "svc-demo"), None)
-        self.services.replace(services)
+        await self._seed()
+        self._follower = asyncio.create_task(self._follow())
         self.connectors = build_connectors(config)
         self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(self._store, self.services, config.notify)
         await self.notifier.start()
-        self._build_registries(services)
         self.dispatcher = Dispatcher(
             self._store, self.services, self.routes, self.notifier.wake, groups=self.groups
         )
@@ -69,6 +70,9 @@ class Runtime:
         )
 
     async def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
         # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
         # down must not hold the shutdown; what it had not sent goes back to the queue unspent.
         await asyncio.gather(
@@ -85,19 +89,41 @@ class Runtime:
             await self._store.close()
             self._store = None
 
-    def _build_registries(self, services: list[Service]) -> None:
-        """The configured templates, contact-policy groups and smart links, each under the service its
-        `service` key names (by name or by id); entries for a service that does not exist are skipped."""
-        owner = {s.name: s.id for s in services if s.name} | {s.id: s.id for s in services}
-        c = self.config
-        self.templates = TemplateRegistry(
-            Template(t.id, owner[t.service], t.channel, t.text) for t in c.templates if t.service in owner
-        )
-        self.groups = GroupRegistry(
-            Group(g.id, owner[g.service], g.kind, g.caps) for g in c.groups if g.service in owner
-        )
-        self.smartlinks = SmartlinkRegistry(
-            Smartlink(k.linkid, owner[k.service], k.url, k.ios_url, k.android_url, k.expired_url)
-            for k in c.smartlinks
-            if k.service in owner
-        )
+    async def refresh(self) -> None:
+        """Take a new snapshot of the catalogue (after a change here, or when another process made one)."""
+        revision, rows = await self.store.load_catalogue()
+        self._use(Snapshot.of(revision, rows))
+
+    def _use(self, snapshot: Snapshot) -> None:
+        self.catalogue = snapshot
+        self.services.replace(snapshot.services())
+        self.templates.replace(snapshot.templates())
+        self.groups.replace(snapshot.groups())
+        self.smartlinks.replace(snapshot.smartlinks())
+
+    async def _seed(self) -> None:
+        """Write the config file's entries into the catalogue; create the demo service when there is
+        no service at all."""
+        store = self.store
+        _, rows = await store.load_catalogue()
+        entries = config_entries(self.config, Snapshot.of(0, rows))
+        await store.seed_catalogue(entries, drop_demo=bool(self.config.services))
+        await self.refresh()
+        if not self.catalogue.config.services:
+            await store.change_catalogue(demo_entry(demo_service()), "add")
+            await self.refresh()
+        if not self.config.services:
+            self.demo = self.services.by_id("svc-demo")
+        # The file was checked on its own; an entry added through the admin API may clash with it.
+        for path, message in check_catalogue(self.catalogue.config):
+            log.warning("catalogue: %s: %s", dotted(path), message)
+
+    async def _follow(self) -> None:
+        """Notice changes other processes make to the catalogue; a change made here is seen at once."""
+        while True:
+            await asyncio.sleep(CATALOGUE_POLL_S)
+            try:
+                if await self.store.catalogue_revision() != self.catalogue.revision:
+                    await self.refresh()
+            except Exception as exc:  # the store being away is reported by /healthz; try again later
+                log.warning("reading the catalogue failed: %s", exc)

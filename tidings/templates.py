@@ -25,6 +25,10 @@ class Template:
 
 class TemplateRegistry:
     def __init__(self, templates: Iterable[Template] = ()) -> None:
+        self.replace(templates)
+
+    def replace(self, templates: Iterable[Template]) -> None:
+        # One assignment: a request reading the registry sees the old entries or the new, never a mix.
         self._by_key = {(t.service_id, t.channel, t.id): t for t in templates}
 
     def find(self, service_id: str, channel: str, template_id: str) -> Template | None:

@@ -40,6 +40,10 @@ class Smartlink:
 
 class SmartlinkRegistry:
     def __init__(self, links: Iterable[Smartlink] = ()) -> None:
+        self.replace(links)
+
+    def replace(self, links: Iterable[Smartlink]) -> None:
+        # One assignment: a request reading the registry sees the old entries or the new, never a mix.
         self._by_key = {(link.service_id, link.linkid): link for link in links}
 
     def find(self, service_id: str, linkid: int) -> Smartlink | None:

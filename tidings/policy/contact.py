@@ -37,6 +37,10 @@ class Group:
 
 class GroupRegistry:
     def __init__(self, groups: Iterable[Group] = ()) -> None:
+        self.replace(groups)
+
+    def replace(self, groups: Iterable[Group]) -> None:
+        # One assignment: a request reading the registry sees the old entries or the new, never a mix.
         self._by_key = {(g.service_id, g.id): g for g in groups}
 
     def find(self, service_id: str, group_id: str) -> Group | None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from tidings.policy.contact import PolicyCheck
-from tidings.services import Service
 from tidings.statuses import Outcome, Status
 
 
@@ -239,6 +238,14 @@ class MessageRecord:
     clicks: int = 0  # on the message's short links
 
 
+@dataclass(slots=True)
+class CatalogueEntry:
+    kind: str  # services, templates, smartlinks, groups
+    name: str  # its key fields joined by "/": "svc-a", "svc-a/sms/otp", "svc-a/5"
+    body: bytes  # its config table, JSON
+    origin: str = "admin"  # config, admin, or demo
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Create or migrate the schema and hand out again any work a crashed process held."""
@@ -248,10 +255,18 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Return once the store can serve a request; raise when it cannot."""
 
-    async def save_services(self, services: Sequence[Service], replace: bool = False) -> None:
-        """Insert or update services by id; with `replace`, also delete every service not given."""
+    async def load_catalogue(self) -> tuple[int, list[CatalogueEntry]]:
+        """The catalogue's revision and every entry, read together."""
 
-    async def load_services(self) -> list[Service]: ...
+    async def catalogue_revision(self) -> int: ...
+
+    async def change_catalogue(self, change: CatalogueEntry, how: Literal["add", "update", "delete"]) -> bool:
+        """Add an entry (False if its kind and name exist), or update or delete one (False if it does
+        not exist); an update keeps the entry's origin. The revision moves with every change."""
+
+    async def seed_catalogue(self, entries: Sequence[CatalogueEntry], drop_demo: bool) -> None:
+        """Write the config file's entries (origin 'config'), delete those of origin 'config' it no
+        longer names and, with `drop_demo`, the demo service; in one transaction."""
 
     async def accept(
         self,

@@ -14,15 +14,15 @@ import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 
 from tidings import clock
 from tidings.policy.contact import PolicyCheck
-from tidings.services import Service
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
+    CatalogueEntry,
     ClaimedNotification,
     Click,
     ConsentChange,
@@ -246,52 +246,47 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._call(lambda c: c.execute("SELECT 1").fetchone())
 
-    # -- services --------------------------------------------------------------------------------
+    # -- catalogue -------------------------------------------------------------------------------
 
-    async def save_services(self, services: Sequence[Service], replace: bool = False) -> None:
-        rows = [
-            {
-                "id": s.id,
-                "key": s.key,
-                "name": s.name,
-                "secret": s.secret,
-                "active": int(s.active),
-                "notify_url": s.notify_url,
-                "tps": s.tps,
-                "senderids": msgspec.json.encode(list(s.senderids)).decode(),
-                "inbound_url": s.inbound_url,
-                "numbers": msgspec.json.encode(list(s.numbers)).decode(),
-            }
-            for s in services
-        ]
-        keep = msgspec.json.encode([s.id for s in services]).decode()
+    async def load_catalogue(self) -> tuple[int, list[CatalogueEntry]]:
+        def job(c: sqlite3.Connection) -> tuple[int, list[CatalogueEntry]]:
+            revision = c.execute(Q["catalogue_revision"]).fetchone()[0]
+            rows = c.execute(Q["load_catalogue"]).fetchall()
+            return revision, [CatalogueEntry(r[0], r[1], r[2].encode(), r[3]) for r in rows]
+
+        return await self._call(job)
+
+    async def catalogue_revision(self) -> int:
+        return int(await self._call(lambda c: c.execute(Q["catalogue_revision"]).fetchone()[0]))
+
+    async def change_catalogue(self, change: CatalogueEntry, how: Literal["add", "update", "delete"]) -> bool:
+        query = {"add": "insert_catalogue", "update": "update_catalogue", "delete": "delete_catalogue"}[how]
+        row = {"kind": change.kind, "name": change.name, "body": change.body.decode(),
+               "origin": change.origin, "now": clock.now()}  # fmt: skip
+
+        def job(c: sqlite3.Connection) -> bool:
+            if c.execute(Q[query], row).rowcount != 1:
+                return False
+            c.execute(Q["bump_catalogue_revision"])
+            return True
+
+        return bool(await self._call(job, durable=True))
+
+    async def seed_catalogue(self, entries: Sequence[CatalogueEntry], drop_demo: bool) -> None:
+        now = clock.now()
+        rows = [{"kind": e.kind, "name": e.name, "body": e.body.decode(), "now": now} for e in entries]
+        named = {(e.kind, e.name) for e in entries}
 
         def job(c: sqlite3.Connection) -> None:
-            if replace:  # first, so a service whose id changed can keep its key
-                c.execute(Q["delete_other_services"], {"keep": keep})
-            c.executemany(Q["upsert_service"], rows)
+            c.executemany(Q["seed_catalogue"], rows)
+            seeded = c.execute(Q["catalogue_of_origin"], {"origin": "config"}).fetchall()
+            gone = [r for r in seeded if tuple(r) not in named]
+            if drop_demo:
+                gone += c.execute(Q["catalogue_of_origin"], {"origin": "demo"}).fetchall()
+            c.executemany(Q["delete_catalogue"], [{"kind": kind, "name": name} for kind, name in gone])
+            c.execute(Q["bump_catalogue_revision"])
 
         await self._call(job, durable=True)
-
-    async def load_services(self) -> list[Service]:
-        rows = await self._call(lambda c: c.execute(Q["load_services"]).fetchall())
-        return [
-            Service(
-                id=r[0],
-                key=r[1],
-                name=r[2],
-                secret=r[3],
-                active=bool(r[4]),
-                notify_url=r[5],
-                tps=r[6],
-                senderids=tuple(msgspec.json.decode(r[7])),
-                inbound_url=r[8],
-                numbers=tuple(msgspec.json.decode(r[9])),
-            )
-            for r in rows
-        ]
-
-    # -- messages --------------------------------------------------------------------------------
 
     async def accept(
         self,

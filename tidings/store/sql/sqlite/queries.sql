@@ -93,19 +93,31 @@ UPDATE messages SET leased = 0, next_at = :now WHERE leased = 1;
 -- release_notification_leases --
 UPDATE notifications SET leased = 0, next_at = :now WHERE leased = 1 AND state = 'pending';
 
--- upsert_service --
-INSERT INTO services (id, key, name, secret, active, notify_url, tps, senderids, inbound_url, numbers)
-VALUES (:id, :key, :name, :secret, :active, :notify_url, :tps, :senderids, :inbound_url, :numbers)
-ON CONFLICT (id) DO UPDATE SET key = excluded.key, name = excluded.name, secret = excluded.secret,
-    active = excluded.active, notify_url = excluded.notify_url, tps = excluded.tps,
-    senderids = excluded.senderids, inbound_url = excluded.inbound_url, numbers = excluded.numbers;
+-- load_catalogue --
+SELECT kind, name, body, origin FROM catalogue ORDER BY kind, name;
 
--- delete_other_services --
-DELETE FROM services WHERE id NOT IN (SELECT value FROM json_each(:keep));
+-- catalogue_revision --
+SELECT revision FROM catalogue_revision WHERE id = 1;
 
--- load_services --
-SELECT id, key, name, secret, active, notify_url, tps, senderids, inbound_url, numbers
-FROM services ORDER BY id;
+-- bump_catalogue_revision --
+UPDATE catalogue_revision SET revision = revision + 1 WHERE id = 1;
+
+-- insert_catalogue --
+INSERT INTO catalogue (kind, name, body, origin, updated_at) VALUES (:kind, :name, :body, :origin, :now)
+ON CONFLICT (kind, name) DO NOTHING;
+
+-- update_catalogue --
+UPDATE catalogue SET body = :body, updated_at = :now WHERE kind = :kind AND name = :name;
+
+-- delete_catalogue --
+DELETE FROM catalogue WHERE kind = :kind AND name = :name;
+
+-- seed_catalogue --
+INSERT INTO catalogue (kind, name, body, origin, updated_at) VALUES (:kind, :name, :body, 'config', :now)
+ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, origin = 'config', updated_at = excluded.updated_at;
+
+-- catalogue_of_origin --
+SELECT kind, name FROM catalogue WHERE origin = :origin;
 
 -- get_message --
 SELECT transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,

@@ -1,4 +1,4 @@
-"""The `tidings` command: serve, check-config, smsc."""
+"""The `tidings` command: serve, check-config, smsc, and the admin commands (services, templates, …)."""
 
 import json
 import logging
@@ -10,6 +10,7 @@ from typing import NoReturn
 import click
 
 from tidings import __version__
+from tidings.admin_cli import COMMANDS
 from tidings.config import Config, ConfigError, database_problem, load_config
 from tidings.runtime import Runtime
 from tidings.services import Service
@@ -122,6 +123,10 @@ def smsc(
         _fail([f"cannot listen on {host}:{port}: {exc.strerror}"])
     except KeyboardInterrupt:
         pass
+
+
+for _command in COMMANDS:
+    main.add_command(_command)
 
 
 def _load(path: str | None) -> Config:

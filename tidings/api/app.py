@@ -12,6 +12,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings import ids
+from tidings.api import admin
 from tidings.api.consent import members
 from tidings.api.links import follow
 from tidings.api.messages import get_message
@@ -80,6 +81,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
         Route("/l/{code}", follow, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
+        *admin.routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 from typing import NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -36,28 +37,90 @@ def main() -> None:
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="API processes sharing the port (more than 1 needs PostgreSQL).",
+)
+@click.option("--api-only", is_flag=True, help="Serve HTTP only; `tidings worker` processes send.")
 def serve(
-    config_path: str | None, host: str | None, port: int | None, database: str | None, log_level: str
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    log_level: str,
+    workers: int,
+    api_only: bool,
 ) -> None:
-    """Run the API, the workers and the notifier in one process."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = _load(config_path or os.environ.get("TIDINGS_CONFIG") or None)
+    """Run the API, the workers and the notifier in one process (or the API alone, in several)."""
+    config = _configure(config_path, database, log_level)
     if host:
         config.server.host = host
     if port:
         config.server.port = port
-    if database:
-        if problem := database_problem(database):
-            _fail([f"--db: {problem}"])
-        config.server.database = database
-    from tidings.server import ListenFailed, run
+    if config.server.database.startswith("sqlite:") and (workers > 1 or api_only):
+        _fail(["--workers and --api-only need PostgreSQL: one process owns a SQLite database"])
+    from tidings.server import ListenFailed, listen, run
 
     try:
-        run(config, _banner)
+        if workers == 1:
+            run(config, _banner, dispatch=not api_only)
+        else:
+            from tidings.supervise import supervise
+
+            sock = listen(config)
+            supervise(
+                workers,
+                lambda n: run(config, _banner if n == 0 else _quiet, dispatch=not api_only, sock=sock),
+            )
     except (StoreUnavailable, ListenFailed) as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:
         pass
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML config file (default: $TIDINGS_CONFIG).",
+)
+@click.option("--db", "database", help="Database URL (postgresql://HOST/DATABASE).")
+@click.option(
+    "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
+)
+def worker(config_path: str | None, database: str | None, log_level: str) -> None:
+    """Send: connectors, dispatch and notifications, no HTTP. Run any number beside `serve --api-only`."""
+    config = _configure(config_path, database, log_level)
+    if config.server.database.startswith("sqlite:"):
+        _fail(["a worker process needs PostgreSQL: one process owns a SQLite database (use tidings serve)"])
+    from tidings.server import run_worker
+
+    def ready(runtime: Runtime) -> None:
+        routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items())
+        where = redact(config.server.database)
+        click.echo(f"Tidings {__version__} worker (pid {os.getpid()}; database {where}; {routes})")
+        sys.stdout.flush()
+
+    try:
+        run_worker(config, ready)
+    except StoreUnavailable as exc:
+        _fail([str(exc)])
+    except KeyboardInterrupt:
+        pass
+
+
+def _configure(config_path: str | None, database: str | None, log_level: str) -> Config:
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(config_path or os.environ.get("TIDINGS_CONFIG") or None)
+    if database:
+        if problem := database_problem(database):
+            _fail([f"--db: {problem}"])
+        config.server.database = database
+    return config
 
 
 @main.command("check-config")
@@ -147,13 +210,26 @@ def _fail(problems: list[str]) -> NoReturn:
 def _banner(runtime: Runtime) -> None:
     config = runtime.config
     base = f"http://{config.server.host}:{config.server.port}"
-    routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items())
-    click.echo(f"Tidings {__version__} serving {base} (database {config.server.database}; {routes})")
+    routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items()) or "API only"
+    click.echo(f"Tidings {__version__} serving {base} (database {redact(config.server.database)}; {routes})")
     if runtime.demo is not None:
         click.echo(f'Demo service "{runtime.demo.name}" (id {runtime.demo.id}), key {runtime.demo.key}')
         click.echo("Send an SMS through the sandbox:")
         click.echo("  " + demo_curl(base, runtime.demo))
     sys.stdout.flush()
+
+
+def _quiet(runtime: Runtime) -> None:
+    """The banner is printed by the first of several API processes only."""
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for output."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def demo_curl(base: str, service: Service) -> str:

@@ -37,6 +37,11 @@ class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True):
     concurrency: int = 512
 
 
+class RedisConfig(msgspec.Struct, forbid_unknown_fields=True):
+    url: str = ""  # redis://HOST[:PORT][/DB]; empty: no Redis (one process, or per-process limits)
+    prefix: str = "tidings:"  # of every key and channel, so several deployments can share one Redis
+
+
 class SandboxConfig(msgspec.Struct, forbid_unknown_fields=True):
     delay_ms: int = 200
 
@@ -104,6 +109,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
     templates: list[TemplateConfig] = msgspec.field(default_factory=list)
@@ -117,6 +123,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "server": ServerConfig,
     "notify": NotifyConfig,
     "sandbox": SandboxConfig,
+    "redis": RedisConfig,
 }
 
 
@@ -334,6 +341,9 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
         check.add(("notify", "retry_interval_s"), "must be 0 or more")
     if n.concurrency < 1:
         check.add(("notify", "concurrency"), "must be at least 1")
+    r = config.redis
+    if r.url and not r.url.startswith(("redis://", "rediss://", "unix://")):
+        check.add(("redis", "url"), "must be redis://HOST[:PORT][/DB], rediss://… or unix://PATH")
     if config.sandbox.delay_ms < 0:
         check.add(("sandbox", "delay_ms"), "must be 0 or more")
     _check_services(config.services, rows["services"], check)
@@ -540,8 +550,10 @@ def database_problem(url: str) -> str | None:
     if url.startswith("sqlite:///") and len(url) > len("sqlite:///"):
         return None
     if url.startswith(("postgresql://", "postgres://")):
-        return "PostgreSQL is not supported by this version yet; use sqlite:///PATH"
-    return "must be sqlite:///PATH (relative) or sqlite:////ABSOLUTE/PATH"
+        from tidings.store.postgres import url_problem
+
+        return url_problem(url)
+    return "must be sqlite:///PATH (relative), sqlite:////ABSOLUTE/PATH or postgresql://HOST[:PORT]/DATABASE"
 
 
 def is_http_url(url: str) -> bool:

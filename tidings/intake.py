@@ -12,7 +12,7 @@ from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
 from tidings.links.smart import HTTPS_URL, SHORT_LINK_S, SmartlinkRegistry, new_code
 from tidings.links.smart import PLACEHOLDER as SMARTLINK
 from tidings.policy.contact import GroupRegistry
-from tidings.policy.ratelimit import RateLimiter
+from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
@@ -35,6 +35,7 @@ class Intake:
         groups: GroupRegistry | None = None,
         smartlinks: SmartlinkRegistry | None = None,
         public_url: str = "",
+        limiter: Limiter | None = None,
     ) -> None:
         self.store = store
         self.on_accept = on_accept
@@ -42,7 +43,7 @@ class Intake:
         self.groups = groups or GroupRegistry()
         self.smartlinks = smartlinks or SmartlinkRegistry()
         self.public_url = public_url.rstrip("/")
-        self.limiter = RateLimiter()
+        self.limiter: Limiter = limiter or RateLimiter()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
         """Check what depends on the service, commit every message, and only then answer."""
@@ -62,7 +63,7 @@ class Intake:
             policy = msgspec.json.encode(req.policy)
         links = self._links(service, req, content.data.get("text"))
         # Last check before storing, so refused requests spend none of the service's budget.
-        if not self.limiter.take(service.id, service.tps, len(req.addresses)):
+        if not await self.limiter.take(service.id, service.tps, len(req.addresses)):
             raise RateLimited()
         transids = ids.new_ids(len(req.addresses))
         now = clock.now()
@@ -167,7 +168,7 @@ class Intake:
             raise TooManyDestinations(
                 f"{len(req.items)} destinations, more than this service's tps of {service.tps}", field="to"
             )
-        if not self.limiter.take(service.id, service.tps, len(req.items)):
+        if not await self.limiter.take(service.id, service.tps, len(req.items)):
             raise RateLimited()
         items = self._sms_items(service, req)
         transids = ids.new_ids(len(items))

@@ -3,6 +3,8 @@
 import asyncio
 import logging
 
+from redis.asyncio import Redis
+
 from tidings.catalogue import Snapshot, config_entries, demo_entry
 from tidings.channels import build_connectors, build_routes
 from tidings.channels.base import Connector
@@ -13,22 +15,31 @@ from tidings.intake import Intake
 from tidings.links.smart import SmartlinkRegistry
 from tidings.notify.webhook import Notifier
 from tidings.policy.contact import GroupRegistry
+from tidings.policy.ratelimit import RedisRateLimiter
 from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
 from tidings.templates import TemplateRegistry
+from tidings.wake import Wakeups
 
 log = logging.getLogger("tidings")
 CATALOGUE_POLL_S = 1.0
 
 
 class Runtime:
-    def __init__(self, config: Config) -> None:
+    """One process's share of the work. `api` serves HTTP (the server module puts it in front);
+    `dispatch` runs the connectors, the dispatcher and the notifier. `tidings serve` has both, `serve
+    --api-only` the first, `tidings worker` the second: any number of each on one PostgreSQL."""
+
+    def __init__(self, config: Config, *, api: bool = True, dispatch: bool = True) -> None:
         self.config = config
+        self.api = api
+        self.dispatch = dispatch
         self.services = ServiceRegistry()
         self.demo: Service | None = None
         self._store: Store | None = None
         self._started: list[Dispatcher | Notifier] = []
         self.connectors: dict[str, Connector] = {}
+        self.routes: dict[str, Connector] = {}
         self.inbox: Inbox | None = None
         self.templates = TemplateRegistry()
         self.groups = GroupRegistry()
@@ -36,40 +47,62 @@ class Runtime:
         self.catalogue = Snapshot.of(0, ())
         self.catalogue_lock = asyncio.Lock()  # admin changes here are checked and written one at a time
         self._follower: asyncio.Task[None] | None = None
+        self.redis: Redis | None = None
+        self.wakeups = Wakeups(None, config.redis.prefix)
 
     @property
     def store(self) -> Store:
         assert self._store is not None, "the runtime is not started"
         return self._store
 
+    def wake_dispatcher(self) -> None:
+        self.wakeups.wake("dispatch")
+
+    def wake_notifier(self) -> None:
+        self.wakeups.wake("notify")
+
     async def start(self) -> None:
         config = self.config
         self._store = open_store(config.server.database)
         await self._store.open()
+        if config.redis.url:
+            self.redis = Redis.from_url(config.redis.url, socket_timeout=2, socket_connect_timeout=2)
+            self.wakeups = Wakeups(self.redis, config.redis.prefix, config.redis.url)
         await self._seed()
         self._follower = asyncio.create_task(self._follow())
-        self.connectors = build_connectors(config)
-        self.routes = build_routes(config, self.connectors)
-        self.notifier = Notifier(self._store, self.services, config.notify)
-        await self.notifier.start()
-        self.dispatcher = Dispatcher(
-            self._store, self.services, self.routes, self.notifier.wake, groups=self.groups
-        )
-        await self.dispatcher.start()
-        self.inbox = Inbox(self._store, self.services, self.notifier.wake)
-        for connector in self.connectors.values():
-            await connector.start(self.inbox)
-        self._started = [self.notifier, self.dispatcher]
+        if self.dispatch:
+            await self._start_dispatch()
+        limiter = RedisRateLimiter(self.redis, config.redis.prefix) if self.redis is not None else None
         self.intake = Intake(
             self._store,
-            self.dispatcher.wake,
+            self.wake_dispatcher,
             self.templates,
             self.groups,
             self.smartlinks,
             config.server.public_url or f"http://{config.server.host}:{config.server.port}",
+            limiter,
         )
+        await self.wakeups.start()
+
+    async def _start_dispatch(self) -> None:
+        config, store = self.config, self.store
+        self.connectors = build_connectors(config)
+        self.routes = build_routes(config, self.connectors)
+        self.notifier = Notifier(store, self.services, config.notify)
+        await self.notifier.start()
+        self.dispatcher = Dispatcher(
+            store, self.services, self.routes, self.wake_notifier, groups=self.groups
+        )
+        await self.dispatcher.start()
+        self.wakeups.on("dispatch", self.dispatcher.wake)
+        self.wakeups.on("notify", self.notifier.wake)
+        self.inbox = Inbox(store, self.services, self.wake_notifier)
+        for connector in self.connectors.values():
+            await connector.start(self.inbox)
+        self._started = [self.notifier, self.dispatcher]
 
     async def stop(self) -> None:
+        await self.wakeups.stop()
         if self._follower is not None:
             self._follower.cancel()
             self._follower = None
@@ -88,6 +121,9 @@ class Runtime:
                 await self.inbox.stop()
             await self._store.close()
             self._store = None
+        if self.redis is not None:
+            await self.redis.aclose()
+            self.redis = None
 
     async def refresh(self) -> None:
         """Take a new snapshot of the catalogue (after a change here, or when another process made one)."""

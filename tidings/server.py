@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable
 
 import uvicorn
@@ -16,9 +17,16 @@ from tidings.runtime import Runtime
 log = logging.getLogger("tidings")
 
 
-async def serve(config: Config, on_ready: Callable[[Runtime], None]) -> None:
-    """Start the runtime, serve HTTP until SIGINT or SIGTERM, then stop cleanly."""
-    runtime = Runtime(config)
+async def serve(
+    config: Config,
+    on_ready: Callable[[Runtime], None],
+    *,
+    dispatch: bool = True,
+    sock: socket.socket | None = None,
+) -> None:
+    """Start the runtime, serve HTTP until SIGINT or SIGTERM, then stop cleanly. With `sock`, serve on
+    that listening socket (shared with sibling processes) instead of binding one."""
+    runtime = Runtime(config, dispatch=dispatch)
     await runtime.start()
     try:
         server = uvicorn.Server(
@@ -40,7 +48,7 @@ async def serve(config: Config, on_ready: Callable[[Runtime], None]) -> None:
             signal.signal(sig, _note_signal)
         announce = asyncio.create_task(_when_started(server, lambda: on_ready(runtime)))
         try:
-            await server.serve()
+            await server.serve(sockets=[sock] if sock is not None else None)
         except SystemExit:  # uvicorn's way of saying it could not listen; it has logged why
             if server.started:
                 raise
@@ -68,12 +76,56 @@ async def _when_started(server: uvicorn.Server, callback: Callable[[], None]) ->
     callback()
 
 
-def run(config: Config, on_ready: Callable[[Runtime], None]) -> None:
+async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
+    """A worker process: connectors, dispatch and notifications, no HTTP; until SIGINT or SIGTERM."""
+    runtime = Runtime(config, api=False)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        on_ready(runtime)
+        await stop.wait()
+    finally:
+        await runtime.stop()
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     try:
         import uvloop
-
-        factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux and macOS only
-        factory = None
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(config, on_ready))
+        return None
+    return uvloop.new_event_loop
+
+
+def run(
+    config: Config,
+    on_ready: Callable[[Runtime], None],
+    *,
+    dispatch: bool = True,
+    sock: socket.socket | None = None,
+) -> None:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(serve(config, on_ready, dispatch=dispatch, sock=sock))
+
+
+def run_worker(config: Config, on_ready: Callable[[Runtime], None]) -> None:
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(work(config, on_ready))
+
+
+def listen(config: Config) -> socket.socket:
+    """The listening socket that `serve --workers N` hands to every API process."""
+    host, port = config.server.host, config.server.port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ListenFailed(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

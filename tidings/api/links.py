@@ -51,4 +51,4 @@ async def _notify_click(
     note = notification_for(runtime.services, target, outcome, now, additional_info=agent)
     if note is not None:
         await runtime.store.add_notification(transid, service_id, note)
-        runtime.notifier.wake()
+        runtime.wake_notifier()

@@ -6,9 +6,13 @@ __all__ = ["Store", "StoreUnavailable", "open_store"]
 
 
 def open_store(url: str) -> Store:
-    """A store for `sqlite:///relative/path` or `sqlite:////absolute/path`."""
+    """A store for `sqlite:///relative/path`, `sqlite:////absolute/path` or `postgresql://…/DATABASE`."""
     if url.startswith("sqlite:///"):
         from tidings.store.sqlite import SqliteStore
 
         return SqliteStore(url.removeprefix("sqlite:///"))
-    raise ValueError(f"unsupported database URL {url!r}")
+    if url.startswith(("postgresql://", "postgres://")):
+        from tidings.store.postgres import PostgresStore
+
+        return PostgresStore(url)
+    raise ValueError("unsupported database URL (sqlite:///PATH or postgresql://HOST/DATABASE)")

@@ -1,0 +1,595 @@
+"""The PostgreSQL store: any number of Tidings processes on one database.
+
+Each call is one transaction on a pooled connection. What SQLite gets from having one writer, this store
+gets from locks: claims skip rows another worker holds (`FOR UPDATE SKIP LOCKED`) and hand them out with a
+lease, so a crashed worker's rows come due again when it ends; transactions that could race on the same
+provider id, message or policy counter first take transaction-scoped advisory locks on it, always in one
+order. A transaction that still deadlocks is run again (each is a function of its arguments and the
+database, so running one twice is safe).
+"""
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+import msgspec
+
+from tidings import clock
+from tidings.policy.contact import PolicyCheck
+from tidings.statuses import Outcome, Status
+from tidings.store.base import (
+    CatalogueEntry,
+    ClaimedNotification,
+    Click,
+    ConsentChange,
+    DueMessage,
+    HistoryEntry,
+    IdempotentAnswer,
+    InboundMessage,
+    IncomingReceipt,
+    MessageRecord,
+    NewLink,
+    NewMessage,
+    NotificationRecord,
+    NotificationResult,
+    OutgoingNotification,
+    ReceiptNotice,
+    ReceiptTarget,
+    StoreUnavailable,
+    Update,
+)
+from tidings.store.queries import load_migrations, load_queries
+
+log = logging.getLogger("tidings.store")
+T = TypeVar("T")
+Q = load_queries("postgres")
+IDEMPOTENCY_S = 24 * 3600
+POLICY_SENDS_KEPT_S = 31 * 24 * 3600
+EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600
+LANES = (0, 1, 2, 3)
+POOL_SIZE = 16
+RETRIES = 5
+SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+MIGRATION_LOCK = 0x7469_6469_6E67  # "tiding": one process migrates at a time
+# A pooled connection and a plain one answer the same calls; the pool hands out proxies.
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+
+def parse_url(url: str) -> tuple[str, str | None]:
+    """The DSN asyncpg takes, and the schema named by `?schema=` (which asyncpg would not understand)."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(scheme="postgresql", query=rest)), schema
+
+
+def url_problem(url: str) -> str | None:
+    try:
+        parts = urlsplit(url)
+        _ = parts.port
+    except ValueError as exc:
+        return f"is not a valid URL: {exc}"
+    _, schema = parse_url(url)
+    if schema is not None and not SCHEMA.match(schema):
+        return "schema must be letters, digits and _ (at most 63), not starting with a digit"
+    if not parts.path.strip("/"):
+        return "must name a database: postgresql://HOST[:PORT]/DATABASE"
+    return None
+
+
+def _where(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    return f"{host}:{parts.port or 5432}{parts.path}"
+
+
+class PostgresStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dsn, self.schema = parse_url(url)
+        self._pool: asyncpg.Pool | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        settings = {"search_path": f'"{self.schema}"'} if self.schema else {}
+        try:
+            conn = await asyncpg.connect(self.dsn, timeout=10)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
+        try:
+            if self.schema:
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                await conn.execute(f'SET search_path TO "{self.schema}"')
+            await _migrate(conn)
+            now = clock.now()
+            await conn.execute(Q["forget_early_receipts"], now - EARLY_RECEIPTS_KEPT_S)
+            await conn.execute(Q["forget_idempotent"], now - IDEMPOTENCY_S)
+            await conn.execute(Q["forget_policy_sends"], now - POLICY_SENDS_KEPT_S)
+            # Leases are not released here, unlike SQLite: other processes may be holding theirs.
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=2, max_size=POOL_SIZE, server_settings=settings, timeout=10
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        for attempt in range(RETRIES):
+            try:
+                async with self._pool.acquire() as c, c.transaction():
+                    return await fn(c)
+            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                if attempt == RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.005 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        async with self._pool.acquire() as c:
+            return await fn(c)
+
+    async def ping(self) -> None:
+        await self._read(lambda c: c.fetchval("SELECT 1"))
+
+    # -- catalogue -------------------------------------------------------------------------------
+
+    async def load_catalogue(self) -> tuple[int, list[CatalogueEntry]]:
+        async def job(c: Conn) -> tuple[int, list[CatalogueEntry]]:
+            revision = await c.fetchval(Q["catalogue_revision"])
+            rows = await c.fetch(Q["load_catalogue"])
+            return int(revision), [CatalogueEntry(r[0], r[1], r[2].encode(), r[3]) for r in rows]
+
+        # One snapshot for both reads, so the revision matches the entries.
+        return await self._tx(job)
+
+    async def catalogue_revision(self) -> int:
+        return int(await self._read(lambda c: c.fetchval(Q["catalogue_revision"])))
+
+    async def change_catalogue(self, change: CatalogueEntry, how: Literal["add", "update", "delete"]) -> bool:
+        now = clock.now()
+        key = (change.kind, change.name)
+
+        async def job(c: Conn) -> bool:
+            if how == "add":
+                status = await c.execute(
+                    Q["insert_catalogue"], *key, change.body.decode(), change.origin, now
+                )
+            elif how == "update":
+                status = await c.execute(Q["update_catalogue"], *key, change.body.decode(), now)
+            else:
+                status = await c.execute(Q["delete_catalogue"], *key)
+            if not status.endswith(" 1"):
+                return False
+            await c.execute(Q["bump_catalogue_revision"])
+            return True
+
+        return await self._tx(job)
+
+    async def seed_catalogue(self, entries: Sequence[CatalogueEntry], drop_demo: bool) -> None:
+        now = clock.now()
+        rows = [(e.kind, e.name, e.body.decode(), now) for e in entries]
+        named = {(e.kind, e.name) for e in entries}
+
+        async def job(c: Conn) -> None:
+            await c.executemany(Q["seed_catalogue"], rows)
+            gone = [tuple(r) for r in await c.fetch(Q["catalogue_of_origin"], "config")]
+            gone = [r for r in gone if r not in named]
+            if drop_demo:
+                gone += [tuple(r) for r in await c.fetch(Q["catalogue_of_origin"], "demo")]
+            await c.executemany(Q["delete_catalogue"], gone)
+            await c.execute(Q["bump_catalogue_revision"])
+
+        await self._tx(job)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def accept(
+        self,
+        messages: Sequence[NewMessage],
+        idempotent: IdempotentAnswer | None = None,
+        links: Sequence[NewLink] = (),
+    ) -> bytes | None:
+        rows = [
+            (
+                m.transid,
+                m.service_id,
+                m.channel,
+                m.address,
+                m.address_type,
+                m.content,
+                m.parts,
+                m.correlationid,
+                m.callback_data,
+                m.notify_url,
+                m.priority,
+                m.expiry,
+                m.created_at,
+                m.policy,
+            )
+            for m in messages
+        ]
+        link_rows = [
+            (k.code, k.service_id, k.transid, k.linkid, k.target, k.track, k.expires_at, k.created_at)
+            for k in links
+        ]
+
+        async def job(c: Conn) -> bytes | None:
+            if idempotent is not None:
+                i = idempotent
+                # The key first: a concurrent request with the same key waits here for this commit.
+                fresh_after = i.at - IDEMPOTENCY_S
+                if (
+                    await c.fetchval(
+                        Q["claim_idempotent"], i.service_id, i.key, i.response, i.at, fresh_after
+                    )
+                    is None
+                ):
+                    return bytes(await c.fetchval(Q["get_idempotent"], i.service_id, i.key))
+            if len(rows) == 1:
+                await c.execute(Q["insert_message"], *rows[0])
+            else:
+                await c.executemany(Q["insert_message"], rows)
+            if link_rows:
+                await c.executemany(Q["insert_link"], link_rows)
+            return None
+
+        return await self._tx(job)
+
+    async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
+        lease_until = now + lease_s
+
+        async def job(c: Conn) -> list[Any]:
+            rows: list[Any] = []
+            for lane in LANES:
+                services = [r[0] for r in await c.fetch(Q["due_services"], lane, now)]
+                while services and len(rows) < limit:
+                    share = max(1, (limit - len(rows)) // len(services))
+                    hungry = []
+                    for service_id in services:
+                        got = await c.fetch(Q["claim_service"], lane, service_id, now, lease_until, share)
+                        rows.extend(got)
+                        if len(got) == share:
+                            hungry.append(service_id)
+                        if len(rows) >= limit:
+                            break
+                    services = hungry
+                if len(rows) >= limit:
+                    break
+            return rows
+
+        rows = await self._tx(job)
+        rows.sort(key=lambda r: (r[11], r[0]))
+        return [
+            DueMessage(
+                transid=r[1],
+                service_id=r[2],
+                channel=r[3],
+                address=r[4],
+                address_type=r[5],
+                content=msgspec.json.decode(r[6]),
+                parts=r[7],
+                correlationid=r[8],
+                callback_data=r[9],
+                notify_url=r[10],
+                priority=r[11],
+                expiry=r[12],
+                status=Status.from_word(r[13]),
+                attempts=r[14],
+                ext_id=r[15],
+                pending=_outcome(r[16]),
+                policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
+            )
+            for r in rows
+        ]
+
+    async def next_due(self) -> float | None:
+        value = await self._read(lambda c: c.fetchval(Q["next_due"]))
+        return None if value is None else float(value)
+
+    async def record(self, updates: Sequence[Update]) -> None:
+        ordered = sorted(updates, key=lambda u: u.transid)  # rows are locked in one order everywhere
+        statuses, events, reschedules, notes = [], [], [], []
+        for u in ordered:
+            if u.outcome is None:
+                reschedules.append((u.transid, u.next_at, u.attempts, u.error, u.at))
+                continue
+            o = u.outcome
+            pending = _encode_outcome(u.pending)
+            statuses.append(
+                (
+                    u.transid,
+                    o.status.word,
+                    o.code,
+                    o.description,
+                    u.at,
+                    u.next_at,
+                    u.attempts,
+                    u.ext_id,
+                    pending,
+                    u.error,
+                )
+            )
+            events.append((u.transid, o.status.word, o.code, o.description, u.at))
+            if (n := u.notification) is not None:
+                notes.append((n.event_id, u.transid, u.service_id, n.url, n.body, u.at))
+        parts = [(key, u.transid, n) for u in ordered for n, key in enumerate(u.part_ids, start=1)]
+        ext_keys = sorted({key for u in ordered for key in (u.part_ids or ((u.ext_id,) if u.ext_id else ()))})
+
+        async def job(c: Conn) -> None:
+            if ext_keys:
+                # Against apply_receipts: a receipt for these ids either sees them recorded or leaves an
+                # early receipt that the query below finds.
+                await c.execute(Q["lock_keys"], [f"x:{k}" for k in ext_keys])
+            await c.executemany(Q["record_status"], statuses)
+            await c.executemany(Q["insert_event"], events)
+            await c.executemany(Q["reschedule"], reschedules)
+            await c.executemany(Q["insert_notification"], notes)
+            await c.executemany(Q["insert_part"], parts)
+            if ext_keys:
+                early = await c.fetch(Q["take_early_receipts"], ext_keys)
+                wanted = set(ext_keys)
+                for row in early:
+                    if row[0] in wanted and (outcome := _outcome(row[2])) is not None:
+                        await _stage(c, row[0], outcome, row[3])
+
+        await self._tx(job)
+
+    async def apply_receipts(self, receipts: Sequence[IncomingReceipt], notice: ReceiptNotice) -> None:
+        keys = sorted({f"x:{key}" for r in receipts for key in r.keys})
+
+        async def finish(c: Conn, transid: str, outcome: Outcome, at: float) -> None:
+            row = await c.fetchrow(Q["receipt_target"], transid)
+            if row is None:
+                return  # final already: a repeated receipt changes nothing
+            target = ReceiptTarget(*row)
+            word = outcome.status.word
+            await c.execute(Q["finish_by_receipt"], transid, word, outcome.code, outcome.description, at)
+            await c.execute(Q["insert_event"], transid, word, outcome.code, outcome.description, at)
+            if (n := notice(target, outcome, at)) is not None:
+                await c.execute(
+                    Q["insert_notification"], n.event_id, transid, target.service_id, n.url, n.body, at
+                )
+
+        async def job(c: Conn) -> None:
+            await c.execute(Q["lock_keys"], keys)
+            early: list[tuple[str, str, str, float]] = []
+            for r in receipts:
+                for key in r.keys:
+                    if await _stage(c, key, r.outcome, r.at, finish):
+                        break
+                else:
+                    encoded = _encode_outcome(r.outcome)
+                    assert encoded is not None
+                    early += [(key, r.keys[0], encoded, r.at) for key in r.keys]
+            await c.executemany(Q["insert_early_receipt"], early)
+
+        await self._tx(job)
+
+    async def record_inbound(
+        self,
+        message: InboundMessage,
+        notification: OutgoingNotification | None,
+        consent: ConsentChange | None,
+    ) -> None:
+        m = message
+
+        async def job(c: Conn) -> None:
+            row = (m.tid, m.service_id, m.channel, m.source, m.destination, m.text, m.parts, m.at)
+            await c.execute(Q["insert_inbound"], *row)
+            if notification is not None and m.service_id is not None:
+                n = notification
+                await c.execute(
+                    Q["insert_notification"], n.event_id, m.tid, m.service_id, n.url, n.body, m.at
+                )
+            if consent is not None:
+                await c.execute(Q["upsert_consent"], *_consent_row(consent))
+
+        await self._tx(job)
+
+    async def click(self, code: str, at: float) -> Click | None:
+        row = await self._tx(lambda c: c.fetchrow(Q["click_link"], code, at))
+        return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
+        async def job(c: Conn) -> None:
+            await c.execute(Q["lock_message"], transid)  # against finish_notifications' promotion
+            await c.execute(
+                Q["insert_notification"], note.event_id, transid, service_id, note.url, note.body, clock.now()
+            )
+
+        await self._tx(job)
+
+    async def save_consent(self, consent: ConsentChange) -> None:
+        await self._tx(lambda c: c.execute(Q["upsert_consent"], *_consent_row(consent)))
+
+    async def delete_consent(self, service_id: str, group_id: str, address: str, channel: str | None) -> None:
+        await self._tx(lambda c: c.execute(Q["delete_consent"], service_id, group_id, address, channel))
+
+    async def get_consent(
+        self, service_id: str, group_id: str, channel: str, address: str
+    ) -> ConsentChange | None:
+        r = await self._read(lambda c: c.fetchrow(Q["get_consent"], service_id, group_id, channel, address))
+        if r is None:
+            return None
+        return ConsentChange(service_id, group_id, channel, address, bool(r[0]), r[1], r[2], r[3], r[4])
+
+    async def check_policies(self, checks: Sequence[PolicyCheck], now: float) -> dict[str, str]:
+        # Two workers checking the same address must take turns, or both could send the last allowed
+        # message: one lock per (service, group, category, address), all taken at the start.
+        keys = sorted({f"p:{p.service_id}|{p.group_id}|{p.category}|{p.address}" for p in checks})
+
+        async def job(c: Conn) -> dict[str, str]:
+            await c.execute(Q["lock_keys"], keys)
+            refused: dict[str, str] = {}
+            for p in checks:
+                code = await _refusal(c, p, now)
+                if code is not None:
+                    refused[p.transid] = code
+                    continue
+                if p.limits:
+                    await c.execute(
+                        Q["insert_policy_send"], p.service_id, p.group_id, p.category, p.address, now
+                    )
+                await c.execute(Q["clear_policy"], p.transid)
+            return refused
+
+        return await self._tx(job)
+
+    async def get_message(self, service_id: str, transid: str) -> MessageRecord | None:
+        async def job(c: Conn) -> MessageRecord | None:
+            r = await c.fetchrow(Q["get_message"], transid, service_id)
+            if r is None:
+                return None
+            events = await c.fetch(Q["get_events"], transid)
+            notes = await c.fetch(Q["get_notifications"], transid)
+            clicks = await c.fetchval(Q["message_clicks"], transid)
+            return MessageRecord(
+                transid=r[0],
+                service_id=r[1],
+                channel=r[2],
+                address=r[3],
+                address_type=r[4],
+                content=msgspec.json.decode(r[5]),
+                parts=r[6],
+                correlationid=r[7],
+                callback_data=r[8],
+                notify_url=r[9],
+                priority=r[10],
+                expiry=r[11],
+                status=r[12],
+                code=r[13],
+                description=r[14],
+                created_at=r[15],
+                updated_at=r[16],
+                attempts=r[17],
+                history=[HistoryEntry(*e) for e in events],
+                notifications=[NotificationRecord(*n) for n in notes],
+                clicks=int(clicks),
+            )
+
+        return await self._read(job)
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    async def claim_notifications(self, now: float, limit: int, lease_s: float) -> list[ClaimedNotification]:
+        rows = await self._tx(lambda c: c.fetch(Q["claim_notifications"], now, now + lease_s, limit))
+        return [ClaimedNotification(*r) for r in sorted(rows, key=lambda r: r[0])]
+
+    async def finish_notifications(self, results: Sequence[NotificationResult]) -> None:
+        rows = [(r.seq, r.state, r.at, r.next_at, r.http_status, r.error, int(r.counted)) for r in results]
+        finished = [(r.seq, r.at) for r in results if r.state != "pending"]
+
+        async def job(c: Conn) -> None:
+            if finished:
+                # Against insert_notification: a new notification for the same message either sees this
+                # one finished or is promoted below.
+                transids = await c.fetch(Q["transids_of_notifications"], [seq for seq, _ in finished])
+                await c.execute(Q["lock_messages"], sorted({r[0] for r in transids}))
+            await c.executemany(Q["finish_notification"], rows)
+            await c.executemany(Q["promote_next_notification"], finished)
+
+        await self._tx(job)
+
+
+async def _migrate(conn: Conn) -> None:
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS tidings_migrations (version integer PRIMARY KEY)")
+        done = {r[0] for r in await conn.fetch("SELECT version FROM tidings_migrations")}
+        for number, sql in load_migrations("postgres"):
+            if number not in done:
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO tidings_migrations (version) VALUES ($1)", number)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+async def _refusal(c: Conn, p: PolicyCheck, now: float) -> str | None:
+    key = (p.service_id, p.category, p.address)
+    if p.check_consent:
+        # A keyword opt-out (STOP) is service-wide and overrides every group.
+        keyword = await c.fetchrow(Q["get_consent"], p.service_id, "", p.category, p.address)
+        if keyword is not None and not keyword[0]:
+            return "9002"
+        record = await c.fetchrow(Q["get_consent"], p.service_id, p.group_id, p.category, p.address)
+        if record is None:
+            if p.opt_in:
+                return "9002"
+        elif record[3] is not None and record[3] <= now:
+            return "9010"
+        elif not record[0]:
+            return "9002"
+    for window, most in p.limits:
+        sent = await c.fetchval(Q["count_policy_sends"], key[0], p.group_id, key[1], key[2], now - window)
+        if sent >= most:
+            return "9006"
+    return None
+
+
+Apply = Callable[[Conn, str, Outcome, float], Awaitable[None]]
+
+
+async def _stage(c: Conn, key: str, outcome: Outcome, at: float, apply: Apply | None = None) -> bool:
+    """Apply one receipt for provider id `key`; False when no message has that id (yet). With `apply`,
+    the message's final outcome is applied at once; without, it becomes the message's pending outcome,
+    due now, for the dispatcher to apply."""
+    transid = await c.fetchval(Q["find_by_ext_id"], key)
+    if transid is not None:
+        if apply is not None:
+            await apply(c, transid, outcome, at)
+        else:
+            await c.execute(Q["stage_receipt"], transid, _encode_outcome(outcome), at)
+        return True
+    transid = await c.fetchval(Q["find_part"], key)
+    if transid is None:
+        return False
+    await c.execute(Q["set_part_outcome"], key, _encode_outcome(outcome))
+    decoded = [_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], transid)]
+    # The message is delivered when every part is; the first part that failed decides otherwise.
+    failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)
+    if failed is not None or all(o is not None for o in decoded):
+        final = failed or decoded[-1]
+        if apply is not None and final is not None:
+            await apply(c, transid, final, at)
+        else:
+            await c.execute(Q["stage_receipt"], transid, _encode_outcome(final), at)
+    return True
+
+
+def _consent_row(c: ConsentChange) -> tuple[Any, ...]:
+    return (c.service_id, c.group_id, c.channel, c.address, c.consent, c.reason, c.source, c.expires, c.at)
+
+
+def _outcome(text: str | None) -> Outcome | None:
+    if text is None:
+        return None
+    status, code, description = msgspec.json.decode(text)
+    return Outcome(Status.from_word(status), code, description)
+
+
+def _encode_outcome(o: Outcome | None) -> str | None:
+    return None if o is None else msgspec.json.encode([o.status.word, o.code, o.description]).decode()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,257 @@
+-- Named queries for the PostgreSQL store. Parameters are positional ($1 ...); the comment under each
+-- name lists them in order.
+
+-- insert_message --
+-- transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
+-- notify_url, priority, expiry, created_at, policy
+INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
+                      callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
+                      policy, status, code, description)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $13, $13, $14, 'Queued', '1001', 'Queued');
+
+-- due_services --
+-- lane, now. The services with due work in a lane: a skip scan over the (lane, service_id, next_at)
+-- index, one seek per service, however many rows each one has waiting.
+WITH RECURSIVE s(id) AS (
+    SELECT min(service_id) FROM messages WHERE lane = $1 AND next_at IS NOT NULL
+    UNION ALL
+    SELECT (SELECT min(service_id) FROM messages
+            WHERE lane = $1 AND next_at IS NOT NULL AND service_id > s.id)
+    FROM s WHERE s.id IS NOT NULL
+)
+SELECT id FROM s
+WHERE id IS NOT NULL
+  AND (SELECT min(next_at) FROM messages
+       WHERE lane = $1 AND service_id = s.id AND next_at IS NOT NULL) <= $2;
+
+-- claim_service --
+-- lane, service_id, now, lease_until, limit. Rows another worker is claiming right now are skipped,
+-- not waited for.
+UPDATE messages SET leased = true, next_at = $4
+WHERE seq IN (SELECT seq FROM messages
+              WHERE lane = $1 AND service_id = $2 AND next_at <= $3
+              ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy;
+
+-- next_due --
+SELECT min(next_at) FROM messages WHERE next_at IS NOT NULL;
+
+-- record_status --
+-- transid, status, code, description, at, next_at, attempts, ext_id, pending, error
+UPDATE messages
+SET status = $2, code = $3, description = $4, updated_at = $5, next_at = $6, leased = false,
+    attempts = $7, ext_id = coalesce($8, ext_id), pending = $9,
+    lane = CASE WHEN $9::text IS NULL THEN priority ELSE 0 END, last_error = $10
+WHERE transid = $1;
+
+-- reschedule --
+-- transid, next_at, attempts, error, at
+UPDATE messages SET next_at = $2, leased = false, attempts = $3, last_error = $4, updated_at = $5
+WHERE transid = $1;
+
+-- insert_event --
+-- transid, status, code, description, at
+INSERT INTO events (transid, status, code, description, at) VALUES ($1, $2, $3, $4, $5);
+
+-- insert_notification --
+-- event_id, transid, service_id, url, body, at. The caller holds the message's lock (lock_messages).
+INSERT INTO notifications (event_id, transid, service_id, url, body, state, created_at, updated_at, next_at)
+VALUES ($1, $2, $3, $4, $5,
+        CASE WHEN EXISTS (SELECT 1 FROM notifications
+                          WHERE transid = $2 AND state IN ('pending', 'waiting'))
+             THEN 'waiting' ELSE 'pending' END,
+        $6, $6, $6);
+
+-- lock_keys --
+-- keys. Serialises the transactions that touch the same messages, provider ids or policy counters, in
+-- one order so that two of them cannot deadlock; released at commit.
+SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM (SELECT DISTINCT unnest($1::text[]) AS k ORDER BY 1) AS keys;
+
+-- lock_message --
+-- transid
+SELECT 1 FROM messages WHERE transid = $1 FOR UPDATE;
+
+-- lock_messages --
+-- transids, sorted
+SELECT count(*) FROM (SELECT 1 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE) AS locked;
+
+-- claim_notifications --
+-- now, lease_until, limit
+UPDATE notifications SET leased = true, next_at = $2
+WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= $1
+              ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+RETURNING seq, event_id, transid, service_id, url, body, attempts;
+
+-- transids_of_notifications --
+-- seqs
+SELECT transid FROM notifications WHERE seq = ANY($1::bigint[]);
+
+-- finish_notification --
+-- seq, state, at, next_at, http_status, error, counted
+UPDATE notifications
+SET state = $2, attempts = attempts + $7, updated_at = $3, next_at = $4, leased = false,
+    http_status = $5, last_error = $6
+WHERE seq = $1;
+
+-- promote_next_notification --
+-- seq, at. After a notification is sent or given up, the message's next one may go.
+UPDATE notifications SET state = 'pending', next_at = $2, updated_at = $2
+WHERE seq = (SELECT w.seq FROM notifications w
+             WHERE w.transid = (SELECT transid FROM notifications WHERE seq = $1) AND w.state = 'waiting'
+             ORDER BY w.seq LIMIT 1);
+
+-- load_catalogue --
+SELECT kind, name, body, origin FROM catalogue ORDER BY kind, name;
+
+-- catalogue_revision --
+SELECT revision FROM catalogue_revision WHERE id = 1;
+
+-- bump_catalogue_revision --
+UPDATE catalogue_revision SET revision = revision + 1 WHERE id = 1;
+
+-- insert_catalogue --
+-- kind, name, body, origin, now
+INSERT INTO catalogue (kind, name, body, origin, updated_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (kind, name) DO NOTHING;
+
+-- update_catalogue --
+-- kind, name, body, now
+UPDATE catalogue SET body = $3, updated_at = $4 WHERE kind = $1 AND name = $2;
+
+-- delete_catalogue --
+-- kind, name
+DELETE FROM catalogue WHERE kind = $1 AND name = $2;
+
+-- seed_catalogue --
+-- kind, name, body, now
+INSERT INTO catalogue (kind, name, body, origin, updated_at) VALUES ($1, $2, $3, 'config', $4)
+ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body, origin = 'config', updated_at = excluded.updated_at;
+
+-- catalogue_of_origin --
+-- origin
+SELECT kind, name FROM catalogue WHERE origin = $1;
+
+-- get_message --
+-- transid, service_id
+SELECT transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
+       notify_url, priority, expiry, status, code, description, created_at, updated_at, attempts, ext_id
+FROM messages WHERE transid = $1 AND service_id = $2;
+
+-- get_events --
+SELECT status, code, description, at FROM events WHERE transid = $1 ORDER BY seq;
+
+-- get_notifications --
+SELECT event_id, url, state, attempts, http_status, last_error, created_at, updated_at
+FROM notifications WHERE transid = $1 ORDER BY seq;
+
+-- message_clicks --
+SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = $1;
+
+-- find_by_ext_id --
+SELECT transid FROM messages WHERE ext_id = $1;
+
+-- find_part --
+SELECT transid FROM ext_parts WHERE ext_id = $1;
+
+-- stage_receipt --
+-- transid, outcome, at. The receipt becomes the message's pending outcome, due now, for the dispatcher.
+UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND status = 'Submitted';
+
+-- receipt_target --
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
+FROM messages WHERE transid = $1 AND status = 'Submitted' FOR UPDATE;
+
+-- finish_by_receipt --
+-- transid, status, code, description, at
+UPDATE messages
+SET status = $2, code = $3, description = $4, updated_at = $5, next_at = NULL, leased = false,
+    pending = NULL, lane = priority
+WHERE transid = $1 AND status = 'Submitted';
+
+-- set_part_outcome --
+-- key, outcome
+UPDATE ext_parts SET outcome = $2 WHERE ext_id = $1;
+
+-- part_outcomes --
+SELECT outcome FROM ext_parts WHERE transid = $1 ORDER BY part;
+
+-- insert_part --
+-- key, transid, part
+INSERT INTO ext_parts (ext_id, transid, part) VALUES ($1, $2, $3)
+ON CONFLICT (ext_id) DO UPDATE SET transid = excluded.transid, part = excluded.part, outcome = NULL;
+
+-- insert_early_receipt --
+-- key, receipt_id, outcome, at
+INSERT INTO early_receipts (key, receipt_id, outcome, at) VALUES ($1, $2, $3, $4);
+
+-- take_early_receipts --
+-- keys. Every form of an early receipt's id is deleted together; each comes back with its key.
+DELETE FROM early_receipts
+WHERE receipt_id IN (SELECT receipt_id FROM early_receipts WHERE key = ANY($1::text[]))
+RETURNING key, receipt_id, outcome, at;
+
+-- forget_early_receipts --
+DELETE FROM early_receipts WHERE at < $1;
+
+-- claim_idempotent --
+-- service_id, key, response, at, fresh_after. Inserts the key, or takes over one older than its 24 h;
+-- returns nothing when a fresh one exists (a concurrent first request's commit is waited for).
+INSERT INTO idempotency (service_id, key, response, created_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (service_id, key) DO UPDATE SET response = excluded.response, created_at = excluded.created_at
+WHERE idempotency.created_at <= $5
+RETURNING 1;
+
+-- get_idempotent --
+SELECT response FROM idempotency WHERE service_id = $1 AND key = $2;
+
+-- forget_idempotent --
+DELETE FROM idempotency WHERE created_at < $1;
+
+-- insert_inbound --
+-- tid, service_id, channel, source, destination, text, parts, at
+INSERT INTO inbound (tid, service_id, channel, source, destination, text, parts, received_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tid) DO NOTHING;
+
+-- upsert_consent --
+-- service_id, group_id, channel, address, consent, reason, source, expires, at
+INSERT INTO consents (service_id, group_id, channel, address, consent, reason, source, expires, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (service_id, group_id, channel, address) DO UPDATE
+SET consent = excluded.consent, reason = excluded.reason, source = excluded.source,
+    expires = excluded.expires, updated_at = excluded.updated_at;
+
+-- get_consent --
+-- service_id, group_id, channel, address
+SELECT consent, reason, source, expires, updated_at FROM consents
+WHERE service_id = $1 AND group_id = $2 AND channel = $3 AND address = $4;
+
+-- delete_consent --
+-- service_id, group_id, address, channel (NULL: every channel)
+DELETE FROM consents
+WHERE service_id = $1 AND group_id = $2 AND address = $3 AND ($4::text IS NULL OR channel = $4);
+
+-- count_policy_sends --
+-- service_id, group_id, channel, address, since
+SELECT count(*) FROM policy_sends
+WHERE service_id = $1 AND group_id = $2 AND channel = $3 AND address = $4 AND sent_at > $5;
+
+-- insert_policy_send --
+-- service_id, group_id, channel, address, at
+INSERT INTO policy_sends (service_id, group_id, channel, address, sent_at) VALUES ($1, $2, $3, $4, $5);
+
+-- clear_policy --
+UPDATE messages SET policy = NULL WHERE transid = $1;
+
+-- forget_policy_sends --
+DELETE FROM policy_sends WHERE sent_at < $1;
+
+-- insert_link --
+-- code, service_id, transid, linkid, target, track, expires_at, at
+INSERT INTO links (code, service_id, transid, linkid, target, track, expires_at, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
+
+-- click_link --
+-- code, at
+UPDATE links SET clicks = clicks + 1, last_click_at = $2 WHERE code = $1
+RETURNING service_id, transid, linkid, expires_at, target, track;

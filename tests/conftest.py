@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 
+from tests.support.backends import NOT_REACHABLE, postgres_reachable, services_required
 from tests.support.receiver import Receiver
-from tests.support.server import TidingsServer
+from tests.support.server import BACKEND, TidingsServer
 
 SECRET_A = b"alpha-secret-bytes-0123456789-abcdef"
 SECRET_B = b"beta-secret-bytes-9876543210-fedcba"
@@ -28,6 +29,21 @@ SECRETS: list[str] = [
     base64.b64encode(SECRET_A).decode(),
     base64.b64encode(SECRET_B).decode(),
 ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL run, skip what is SQLite's own; without PostgreSQL, skip the run (or, where
+    TIDINGS_REQUIRE_SERVICES=1 as in CI, refuse to run it)."""
+    if BACKEND != "postgres":
+        return
+    if not postgres_reachable():
+        if services_required():
+            raise pytest.UsageError(f"TIDINGS_TEST_BACKEND=postgres: {NOT_REACHABLE}")
+        for item in items:
+            item.add_marker(pytest.mark.skip(reason=NOT_REACHABLE))
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="SQLite's own behaviour; this run is on PostgreSQL"))
 
 
 def b64(b: bytes) -> str:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support.server import TidingsServer, free_port
 
@@ -20,6 +21,7 @@ def run(
     return subprocess.run([*TIDINGS, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.sqlite_only
 def test_zero_config_start_prints_a_curl_that_works(tmp_path: Path):
     server = TidingsServer(tmp_path, None).start()
     try:
@@ -238,6 +240,7 @@ def test_serve_with_a_bad_config_exits_1_without_traceback(tmp_path: Path):
     assert r.returncode == 1 and "cannot read" in r.stderr
 
 
+@pytest.mark.sqlite_only
 def test_config_from_environment_and_flags_override_it(tmp_path: Path):
     cfg = tmp_path / "env.toml"
     cfg.write_text(CONTRACT_EXAMPLE.replace("port = 8080", "port = 1"))
@@ -272,6 +275,7 @@ def test_config_from_environment_and_flags_override_it(tmp_path: Path):
         proc.stderr and proc.stderr.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path):
     first = TidingsServer(tmp_path, None).start()
     try:
@@ -282,6 +286,7 @@ def test_a_second_server_on_the_same_database_refuses_to_start(tmp_path: Path):
         first.close()
 
 
+@pytest.mark.sqlite_only
 def test_an_unusable_database_is_a_clear_error(tmp_path: Path):
     (tmp_path / "junk.db").write_text("not a database")
     for url, words in [  # tmp_path is absolute, so these are sqlite:////...

@@ -5,8 +5,12 @@ interface on a real SQLite file, the way the dispatcher claims."""
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from tidings.store.base import NewMessage
 from tidings.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.sqlite_only  # the SQLite store itself; the contract suite covers both
 
 BACKLOG = 100_000
 

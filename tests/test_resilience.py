@@ -7,11 +7,14 @@ import signal
 import sqlite3
 import time
 
+import pytest
+
 from tests.conftest import KEY_A, KEY_B, assert_no_secrets, config_text, sms, unique_path
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 
 
+@pytest.mark.sqlite_only
 def test_a_foreign_write_lock_fails_requests_briefly_then_service_resumes(tmp_path, receiver: Receiver):
     server = TidingsServer(tmp_path, config_text(receiver)).start()
     try:

@@ -3,7 +3,6 @@ STOP / START keywords change the sender's consent."""
 
 import hashlib
 import hmac
-import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
@@ -78,11 +77,7 @@ def wait_webhooks(receiver: Receiver, path: str, source: str, count: int, timeou
 
 
 def db_rows(server: TidingsServer, query: str, *args: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{server.workdir / 'tidings.db'}?mode=ro", uri=True, timeout=5)
-    try:
-        return conn.execute(query, args).fetchall()
-    finally:
-        conn.close()
+    return server.rows(query, *args)
 
 
 def consent_rows(server: TidingsServer, address: str) -> list[tuple[Any, ...]]:

@@ -9,6 +9,8 @@ import pytest
 from tidings.store.base import NewMessage
 from tidings.store.sqlite import SqliteStore, StoreLocked
 
+pytestmark = pytest.mark.sqlite_only  # the SQLite store itself; the contract suite covers both
+
 
 def message(transid: str, at: float = 1000.0) -> NewMessage:
     return NewMessage(

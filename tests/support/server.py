@@ -1,16 +1,21 @@
 """A real `tidings serve` process on a free loopback port, with its own config and database."""
 
+import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from tests.support.backends import PG_DSN, drop_schema
 
 
 def free_port() -> int:
@@ -19,9 +24,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# The backend every server in this test run uses: `TIDINGS_TEST_BACKEND=postgres` runs the whole suite
+# on PostgreSQL, each server on a fresh schema of its own (tests marked sqlite_only are skipped there).
+BACKEND = os.environ.get("TIDINGS_TEST_BACKEND", "sqlite")
+
+
 class TidingsServer:
     def __init__(self, workdir: Path, config_text: str | None, extra_args: list[str] | None = None) -> None:
         self.workdir = workdir
+        self.schema: str | None = None
+        if BACKEND == "postgres" and "--db" not in (extra_args or []):
+            self.schema = f"t_{uuid.uuid4().hex}"
+            extra_args = [*(extra_args or []), "--db", f"{PG_DSN}?schema={self.schema}"]
         self.port = free_port()
         self.config_path: Path | None = None
         if config_text is not None:
@@ -82,9 +96,24 @@ class TidingsServer:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
+    def rows(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read the server's database directly (SQLite's `?` placeholders; rewritten for PostgreSQL)."""
+        if self.schema is None:
+            conn = sqlite3.connect(f"file:{self.workdir / 'tidings.db'}?mode=ro", uri=True, timeout=5)
+            try:
+                return conn.execute(query, args).fetchall()
+            finally:
+                conn.close()
+        parts = query.split("?")
+        numbered = parts[0] + "".join(f"${i}{part}" for i, part in enumerate(parts[1:], start=1))
+        return asyncio.run(_pg_rows(self.schema, numbered, args))
+
     def close(self) -> None:
         self.stop()
         self.client.close()
+        if self.schema is not None:
+            asyncio.run(drop_schema(self.schema))
+            self.schema = None
 
     def stop(self) -> int:
         if self.proc is None or self.proc.poll() is not None:
@@ -119,3 +148,13 @@ class TidingsServer:
         if isinstance(body, bytes | str):
             return self.client.post("/resources/v1/messaging", content=body, headers=h)
         return self.client.post("/resources/v1/messaging", json=body, headers=h)
+
+
+async def _pg_rows(schema: str, query: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN, timeout=5, server_settings={"search_path": schema})
+    try:
+        return [tuple(r) for r in await conn.fetch(query, *args)]
+    finally:
+        await conn.close()

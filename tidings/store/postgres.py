@@ -9,8 +9,12 @@ database, so running one twice is safe).
 """
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
+import socket
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -55,6 +59,8 @@ POOL_SIZE = 16
 RETRIES = 5
 SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MIGRATION_LOCK = 0x7469_6469_6E67  # "tiding": one process migrates at a time
+HEARTBEAT_S = 2.0
+DEAD_AFTER_S = 10.0  # a process silent this long is taken for dead and its leases handed out again
 # A pooled connection and a plain one answer the same calls; the pool hands out proxies.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -94,6 +100,8 @@ class PostgresStore:
         self.url = url
         self.dsn, self.schema = parse_url(url)
         self._pool: asyncpg.Pool | None = None
+        self.process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._heart: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -113,18 +121,56 @@ class PostgresStore:
             await conn.execute(Q["forget_idempotent"], now - IDEMPOTENCY_S)
             await conn.execute(Q["forget_policy_sends"], now - POLICY_SENDS_KEPT_S)
             # Leases are not released here, unlike SQLite: other processes may be holding theirs.
+            await conn.execute(Q["heartbeat"], self.process)
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=2, max_size=POOL_SIZE, server_settings=settings, timeout=10
             )
+            await self._reap()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
         finally:
             await conn.close()
+        self._heart = asyncio.create_task(self._beat())
 
     async def close(self) -> None:
+        if self._heart is not None:
+            self._heart.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heart
+            self._heart = None
         if self._pool is not None:
+            # What this process still holds (the dispatcher has already put back what it did not send)
+            # is free at once rather than when the lease ends.
+            with contextlib.suppress(asyncpg.PostgresError, OSError):
+                await self._release([self.process], forget=True)
             pool, self._pool = self._pool, None
             await pool.close()
+
+    async def _beat(self) -> None:
+        """Say this process is alive; hand out again the leases of processes that stopped saying so."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self._read(lambda c: c.execute(Q["heartbeat"], self.process))
+                await self._reap()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def _reap(self) -> None:
+        dead = [r[0] for r in await self._read(lambda c: c.fetch(Q["forget_dead_processes"], DEAD_AFTER_S))]
+        if dead:
+            log.warning("processes %s stopped; their messages and notifications are handed out again", dead)
+            await self._release(dead)
+
+    async def _release(self, processes: list[str], forget: bool = False) -> None:
+        async def job(c: Conn) -> None:
+            now = clock.now()
+            await c.execute(Q["release_messages_of"], processes, now)
+            await c.execute(Q["release_notifications_of"], processes, now)
+            if forget:
+                await c.execute(Q["forget_process"], self.process)
+
+        await self._tx(job)
 
     async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         if self._pool is None:
@@ -263,7 +309,9 @@ class PostgresStore:
                     share = max(1, (limit - len(rows)) // len(services))
                     hungry = []
                     for service_id in services:
-                        got = await c.fetch(Q["claim_service"], lane, service_id, now, lease_until, share)
+                        got = await c.fetch(
+                            Q["claim_service"], lane, service_id, now, lease_until, share, self.process
+                        )
                         rows.extend(got)
                         if len(got) == share:
                             hungry.append(service_id)
@@ -489,7 +537,9 @@ class PostgresStore:
     # -- notifications ---------------------------------------------------------------------------
 
     async def claim_notifications(self, now: float, limit: int, lease_s: float) -> list[ClaimedNotification]:
-        rows = await self._tx(lambda c: c.fetch(Q["claim_notifications"], now, now + lease_s, limit))
+        rows = await self._tx(
+            lambda c: c.fetch(Q["claim_notifications"], now, now + lease_s, limit, self.process)
+        )
         return [ClaimedNotification(*r) for r in sorted(rows, key=lambda r: r[0])]
 
     async def finish_notifications(self, results: Sequence[NotificationResult]) -> None:
@@ -561,6 +611,9 @@ async def _stage(c: Conn, key: str, outcome: Outcome, at: float, apply: Apply | 
     transid = await c.fetchval(Q["find_part"], key)
     if transid is None:
         return False
+    # The parts' receipts may be applied by concurrent transactions: the message's lock makes the last
+    # one see every other part's outcome.
+    await c.execute(Q["lock_message"], transid)
     await c.execute(Q["set_part_outcome"], key, _encode_outcome(outcome))
     decoded = [_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], transid)]
     # The message is delivered when every part is; the first part that failed decides otherwise.

@@ -25,9 +25,9 @@ WHERE id IS NOT NULL
        WHERE lane = $1 AND service_id = s.id AND next_at IS NOT NULL) <= $2;
 
 -- claim_service --
--- lane, service_id, now, lease_until, limit. Rows another worker is claiming right now are skipped,
+-- lane, service_id, now, lease_until, limit, process. Rows another worker is claiming right now are skipped,
 -- not waited for.
-UPDATE messages SET leased = true, next_at = $4
+UPDATE messages SET leased = true, leased_by = $6, next_at = $4
 WHERE seq IN (SELECT seq FROM messages
               WHERE lane = $1 AND service_id = $2 AND next_at <= $3
               ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED)
@@ -77,8 +77,8 @@ SELECT 1 FROM messages WHERE transid = $1 FOR UPDATE;
 SELECT count(*) FROM (SELECT 1 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE) AS locked;
 
 -- claim_notifications --
--- now, lease_until, limit
-UPDATE notifications SET leased = true, next_at = $2
+-- now, lease_until, limit, process
+UPDATE notifications SET leased = true, leased_by = $4, next_at = $2
 WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= $1
               ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 RETURNING seq, event_id, transid, service_id, url, body, attempts;
@@ -255,3 +255,26 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 -- code, at
 UPDATE links SET clicks = clicks + 1, last_click_at = $2 WHERE code = $1
 RETURNING service_id, transid, linkid, expires_at, target, track;
+
+-- heartbeat --
+-- process. Returns the database's clock.
+INSERT INTO processes (id, started_at, seen_at)
+VALUES ($1, extract(epoch FROM clock_timestamp()), extract(epoch FROM clock_timestamp()))
+ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at
+RETURNING seen_at;
+
+-- forget_dead_processes --
+-- silent_for. Processes whose heartbeat stopped: their leases are handed out again at once.
+DELETE FROM processes WHERE seen_at < extract(epoch FROM clock_timestamp()) - $1 RETURNING id;
+
+-- release_messages_of --
+-- processes, now
+UPDATE messages SET leased = false, next_at = $2 WHERE leased AND leased_by = ANY($1::text[]);
+
+-- release_notifications_of --
+-- processes, now
+UPDATE notifications SET leased = false, next_at = $2
+WHERE leased AND state = 'pending' AND leased_by = ANY($1::text[]);
+
+-- forget_process --
+DELETE FROM processes WHERE id = $1;

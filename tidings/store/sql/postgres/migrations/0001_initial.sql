@@ -3,8 +3,8 @@
 -- notion of time. JSON the application encodes and decodes itself is kept as bytea or text, untouched.
 
 -- Messages: one row per destination address. `next_at` is when the row next needs work; NULL once final.
--- A claim sets `leased` and pushes `next_at` out by the lease: a crashed worker's rows come due again
--- when the lease ends. `lane` is 0 for a due receipt, else the priority (1 high, 2 normal, 3 low).
+-- A claim sets `leased`, `leased_by` (the process) and pushes `next_at` out by the lease: a crashed
+-- process's rows come due again when the lease ends, or sooner, once its heartbeat in `processes` stops. `lane` is 0 for a due receipt, else the priority (1 high, 2 normal, 3 low).
 CREATE TABLE messages (
     seq           bigserial PRIMARY KEY,
     transid       text      NOT NULL UNIQUE,
@@ -27,6 +27,7 @@ CREATE TABLE messages (
     updated_at    double precision NOT NULL,
     next_at       double precision,
     leased        boolean   NOT NULL DEFAULT false,
+    leased_by     text,
     attempts      integer   NOT NULL DEFAULT 0,
     ext_id        text,
     pending       text,
@@ -63,6 +64,7 @@ CREATE TABLE notifications (
     updated_at  double precision NOT NULL,
     next_at     double precision NOT NULL,
     leased      boolean NOT NULL DEFAULT false,
+    leased_by   text,
     http_status integer,
     last_error  text
 );
@@ -157,3 +159,12 @@ CREATE TABLE catalogue_revision (
     revision bigint  NOT NULL
 );
 INSERT INTO catalogue_revision (id, revision) VALUES (1, 1);
+
+-- Every running process, with its last heartbeat (the database's clock, so hosts need not agree).
+CREATE TABLE processes (
+    id         text PRIMARY KEY,
+    started_at double precision NOT NULL,
+    seen_at    double precision NOT NULL
+);
+CREATE INDEX messages_leased_by ON messages (leased_by) WHERE leased;
+CREATE INDEX notifications_leased_by ON notifications (leased_by) WHERE leased;

@@ -138,17 +138,37 @@ def proc_cpu_s(pid: int) -> float | None:
         return None
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live children of a process, whichever of its threads started them."""
+    out: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                out += [int(c) for c in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
 def tree_cpu_s(pid: int) -> float | None:
-    """CPU seconds of a process and its live children: the server and its notification sender."""
+    """CPU seconds of a process and its live descendants: the server and its notification sender (and,
+    with several API processes, each of them and its sender)."""
     own = proc_cpu_s(pid)
     if own is None:
         return None
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
-    except OSError:
-        children = []
-    return own + sum(proc_cpu_s(c) or 0.0 for c in children)
+    total, todo, seen = own, child_pids(pid), {pid}
+    while todo:
+        c = todo.pop()
+        if c in seen:
+            continue
+        seen.add(c)
+        total += proc_cpu_s(c) or 0.0
+        todo += child_pids(c)
+    return total
 
 
 def machine_cpu_s() -> tuple[float, float]:

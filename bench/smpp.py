@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,6 +274,22 @@ def smsc_bound(control_port: int) -> bool:
     return any(b.get("system_id") == SMSC_SYSTEM_ID for b in stats.get("bound", []))
 
 
+def wait_binds_settle(control_port: int, procs: list[Proc], quiet_s: float = 2.0, max_s: float = 20.0) -> int:
+    """Wait until the simulator's bind count has not changed for quiet_s (at most max_s); return it."""
+    t0 = time.monotonic()
+    binds = int(http_get_json(control_port, "/stats")["binds"])
+    since = t0
+    while time.monotonic() - since < quiet_s and time.monotonic() - t0 < max_s:
+        time.sleep(0.2)
+        for p in procs:
+            if not p.alive():
+                raise Died(f"{p.name} exited with code {p.proc.returncode} after binding:\n{p.log_tail()}")
+        now = int(http_get_json(control_port, "/stats")["binds"])
+        if now != binds:
+            binds, since = now, time.monotonic()
+    return binds
+
+
 def healthy(port: int) -> bool:
     conn = http.client.HTTPConnection(HOST, port, timeout=2)
     try:
@@ -298,7 +314,7 @@ def proc_sys_s(pid: int) -> float | None:
 @dataclass(frozen=True)
 class Mark:
     wall: float
-    tidings: float | None  # serve + its notification sender child
+    tidings: float | None  # serve and its children (the notification sender), and any worker processes
     tidings_main: float | None  # serve alone: HTTP, store, dispatch, SMPP, notification claims
     tidings_main_sys: float | None  # its kernel time
     smsc: float | None
@@ -306,13 +322,23 @@ class Mark:
     bench: float  # this process: load client and notification receiver
     machine_total: float
     machine_idle: float
+    db: float | None = None  # a database server's processes (PostgreSQL), when the caller counts them
 
 
-def mark(tidings_pid: int, smsc_pid: int, profiler_pid: int | None) -> Mark:
+def mark(
+    tidings_pid: int,
+    smsc_pid: int,
+    profiler_pid: int | None,
+    worker_pids: Sequence[int] = (),
+    db_cpu: Callable[[], float | None] | None = None,
+) -> Mark:
     total, idle = machine_cpu_s()
+    tidings = tree_cpu_s(tidings_pid)
+    if tidings is not None:
+        tidings += sum(tree_cpu_s(w) or 0.0 for w in worker_pids)
     return Mark(
         time.monotonic(),
-        tree_cpu_s(tidings_pid),
+        tidings,
         proc_cpu_s(tidings_pid),
         proc_sys_s(tidings_pid),
         tree_cpu_s(smsc_pid),
@@ -320,6 +346,7 @@ def mark(tidings_pid: int, smsc_pid: int, profiler_pid: int | None) -> Mark:
         time.process_time(),
         total,
         idle,
+        None if db_cpu is None else db_cpu(),
     )
 
 
@@ -335,12 +362,13 @@ def cpu_split(a: Mark, b: Mark, messages: int) -> dict[str, Any]:
         "smsc": d(a.smsc, b.smsc),
         "bench": b.bench - a.bench,
         "profiler": d(a.profiler, b.profiler),
+        "db": d(a.db, b.db),
     }
     busy = (b.machine_total - a.machine_total) - (b.machine_idle - a.machine_idle)
     parts["others"] = busy - sum(v or 0.0 for v in parts.values())
     out: dict[str, Any] = {"window_s": round(wall, 3), "cores": os.cpu_count()}
     for k, v in parts.items():
-        if k == "profiler" and v is None:
+        if k in ("profiler", "db") and v is None:
             continue
         out[f"{k}_s"] = None if v is None else round(v, 2)
         out[f"{k}_pct"] = None if v is None else round(100.0 * v / wall, 1)
@@ -356,7 +384,7 @@ def cpu_split(a: Mark, b: Mark, messages: int) -> dict[str, Any]:
     out["tidings_us_per_msg"] = round(1e6 * tid / messages, 1) if tid is not None and messages else None
     smsc = parts["smsc"]
     out["smsc_us_per_msg"] = round(1e6 * smsc / messages, 1) if smsc is not None and messages else None
-    out["bench_us_per_msg"] = round(1e6 * parts["bench"] / messages, 1) if messages else None
+    out["bench_us_per_msg"] = round(1e6 * (b.bench - a.bench) / messages, 1) if messages else None
     return out
 
 
@@ -584,12 +612,14 @@ class Env:
     control_port: int
     rx: SmppReceiver
     out_dir: Path
-    stamp: str
+    prefix: str  # of the files this run writes in out_dir, e.g. "smpp-20261122-163435"
     seq: int = 0
     profiler: Proc | None = None
+    workers: list[Proc] = field(default_factory=list)  # `tidings worker` processes, if any
+    db_cpu: Callable[[], float | None] | None = None  # CPU seconds of the database server, if counted
 
     def check_alive(self) -> None:
-        for p in (self.tidings, self.smsc):
+        for p in (self.tidings, self.smsc, *self.workers):
             if not p.alive():
                 raise Died(f"{p.name} exited with code {p.proc.returncode} during the benchmark")
 
@@ -607,7 +637,13 @@ class Env:
         return dict(await asyncio.to_thread(http_get_json, self.control_port, "/stats"))
 
     def mark(self) -> Mark:
-        return mark(self.tidings.pid, self.smsc.pid, self.profiler.pid if self.profiler else None)
+        return mark(
+            self.tidings.pid,
+            self.smsc.pid,
+            self.profiler.pid if self.profiler else None,
+            [w.pid for w in self.workers],
+            self.db_cpu,
+        )
 
     async def start_profiler(self, raw_path: Path) -> None:
         a = self.args
@@ -618,7 +654,7 @@ class Env:
         cmd += ["--format", "raw", "--subprocesses", "-o", str(raw_path)]
         # --nonblocking: sample without pausing tidings (py-spy cannot unwind C frames that way)
         cmd.append("--native" if a.profile_native else "--nonblocking")
-        log_path = self.out_dir / f"smpp-{self.stamp}-py-spy.log"
+        log_path = self.out_dir / f"{self.prefix}-py-spy.log"
         self.profiler = self.procs.start("py-spy", cmd, REPO, log_path)
         await asyncio.sleep(0.5)  # let it attach before the clock starts
         if not self.profiler.alive():
@@ -633,7 +669,7 @@ class Env:
         started = []
         sender = children(self.tidings.pid)
         for who, pid in [("serve", self.tidings.pid)] + [("sender", c) for c in sender[:1]]:
-            path = self.out_dir / f"smpp-{self.stamp}-perf-{label.replace(' ', '_')}-{who}.csv"
+            path = self.out_dir / f"{self.prefix}-perf-{label.replace(' ', '_')}-{who}.csv"
             cmd = [perf, "stat", "-x", ",", "-o", str(path), "-e", ",".join(events), "-p", str(pid)]
             started.append((who, self.procs.start(f"perf-{who}", cmd, REPO, None), path))
         await asyncio.sleep(0.3)
@@ -668,7 +704,7 @@ class Env:
         busy_before = await wait_quiet(a.quiet_wait)
         self.check_alive()
         s0 = await self.smsc_stats()
-        raw_path = self.out_dir / f"smpp-{self.stamp}-profile.txt"
+        raw_path = self.out_dir / f"{self.prefix}-profile.txt"
         if profile:
             await self.start_profiler(raw_path)
         perf = await self.start_perf(f"{label}-{kind}") if a.syscalls else None
@@ -738,7 +774,7 @@ class Env:
         out: dict[str, Any] = {"py_spy_stop": stop, "raw": os.path.relpath(raw_path)}
         if not raw_path.exists():
             out["error"] = "py-spy wrote no output; see " + os.path.relpath(
-                self.out_dir / f"smpp-{self.stamp}-py-spy.log"
+                self.out_dir / f"{self.prefix}-py-spy.log"
             )
             return out
         stacks = read_collapsed(raw_path)
@@ -931,6 +967,8 @@ for _sc in ("e2e", "batch"):
             "bench_pct",
             "others_s",
             "others_pct",
+            "db_s",
+            "db_pct",
             "machine_busy_pct",
             "tidings_us_per_msg",
             "smsc_us_per_msg",
@@ -955,7 +993,8 @@ def print_summary(result: dict[str, Any]) -> None:
         f"machine, {n} run(s)" + (", median (min-max)" if n > 1 else "") + " =="
     )
     print(
-        f"tidings {meta['git']}, SQLite, SMSC simulator receipts after {a['dlr_delay_ms']} ms, "
+        f"tidings {meta['git']}, {meta.get('database', 'SQLite')}, "
+        f"SMSC simulator receipts after {a['dlr_delay_ms']} ms, "
         f"window {a['window']}, binds {a['binds']}; load client + receiver: {meta['bench_loop']} loop"
     )
     rows: list[tuple[str, str]] = []
@@ -966,7 +1005,9 @@ def print_summary(result: dict[str, Any]) -> None:
             (
                 f"  CPU s ({what})",
                 f"tidings {fmt(s[k + 'tidings_s'], '', 2)}, smsc {fmt(s[k + 'smsc_s'], '', 2)}, "
-                f"bench {fmt(s[k + 'bench_s'], '', 2)}, others {fmt(s[k + 'others_s'], '', 2)} "
+                f"bench {fmt(s[k + 'bench_s'], '', 2)}, "
+                + (f"database {fmt(s[k + 'db_s'], '', 2)}, " if s[k + "db_s"] else "")
+                + f"others {fmt(s[k + 'others_s'], '', 2)} "
                 f"in {fmt(s[k + 'window_s'], ' s', 2)}",
             )
         )
@@ -974,7 +1015,9 @@ def print_summary(result: dict[str, Any]) -> None:
             (
                 "    % of one core",
                 f"tidings {fmt(s[k + 'tidings_pct'], '%')}, smsc {fmt(s[k + 'smsc_pct'], '%')}, "
-                f"bench {fmt(s[k + 'bench_pct'], '%')}, others {fmt(s[k + 'others_pct'], '%')}; "
+                f"bench {fmt(s[k + 'bench_pct'], '%')}, "
+                + (f"database {fmt(s[k + 'db_pct'], '%')}, " if s[k + "db_pct"] else "")
+                + f"others {fmt(s[k + 'others_pct'], '%')}; "
                 f"machine {fmt(s[k + 'machine_busy_pct'], '%')} of {100 * (meta['cores'] or 1)}%",
             )
         )
@@ -1266,15 +1309,34 @@ def _interrupt(sig: int, frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(sig).name)
 
 
-def main(argv: list[str] | None = None) -> int:
-    a = parse_args(argv)
-    # SIGTERM/SIGHUP stop us like Ctrl-C does, so that the finally below stops every process we started
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_dir = Path(a.out_dir)
+@dataclass
+class Topology:
+    """How tidings runs. The default is this benchmark's own: one `tidings serve` on a fresh SQLite file
+    in the temp dir (the config's [server] database)."""
+
+    label: str = "SQLite, 1 process"
+    db_url: str | None = None  # --db for serve and the workers; None: the config's SQLite file
+    serve_args: list[str] = field(default_factory=list)  # e.g. ["--workers", "2"]
+    workers: int = 0  # `tidings worker` processes, started once serve is healthy (same --config, --db)
+    db_cpu: Callable[[], float | None] | None = None  # CPU seconds of the database server's processes
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a log: what a process said when it refused to start."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def run_stack(
+    a: argparse.Namespace, out_dir: Path, prefix: str, topo: Topology | None = None
+) -> tuple[int, dict[str, Any]]:
+    """Start the simulator and tidings (as `topo` says), run the warm-up and the measured runs, stop
+    everything this started (by PID), and return (exit code, result).  Files are written to out_dir as
+    `<prefix>.json` and `<prefix>-<process>.log`.  When a process exits before tidings is healthy and
+    bound, result["not_started"] says which one and why (its last log line), and no scenario runs."""
+    topo = topo or Topology()
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / f"smpp-{stamp}.json"
+    json_path = out_dir / f"{prefix}.json"
     workdir = Path(tempfile.mkdtemp(prefix="tidings-smpp-bench-"))
     rx_sock = socket.socket()
     rx_sock.bind((HOST, 0))
@@ -1301,7 +1363,9 @@ def main(argv: list[str] | None = None) -> int:
     config_path.write_text(config)
     smsc_cmd = [a.python, "-m", "tidings", "smsc", "--host", HOST, "--port", str(smpp_port)]
     smsc_cmd += ["--control-port", str(control_port), "--dlr-delay-ms", str(a.dlr_delay_ms)]
-    serve_cmd = [a.python, "-m", "tidings", "serve", "--config", str(config_path)]
+    db_args = ["--db", topo.db_url] if topo.db_url else []
+    serve_cmd = [a.python, "-m", "tidings", "serve", "--config", str(config_path), *db_args, *topo.serve_args]
+    worker_cmd = [a.python, "-m", "tidings", "worker", "--config", str(config_path), *db_args]
     use_uvloop = a.uvloop and importlib.util.find_spec("uvloop") is not None
     result: dict[str, Any] = {
         "meta": {
@@ -1311,8 +1375,11 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "git": git_describe(),
             "json": os.path.relpath(json_path),
+            "database": topo.label,
             "smsc_cmd": " ".join(smsc_cmd),
             "serve_cmd": " ".join(serve_cmd),
+            "worker_cmd": " ".join(worker_cmd) if topo.workers else None,
+            "workers": topo.workers,
             "config": config,
             "bench_loop": "uvloop" if use_uvloop else "asyncio",
         },
@@ -1322,6 +1389,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     procs = Procs()
     code = 0
+    ready = False
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         smsc = procs.start("smsc", smsc_cmd, workdir, workdir / "smsc.log")
         print(f"smsc pid {smsc.pid} on {HOST}:{smpp_port} (control {control_port})", flush=True)
@@ -1331,13 +1400,25 @@ def main(argv: list[str] | None = None) -> int:
         result["meta"]["healthy_after_s"] = round(
             wait_until("GET /healthz", lambda: healthy(http_port), [smsc, tidings]), 2
         )
-        wait_until("SMPP bind", lambda: smsc_bound(control_port), [smsc, tidings])
-        env = Env(a, procs, tidings, smsc, http_port, control_port, SmppReceiver(), out_dir, stamp)
+        workers = [
+            procs.start(f"worker{i}", worker_cmd, workdir, workdir / f"worker{i}.log")
+            for i in range(1, topo.workers + 1)
+        ]
+        if workers:
+            print(f"tidings worker pids {[w.pid for w in workers]}", flush=True)
+        wait_until("SMPP bind", lambda: smsc_bound(control_port), [smsc, tidings, *workers])
+        # with several processes, each may bind: wait until no new bind came for 2 s, so that a late
+        # one does not count as a reconnect in the first scenario
+        result["meta"]["binds_at_start"] = wait_binds_settle(control_port, [smsc, tidings, *workers])
+        ready = True
+        env = Env(a, procs, tidings, smsc, http_port, control_port, SmppReceiver(), out_dir, prefix)
+        env.workers = workers
+        env.db_cpu = topo.db_cpu
         runner = asyncio.run
         if use_uvloop:
             import uvloop
 
-            runner = uvloop.run  # type: ignore[assignment]
+            runner = uvloop.run
         runner(bench_main(env, rx_sock, result))
     except Died as exc:
         result["aborted"] = str(exc)
@@ -1350,8 +1431,19 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     finally:
         # no second interrupt while stopping: every process we started must be stopped
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for sig in handlers:
             signal.signal(sig, signal.SIG_IGN)
+        if not ready and code == 1:
+            dead = next((p for p in procs.started if not p.alive()), None)
+            if dead is not None:
+                result["not_started"] = {
+                    "process": dead.name,
+                    "returncode": dead.proc.returncode,
+                    "reason": last_line(dead.log_tail()) or f"exit code {dead.proc.returncode}",
+                    "log_tail": dead.log_tail(),
+                }
+            else:
+                result["not_started"] = {"process": None, "reason": result["aborted"]}
         result["stops"] = procs.stop_all()
         rx_sock.close()
         result["logs"] = {}
@@ -1359,7 +1451,7 @@ def main(argv: list[str] | None = None) -> int:
             if p.log_path is None or not p.log_path.exists():
                 continue
             text = p.log_path.read_text(errors="replace")
-            copy = out_dir / f"smpp-{stamp}-{p.name}.log"
+            copy = out_dir / f"{prefix}-{p.name}.log"
             if p.log_path.parent != out_dir:
                 copy.write_text(text)
             result["logs"][p.name] = {"path": os.path.relpath(copy)}
@@ -1367,11 +1459,23 @@ def main(argv: list[str] | None = None) -> int:
                 result["logs"][p.name]["problems"] = log_problems(text)
         if not a.keep_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
     result["summary"] = summarize(result["runs"])
     result["problems"] = find_problems(result)
     if result.get("aborted"):
         result["problems"].insert(0, f"aborted: {result['aborted']}")
     json_path.write_text(json.dumps(result, indent=1))
+    return code, result
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    # SIGTERM/SIGHUP stop us like Ctrl-C does, so that run_stack stops every process we started
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    code, result = run_stack(a, Path(a.out_dir), f"smpp-{stamp}")
     print_summary(result)
     return code
 

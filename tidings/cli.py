@@ -73,7 +73,9 @@ def serve(
             sock = listen(config)
             supervise(
                 workers,
-                lambda n: run(config, _banner if n == 0 else _quiet, dispatch=not api_only, sock=sock),
+                lambda n, again: run(
+                    config, _quiet if n or again else _banner, dispatch=not api_only, sock=sock
+                ),
             )
     except (StoreUnavailable, ListenFailed) as exc:
         _fail([str(exc)])

@@ -17,7 +17,8 @@ RESTART_PAUSE_S = 1.0
 STOP_GRACE_S = 30.0
 
 
-def supervise(count: int, child: Callable[[int], None]) -> None:
+def supervise(count: int, child: Callable[[int, bool], None]) -> None:
+    """Run `child(slot, restarted)` in `count` forked processes until SIGTERM or SIGINT."""
     stopping = False
 
     def stop(sig: int, frame: object) -> None:
@@ -30,7 +31,7 @@ def supervise(count: int, child: Callable[[int], None]) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for slot in range(count):
-        pids[_fork(slot, child)] = slot
+        pids[_fork(slot, False, child)] = slot
     log.info("serving with %d API processes: pids %s", count, ", ".join(map(str, pids)))
     deadline: float | None = None
     while pids:
@@ -54,10 +55,10 @@ def supervise(count: int, child: Callable[[int], None]) -> None:
         log.warning("API process %d ended (%s); starting another", pid, _how(status))
         time.sleep(RESTART_PAUSE_S)
         if not stopping:
-            pids[_fork(slot, child)] = slot
+            pids[_fork(slot, True, child)] = slot
 
 
-def _fork(slot: int, child: Callable[[int], None]) -> int:
+def _fork(slot: int, restarted: bool, child: Callable[[int, bool], None]) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -65,7 +66,7 @@ def _fork(slot: int, child: Callable[[int], None]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        child(slot)
+        child(slot, restarted)
     except KeyboardInterrupt:
         pass
     except BaseException:

@@ -1,0 +1,175 @@
+"""The process layout as an operator meets it: `serve --workers N --api-only` and `tidings worker` on
+PostgreSQL, one rate limit shared through Redis, a killed API process replaced by its parent, and clear
+refusals when the layout needs PostgreSQL but the database is SQLite."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import sms
+from tests.support.backends import PG_DSN, drop_schema, postgres_reachable, unavailable
+from tests.support.server import BACKEND, free_port
+
+KEY = "key-procs-0001"
+
+
+def tidings(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tidings", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "--workers", "2"], ["serve", "--api-only"], ["worker"]],
+    ids=["workers", "api-only", "worker"],
+)
+def test_the_multi_process_layout_refuses_sqlite(tmp_path: Path, args: list[str]):
+    done = tidings(*args, "--db", f"sqlite:///{tmp_path}/t.db")
+    assert done.returncode == 1 and "PostgreSQL" in done.stderr and "Traceback" not in done.stderr, done
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+    if BACKEND == "postgres":
+        pytest.skip("runs once, in the default pass: it sets up PostgreSQL itself")
+    if not postgres_reachable():
+        unavailable(f"PostgreSQL is not reachable at {PG_DSN}")
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        unavailable("Redis is not reachable on 127.0.0.1:6379")
+    schema = f"t_{uuid.uuid4().hex}"
+    port = free_port()
+    config = tmp_path / "tidings.toml"
+    config.write_text(
+        f"""
+[server]
+port = {port}
+database = "{PG_DSN}?schema={schema}"
+
+[redis]
+url = "redis://127.0.0.1:6379/0"
+prefix = "{schema}:"
+
+[[services]]
+id = "svc-p"
+key = "{KEY}"
+tps = 100
+senderids = ["CONNCT"]
+"""
+    )
+    procs: list[subprocess.Popen[bytes]] = []
+    out = open(tmp_path / "api.log", "wb")  # noqa: SIM115
+    procs.append(
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tidings",
+                "serve",
+                "--config",
+                str(config),
+                "--workers",
+                "2",
+                "--api-only",
+            ],
+            stdout=out,
+            stderr=out,
+        )
+    )
+    procs.append(
+        subprocess.Popen(
+            [sys.executable, "-m", "tidings", "worker", "--config", str(config)], stdout=out, stderr=out
+        )
+    )
+    out.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "serving http://" not in (tmp_path / "api.log").read_text():
+        time.sleep(0.1)  # the banner: the first API process is listening
+    while time.monotonic() < deadline and len(children(procs[0].pid)) < 2:
+        time.sleep(0.1)
+    try:
+        yield url, procs
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        codes = [p.wait(30) for p in procs]
+        asyncio.run(drop_schema(schema))
+        log = (tmp_path / "api.log").read_text()
+        assert codes == [0, 0], log
+        assert log.count("serving http://") == 1, "the banner is printed once, not once per process"
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_api_processes_share_one_rate_limit_and_a_worker_delivers(
+    cluster: tuple[str, list[subprocess.Popen[bytes]]],
+):
+    url, procs = cluster
+    assert len(children(procs[0].pid)) == 2
+
+    def send(i: int) -> str:
+        # A new connection each time, so the kernel spreads the requests over both API processes.
+        body = sms([f"+4477009{i:02d}{n:03d}" for n in range(50)])
+        answer = httpx.post(
+            f"{url}/resources/v1/messaging", json=body, headers={"key": KEY}, timeout=10
+        ).json()
+        return str(
+            answer["response"][0]["code"]
+            if isinstance(answer["response"], list)
+            else answer["response"]["code"]
+        )
+
+    with ThreadPoolExecutor(12) as pool:
+        started = time.monotonic()
+        codes = list(pool.map(send, range(12)))
+        elapsed = time.monotonic() - started
+    # tps 100 holds 150 tokens and refills 100 a second; each request takes 50. One bucket for both
+    # processes lets (150 + 100 x elapsed) / 50 requests through; a bucket each would let 6.
+    allowed = int((150 + 100 * elapsed) / 50)
+    assert elapsed < 1.4, f"too slow to tell one bucket from two ({elapsed:.2f} s)"
+    assert 3 <= codes.count("1001") <= allowed and codes.count("7020") >= 12 - allowed, (codes, elapsed)
+    with httpx.Client(base_url=url, timeout=10) as client:
+        time.sleep(1.3)
+        again = client.post(
+            "/resources/v1/messaging", json=sms(["+447700900999"]), headers={"key": KEY}
+        ).json()
+        assert again["response"][0]["code"] == "1001", "the bucket refills"
+        transid = again["response"][0]["transid"]
+        deadline = time.monotonic() + 15
+        status = ""
+        while time.monotonic() < deadline and status != "Delivered":
+            status = client.get(f"/v1/messages/{transid}", headers={"key": KEY}).json()["status"]
+            time.sleep(0.1)
+        assert status == "Delivered", "the worker process sent it"
+
+
+def test_a_killed_api_process_is_replaced(cluster: tuple[str, list[subprocess.Popen[bytes]]]):
+    url, procs = cluster
+    before = children(procs[0].pid)
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        now = children(procs[0].pid)
+        if len(now) == 2 and before[0] not in now:
+            break
+        time.sleep(0.1)
+    assert len(now) == 2 and before[0] not in now and before[1] in now, (before, now)
+    for _ in range(6):  # both processes answer, whichever gets the connection
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200

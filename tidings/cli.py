@@ -71,12 +71,16 @@ def serve(
             from tidings.supervise import supervise
 
             sock = listen(config)
-            supervise(
-                workers,
-                lambda n, again: run(
-                    config, _quiet if n or again else _banner, dispatch=not api_only, sock=sock
-                ),
-            )
+
+            def api_process(slot: int, restarted: bool) -> None:
+                try:
+                    announce = _quiet if slot or restarted else _banner
+                    run(config, announce, dispatch=not api_only, sock=sock)
+                except StoreUnavailable as exc:
+                    _fail([str(exc)])
+
+            supervise(workers, api_process)
+
     except (StoreUnavailable, ListenFailed) as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:

@@ -69,6 +69,8 @@ def _fork(slot: int, restarted: bool, child: Callable[[int, bool], None]) -> int
         child(slot, restarted)
     except KeyboardInterrupt:
         pass
+    except SystemExit as exc:  # it has said why
+        code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
         log.exception("API process %d failed", os.getpid())
         code = 1

@@ -112,10 +112,7 @@ class PostgresStore:
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
         try:
-            if self.schema:
-                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
-                await conn.execute(f'SET search_path TO "{self.schema}"')
-            await _migrate(conn)
+            await _migrate(conn, self.schema)
             now = clock.now()
             await conn.execute(Q["forget_early_receipts"], now - EARLY_RECEIPTS_KEPT_S)
             await conn.execute(Q["forget_idempotent"], now - IDEMPOTENCY_S)
@@ -567,9 +564,13 @@ class PostgresStore:
         await self._tx(job)
 
 
-async def _migrate(conn: Conn) -> None:
+async def _migrate(conn: Conn, schema: str | None) -> None:
+    # Under the lock: processes starting together would otherwise race to create the same schema.
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
+        if schema:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(f'SET search_path TO "{schema}"')
         await conn.execute("CREATE TABLE IF NOT EXISTS tidings_migrations (version integer PRIMARY KEY)")
         done = {r[0] for r in await conn.fetch("SELECT version FROM tidings_migrations")}
         for number, sql in load_migrations("postgres"):

@@ -904,6 +904,9 @@ async def bench_main(env: Env, rx_sock: socket.socket, result: dict[str, Any]) -
             w = await env.scenario("e2e", "warm-up", a.warmup, 1, a.connections, False)
             result["warmup"] = w
             print(one_line(w), flush=True)
+        # run.py sets stop_on_incomplete: messages still without a final notification after the wait
+        # would be delivered during the next scenarios and spoil their figures, so stop there
+        stop_on_incomplete = getattr(a, "stop_on_incomplete", False)
         for i in range(1, a.runs + 1):
             run: dict[str, Any] = {"run": i}
             result["runs"].append(run)
@@ -911,6 +914,9 @@ async def bench_main(env: Env, rx_sock: socket.socket, result: dict[str, Any]) -
                 print(f"run {i}/{a.runs}: e2e N={a.messages} C={a.connections}", flush=True)
                 run["e2e"] = r = await env.scenario("e2e", f"run {i}", a.messages, 1, a.connections, False)
                 print(one_line(r), flush=True)
+                if stop_on_incomplete and r["missing_final"]:
+                    result["stopped_early"] = f"run {i} e2e: {r['missing_final']} messages without a final"
+                    break
             if a.scenario in ("batch", "all"):
                 print(
                     f"run {i}/{a.runs}: batch {a.batch_messages} destinations in requests of "
@@ -921,6 +927,11 @@ async def bench_main(env: Env, rx_sock: socket.socket, result: dict[str, Any]) -
                     "batch", f"run {i}", a.batch_messages, batch_size, a.batch_connections, False
                 )
                 print(one_line(r), flush=True)
+                if stop_on_incomplete and r["missing_final"]:
+                    result["stopped_early"] = f"run {i} batch: {r['missing_final']} messages without a final"
+                    break
+        if result.get("stopped_early"):
+            print(f"STOPPED EARLY: {result['stopped_early']} notification after the wait", flush=True)
         if a.profile:
             print(f"profiled e2e (py-spy on tidings serve): N={a.messages} C={a.connections}", flush=True)
             r = await env.scenario("e2e", "profiled", a.messages, 1, a.connections, True)
@@ -1465,6 +1476,8 @@ def run_stack(
     result["problems"] = find_problems(result)
     if result.get("aborted"):
         result["problems"].insert(0, f"aborted: {result['aborted']}")
+    if result.get("stopped_early"):
+        result["problems"].insert(0, f"stopped early: {result['stopped_early']} notification after the wait")
     json_path.write_text(json.dumps(result, indent=1))
     return code, result
 

@@ -158,9 +158,18 @@ SELECT transid FROM ext_parts WHERE ext_id = $1;
 -- transid, outcome, at. The receipt becomes the message's pending outcome, due now, for the dispatcher.
 UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND status = 'Submitted';
 
--- receipt_target --
+-- receipt_targets --
+-- transids, sorted (rows are locked in that order)
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
-FROM messages WHERE transid = $1 AND status = 'Submitted' FOR UPDATE;
+FROM messages WHERE transid = ANY($1::text[]) AND status = 'Submitted' ORDER BY transid FOR UPDATE;
+
+-- find_by_ext_ids --
+-- keys
+SELECT ext_id, transid FROM messages WHERE ext_id = ANY($1::text[]);
+
+-- find_parts --
+-- keys
+SELECT ext_id, transid FROM ext_parts WHERE ext_id = ANY($1::text[]);
 
 -- finish_by_receipt --
 -- transid, status, code, description, at

@@ -20,25 +20,22 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-import msgspec
 
 from tidings import clock
 from tidings.policy.contact import PolicyCheck
-from tidings.statuses import Outcome, Status
+from tidings.statuses import Outcome
 from tidings.store.base import (
     CatalogueEntry,
     ClaimedNotification,
     Click,
     ConsentChange,
     DueMessage,
-    HistoryEntry,
     IdempotentAnswer,
     InboundMessage,
     IncomingReceipt,
     MessageRecord,
     NewLink,
     NewMessage,
-    NotificationRecord,
     NotificationResult,
     OutgoingNotification,
     ReceiptNotice,
@@ -47,14 +44,21 @@ from tidings.store.base import (
     Update,
 )
 from tidings.store.queries import load_migrations, load_queries
+from tidings.store.rows import (
+    EARLY_RECEIPTS_KEPT_S,
+    IDEMPOTENCY_S,
+    LANES,
+    POLICY_SENDS_KEPT_S,
+    decode_outcome,
+    due_message,
+    encode_outcome,
+    message_record,
+    settled,
+)
 
 log = logging.getLogger("tidings.store")
 T = TypeVar("T")
 Q = load_queries("postgres")
-IDEMPOTENCY_S = 24 * 3600
-POLICY_SENDS_KEPT_S = 31 * 24 * 3600
-EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600
-LANES = (0, 1, 2, 3)
 POOL_SIZE = 16
 RETRIES = 5
 SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -369,28 +373,7 @@ class PostgresStore:
 
         rows = await self._tx(job)
         rows.sort(key=lambda r: (r[11], r[0]))
-        return [
-            DueMessage(
-                transid=r[1],
-                service_id=r[2],
-                channel=r[3],
-                address=r[4],
-                address_type=r[5],
-                content=msgspec.json.decode(r[6]),
-                parts=r[7],
-                correlationid=r[8],
-                callback_data=r[9],
-                notify_url=r[10],
-                priority=r[11],
-                expiry=r[12],
-                status=Status.from_word(r[13]),
-                attempts=r[14],
-                ext_id=r[15],
-                pending=_outcome(r[16]),
-                policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
-            )
-            for r in rows
-        ]
+        return [due_message(r) for r in rows]
 
     async def next_due(self) -> float | None:
         value = await self._read(lambda c: c.fetchval(Q["next_due"]))
@@ -404,7 +387,7 @@ class PostgresStore:
                 reschedules.append((u.transid, u.next_at, u.attempts, u.error, u.at))
                 continue
             o = u.outcome
-            pending = _encode_outcome(u.pending)
+            pending = encode_outcome(u.pending)
             statuses.append(
                 (
                     u.transid,
@@ -439,7 +422,7 @@ class PostgresStore:
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
                 wanted = set(ext_keys)
                 for row in early:
-                    if row[0] in wanted and (outcome := _outcome(row[2])) is not None:
+                    if row[0] in wanted and (outcome := decode_outcome(row[2])) is not None:
                         await _stage(c, row[0], outcome, row[3])
 
         await self._tx(job)
@@ -462,7 +445,7 @@ class PostgresStore:
             for r in receipts:
                 key = next((k for k in r.keys if k in sent or k in parts), None)
                 if key is None:
-                    encoded = _encode_outcome(r.outcome)
+                    encoded = encode_outcome(r.outcome)
                     assert encoded is not None
                     early += [(k, r.keys[0], encoded, r.at) for k in r.keys]
                 elif key in sent:
@@ -575,29 +558,7 @@ class PostgresStore:
             events = await c.fetch(Q["get_events"], transid)
             notes = await c.fetch(Q["get_notifications"], transid)
             clicks = await c.fetchval(Q["message_clicks"], transid)
-            return MessageRecord(
-                transid=r[0],
-                service_id=r[1],
-                channel=r[2],
-                address=r[3],
-                address_type=r[4],
-                content=msgspec.json.decode(r[5]),
-                parts=r[6],
-                correlationid=r[7],
-                callback_data=r[8],
-                notify_url=r[9],
-                priority=r[10],
-                expiry=r[11],
-                status=r[12],
-                code=r[13],
-                description=r[14],
-                created_at=r[15],
-                updated_at=r[16],
-                attempts=r[17],
-                history=[HistoryEntry(*e) for e in events],
-                notifications=[NotificationRecord(*n) for n in notes],
-                clicks=int(clicks),
-            )
+            return message_record(r, events, notes, clicks)
 
         return await self._read(job)
 
@@ -677,7 +638,7 @@ async def _stage(c: Conn, key: str, outcome: Outcome, at: float, apply: Apply | 
         if apply is not None:
             await apply(c, transid, outcome, at)
         else:
-            await c.execute(Q["stage_receipt"], transid, _encode_outcome(outcome), at)
+            await c.execute(Q["stage_receipt"], transid, encode_outcome(outcome), at)
         return True
     transid = await c.fetchval(Q["find_part"], key)
     if transid is None:
@@ -685,32 +646,18 @@ async def _stage(c: Conn, key: str, outcome: Outcome, at: float, apply: Apply | 
     # The parts' receipts may be applied by concurrent transactions: the message's lock makes the last
     # one see every other part's outcome.
     await c.execute(Q["lock_message"], transid)
-    await c.execute(Q["set_part_outcome"], key, _encode_outcome(outcome))
-    decoded = [_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], transid)]
-    # The message is delivered when every part is; the first part that failed decides otherwise.
-    failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)
-    if failed is not None or all(o is not None for o in decoded):
-        final = failed or decoded[-1]
-        if apply is not None and final is not None:
+    await c.execute(Q["set_part_outcome"], key, encode_outcome(outcome))
+    decoded = [decode_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], transid)]
+    if (final := settled(decoded)) is not None:
+        if apply is not None:
             await apply(c, transid, final, at)
         else:
-            await c.execute(Q["stage_receipt"], transid, _encode_outcome(final), at)
+            await c.execute(Q["stage_receipt"], transid, encode_outcome(final), at)
     return True
 
 
 def _consent_row(c: ConsentChange) -> tuple[Any, ...]:
     return (c.service_id, c.group_id, c.channel, c.address, c.consent, c.reason, c.source, c.expires, c.at)
-
-
-def _outcome(text: str | None) -> Outcome | None:
-    if text is None:
-        return None
-    status, code, description = msgspec.json.decode(text)
-    return Outcome(Status.from_word(status), code, description)
-
-
-def _encode_outcome(o: Outcome | None) -> str | None:
-    return None if o is None else msgspec.json.encode([o.status.word, o.code, o.description]).decode()
 
 
 def _settle(future: "asyncio.Future[None]", error: Exception | None) -> None:

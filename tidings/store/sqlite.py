@@ -16,25 +16,21 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
 
-import msgspec
-
 from tidings import clock
 from tidings.policy.contact import PolicyCheck
-from tidings.statuses import Outcome, Status
+from tidings.statuses import Outcome
 from tidings.store.base import (
     CatalogueEntry,
     ClaimedNotification,
     Click,
     ConsentChange,
     DueMessage,
-    HistoryEntry,
     IdempotentAnswer,
     InboundMessage,
     IncomingReceipt,
     MessageRecord,
     NewLink,
     NewMessage,
-    NotificationRecord,
     NotificationResult,
     OutgoingNotification,
     ReceiptNotice,
@@ -43,15 +39,22 @@ from tidings.store.base import (
     Update,
 )
 from tidings.store.queries import load_migrations, load_queries
+from tidings.store.rows import (
+    EARLY_RECEIPTS_KEPT_S,
+    IDEMPOTENCY_S,
+    LANES,
+    POLICY_SENDS_KEPT_S,
+    decode_outcome,
+    due_message,
+    encode_outcome,
+    message_record,
+    settled,
+)
 
 log = logging.getLogger("tidings.store")
 T = TypeVar("T")
 Q = load_queries("sqlite")
 BACKGROUND_COMMIT_DELAY_S = 0.002
-IDEMPOTENCY_S = 24 * 3600
-POLICY_SENDS_KEPT_S = 31 * 24 * 3600  # longer than the longest cap window
-LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
-EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
 
 
 class Job(NamedTuple):
@@ -353,28 +356,7 @@ class SqliteStore:
     async def claim_due(self, now: float, limit: int, lease_s: float) -> list[DueMessage]:
         rows = await self._call(lambda c: _claim_fairly(c, now, now + lease_s, limit))
         rows.sort(key=lambda r: (r[11], r[0]))
-        return [
-            DueMessage(
-                transid=r[1],
-                service_id=r[2],
-                channel=r[3],
-                address=r[4],
-                address_type=r[5],
-                content=msgspec.json.decode(r[6]),
-                parts=r[7],
-                correlationid=r[8],
-                callback_data=r[9],
-                notify_url=r[10],
-                priority=r[11],
-                expiry=r[12],
-                status=Status.from_word(r[13]),
-                attempts=r[14],
-                ext_id=r[15],
-                pending=_outcome(r[16]),
-                policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
-            )
-            for r in rows
-        ]
+        return [due_message(r) for r in rows]
 
     async def next_due(self) -> float | None:
         return await self._call(lambda c: c.execute(Q["next_due"]).fetchone()[0])
@@ -407,7 +389,7 @@ class SqliteStore:
                     "next_at": u.next_at,
                     "attempts": u.attempts,
                     "ext_id": u.ext_id,
-                    "pending": _encode_outcome(u.pending),
+                    "pending": encode_outcome(u.pending),
                     "error": u.error,
                 }
             )
@@ -449,7 +431,7 @@ class SqliteStore:
                 for u in sent:
                     for key in u.part_ids or (u.ext_id or "",):
                         for text, at in c.execute(Q["take_early_receipt"], {"key": key}).fetchall():
-                            if (early := _outcome(text)) is not None:
+                            if (early := decode_outcome(text)) is not None:
                                 _stage(c, key, early, at)
 
         await self._call(job)
@@ -480,7 +462,7 @@ class SqliteStore:
             for r in receipts:
                 apply = partial(finish, c, at=r.at)
                 if not any(_stage(c, key, r.outcome, r.at, apply) for key in r.keys):
-                    early = {"receipt_id": r.keys[0], "outcome": _encode_outcome(r.outcome), "at": r.at}
+                    early = {"receipt_id": r.keys[0], "outcome": encode_outcome(r.outcome), "at": r.at}
                     for key in r.keys:
                         c.execute(Q["insert_early_receipt"], {"key": key, **early})
 
@@ -560,29 +542,7 @@ class SqliteStore:
             events = c.execute(Q["get_events"], {"transid": transid}).fetchall()
             notes = c.execute(Q["get_notifications"], {"transid": transid}).fetchall()
             clicks = c.execute(Q["message_clicks"], {"transid": transid}).fetchone()[0]
-            return MessageRecord(
-                transid=r[0],
-                service_id=r[1],
-                channel=r[2],
-                address=r[3],
-                address_type=r[4],
-                content=msgspec.json.decode(r[5]),
-                parts=r[6],
-                correlationid=r[7],
-                callback_data=r[8],
-                notify_url=r[9],
-                priority=r[10],
-                expiry=r[11],
-                status=r[12],
-                code=r[13],
-                description=r[14],
-                created_at=r[15],
-                updated_at=r[16],
-                attempts=r[17],
-                history=[HistoryEntry(*e) for e in events],
-                notifications=[NotificationRecord(*n) for n in notes],
-                clicks=clicks,
-            )
+            return message_record(r, events, notes, clicks)
 
         return await self._call(job)
 
@@ -695,23 +655,20 @@ def _stage(
         if apply is not None:
             apply(found[0], outcome)
         else:
-            staged = {"transid": found[0], "outcome": _encode_outcome(outcome), "at": at}
+            staged = {"transid": found[0], "outcome": encode_outcome(outcome), "at": at}
             c.execute(Q["stage_receipt"], staged)
         return True
     part = c.execute(Q["find_part"], {"key": key}).fetchone()
     if part is None:
         return False
     transid = part[0]
-    c.execute(Q["set_part_outcome"], {"key": key, "outcome": _encode_outcome(outcome)})
-    decoded = [_outcome(r[0]) for r in c.execute(Q["part_outcomes"], {"transid": transid}).fetchall()]
-    # The message is delivered when every part is; the first part that failed decides otherwise.
-    failed = next((o for o in decoded if o is not None and o.status is not Status.DELIVERED), None)
-    if failed is not None or all(o is not None for o in decoded):
-        final = failed or decoded[-1]
-        if apply is not None and final is not None:
+    c.execute(Q["set_part_outcome"], {"key": key, "outcome": encode_outcome(outcome)})
+    decoded = [decode_outcome(r[0]) for r in c.execute(Q["part_outcomes"], {"transid": transid}).fetchall()]
+    if (final := settled(decoded)) is not None:
+        if apply is not None:
             apply(transid, final)
         else:
-            c.execute(Q["stage_receipt"], {"transid": transid, "outcome": _encode_outcome(final), "at": at})
+            c.execute(Q["stage_receipt"], {"transid": transid, "outcome": encode_outcome(final), "at": at})
     return True
 
 
@@ -772,14 +729,3 @@ def _settle(results: list[_Result]) -> None:
             )
         else:
             fut.set_result(value)
-
-
-def _outcome(text: str | None) -> Outcome | None:
-    if text is None:
-        return None
-    status, code, description = msgspec.json.decode(text)
-    return Outcome(Status.from_word(status), code, description)
-
-
-def _encode_outcome(o: Outcome | None) -> str | None:
-    return None if o is None else msgspec.json.encode([o.status.word, o.code, o.description]).decode()

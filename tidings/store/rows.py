@@ -1,0 +1,86 @@
+"""What both stores make of their rows, whatever the database: records built from a row's columns,
+outcomes as JSON text, the rule that settles a message sent in parts, and how long things are kept."""
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+
+from tidings.statuses import Outcome, Status
+from tidings.store.base import DueMessage, HistoryEntry, MessageRecord, NotificationRecord
+
+IDEMPOTENCY_S = 24 * 3600
+POLICY_SENDS_KEPT_S = 31 * 24 * 3600  # longer than the longest cap window
+EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
+LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
+
+
+def due_message(r: Any) -> DueMessage:
+    """A claimed row: seq, transid, service_id, channel, address, address_type, content, parts,
+    correlationid, callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy."""
+    return DueMessage(
+        transid=r[1],
+        service_id=r[2],
+        channel=r[3],
+        address=r[4],
+        address_type=r[5],
+        content=msgspec.json.decode(r[6]),
+        parts=r[7],
+        correlationid=r[8],
+        callback_data=r[9],
+        notify_url=r[10],
+        priority=r[11],
+        expiry=r[12],
+        status=Status.from_word(r[13]),
+        attempts=r[14],
+        ext_id=r[15],
+        pending=decode_outcome(r[16]),
+        policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
+    )
+
+
+def message_record(r: Any, events: Sequence[Any], notes: Sequence[Any], clicks: int) -> MessageRecord:
+    """A `get_message` row with its history, its notifications and its links' clicks."""
+    return MessageRecord(
+        transid=r[0],
+        service_id=r[1],
+        channel=r[2],
+        address=r[3],
+        address_type=r[4],
+        content=msgspec.json.decode(r[5]),
+        parts=r[6],
+        correlationid=r[7],
+        callback_data=r[8],
+        notify_url=r[9],
+        priority=r[10],
+        expiry=r[11],
+        status=r[12],
+        code=r[13],
+        description=r[14],
+        created_at=r[15],
+        updated_at=r[16],
+        attempts=r[17],
+        history=[HistoryEntry(*e) for e in events],
+        notifications=[NotificationRecord(*n) for n in notes],
+        clicks=int(clicks),
+    )
+
+
+def settled(parts: Sequence[Outcome | None]) -> Outcome | None:
+    """The outcome of a message sent in parts, from its parts' (None: no receipt yet): Delivered once every
+    part is; otherwise the first part that failed decides; None while that cannot be told yet."""
+    failed = next((o for o in parts if o is not None and o.status is not Status.DELIVERED), None)
+    if failed is not None:
+        return failed
+    return parts[-1] if parts and all(o is not None for o in parts) else None
+
+
+def decode_outcome(text: str | None) -> Outcome | None:
+    if text is None:
+        return None
+    status, code, description = msgspec.json.decode(text)
+    return Outcome(Status.from_word(status), code, description)
+
+
+def encode_outcome(o: Outcome | None) -> str | None:
+    return None if o is None else msgspec.json.encode([o.status.word, o.code, o.description]).decode()

@@ -26,13 +26,13 @@ CATALOGUE_POLL_S = 1.0
 
 
 class Runtime:
-    """One process's share of the work. `api` serves HTTP (the server module puts it in front);
-    `dispatch` runs the connectors, the dispatcher and the notifier. `tidings serve` has both, `serve
-    --api-only` the first, `tidings worker` the second: any number of each on one PostgreSQL."""
+    """One process's share of the work: the store, the catalogue and the accept path always; with
+    `dispatch`, also the connectors, the dispatcher and the notifier. The server module puts HTTP in
+    front: `tidings serve` has both, `serve --api-only` HTTP without dispatch, `tidings worker` dispatch
+    without HTTP; on PostgreSQL any number of each."""
 
-    def __init__(self, config: Config, *, api: bool = True, dispatch: bool = True) -> None:
+    def __init__(self, config: Config, *, dispatch: bool = True) -> None:
         self.config = config
-        self.api = api
         self.dispatch = dispatch
         self.services = ServiceRegistry()
         self.demo: Service | None = None

@@ -78,7 +78,7 @@ async def _when_started(server: uvicorn.Server, callback: Callable[[], None]) ->
 
 async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
     """A worker process: connectors, dispatch and notifications, no HTTP; until SIGINT or SIGTERM."""
-    runtime = Runtime(config, api=False)
+    runtime = Runtime(config)
     await runtime.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

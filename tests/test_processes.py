@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import sms
 from tests.support.backends import PG_DSN, drop_schema, postgres_reachable, unavailable
-from tests.support.server import BACKEND, free_port
+from tests.support.server import BACKEND, TidingsServer, free_port
 
 KEY = "key-procs-0001"
 
@@ -170,3 +170,30 @@ def test_a_killed_api_process_is_replaced(cluster: tuple[str, list[subprocess.Po
     assert len(now) == 2 and before[0] not in now and before[1] in now, (before, now)
     for _ in range(6):  # both processes answer, whichever gets the connection
         assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+
+
+def test_an_unreachable_redis_costs_no_message(tmp_path: Path):
+    # Nothing listens on this port: rate limits fall back to the process's own bucket and wake-ups to
+    # polling, each said once in the log, and sending goes on.
+    config = f"""
+[redis]
+url = "redis://127.0.0.1:{free_port()}/0"
+
+[sandbox]
+delay_ms = 20
+
+[[services]]
+id = "svc-r"
+key = "{KEY}"
+senderids = ["CONNCT"]
+"""
+    server = TidingsServer(tmp_path, config).start()
+    try:
+        answer = server.send(sms(["+447700900123"]), KEY).json()["response"]
+        assert answer[0]["code"] == "1001", answer
+        view = server.wait_message(answer[0]["transid"], KEY, lambda v: v["status"] == "Delivered", 10)
+        assert view["status"] == "Delivered"
+    finally:
+        assert server.stop() == 0
+        server.close()
+    assert "rate limits are per process until it is back" in server.output()

@@ -22,7 +22,7 @@ concurrency and receipt delay, and prints Tidings/Kannel ratios and the targets:
 accept rate, (c) >= 2x Kannel's end-to-end rate with DLRs, (b) >= 50,000 destinations/s on SQLite.
 
   .venv/bin/python bench/run.py --quick                   # SQLite + PostgreSQL rows, 1 short run
-  .venv/bin/python bench/run.py --with-kannel             # 3 runs each, and Kannel: about 25 minutes
+  .venv/bin/python bench/run.py --with-kannel             # 3 runs each, and Kannel: about 14 minutes
   .venv/bin/python bench/run.py --backends sqlite --runs 1
 """
 

@@ -23,9 +23,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.backends import PG_DSN, drop_schema, postgres_reachable, unavailable
+from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
 from tests.support.receiver import Receiver
-from tests.support.server import BACKEND, TidingsServer, free_port
+from tests.support.server import TidingsServer, free_port
 
 MESSAGES = 10_000
 BATCH = 100  # addresses per request
@@ -253,10 +253,7 @@ class Cluster:
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
-    if BACKEND == "postgres":
-        pytest.skip("runs once, in the default pass: it sets up PostgreSQL itself")
-    if not postgres_reachable():
-        unavailable(f"PostgreSQL is not reachable at {PG_DSN}")
+    require_postgres_and_redis()
     schema = f"t_{uuid.uuid4().hex}"
     yield schema
     asyncio.run(drop_schema(schema))
@@ -265,12 +262,6 @@ def pg_schema() -> Iterator[str]:
 def test_postgres_two_api_two_workers_killed_at_random_lose_nothing(
     tmp_path: Path, receiver: Receiver, pg_schema: str
 ):
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        unavailable("Redis is not reachable on 127.0.0.1:6379")
     path = f"/crash/{uuid.uuid4().hex[:8]}"
     port = free_port()
     redis_table = f'\n[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{pg_schema}:"\n'

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from tests.conftest import sms
-from tests.support.backends import PG_DSN, drop_schema, postgres_reachable, unavailable
-from tests.support.server import BACKEND, TidingsServer, free_port
+from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
+from tests.support.server import TidingsServer, free_port
 
 KEY = "key-procs-0001"
 
@@ -41,16 +41,7 @@ def test_the_multi_process_layout_refuses_sqlite(tmp_path: Path, args: list[str]
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
-    if BACKEND == "postgres":
-        pytest.skip("runs once, in the default pass: it sets up PostgreSQL itself")
-    if not postgres_reachable():
-        unavailable(f"PostgreSQL is not reachable at {PG_DSN}")
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        unavailable("Redis is not reachable on 127.0.0.1:6379")
+    require_postgres_and_redis()
     schema = f"t_{uuid.uuid4().hex}"
     port = free_port()
     config = tmp_path / "tidings.toml"

@@ -98,6 +98,21 @@ def postgres_reachable(timeout_s: float = 0.5) -> bool:
         return False
 
 
+def require_postgres_and_redis() -> None:
+    """For the tests that start processes of their own on PostgreSQL with Redis: they run once, in the
+    default pass, and skip (or, where required, fail) without either service."""
+    if os.environ.get("TIDINGS_TEST_BACKEND") == "postgres":
+        pytest.skip("runs once, in the default pass: it sets up PostgreSQL itself")
+    if not postgres_reachable():
+        unavailable(NOT_REACHABLE)
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        unavailable("Redis is not reachable on 127.0.0.1:6379")
+
+
 def sqlite_backend(tmp_path: Path) -> Backend:
     return Backend("sqlite", f"sqlite:///{tmp_path / 'contract.db'}")
 

@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import sms
 from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
 from tests.support.server import TidingsServer, free_port
+from tests.support.smsc import KEY_SMPP, SimulatorProcess, fresh_msisdn, tidings_config
 
 KEY = "key-procs-0001"
 
@@ -188,3 +189,63 @@ senderids = ["CONNCT"]
         assert server.stop() == 0
         server.close()
     assert "rate limits are per process until it is back" in server.output()
+
+
+def test_two_workers_on_one_smsc_submit_each_message_once(tmp_path: Path):
+    # Two workers claim from one queue and each binds to the SMSC: every message goes out once, and
+    # every receipt, whichever worker's bind it arrives on, finds its message.
+    require_postgres_and_redis()
+    schema = f"t_{uuid.uuid4().hex}"
+    simulator = SimulatorProcess(tmp_path, dlr_delay_ms=50).start()
+    port = free_port()
+    config = tmp_path / "tidings.toml"
+    config.write_text(
+        f'[server]\nport = {port}\ndatabase = "{PG_DSN}?schema={schema}"\n'
+        + tidings_config(simulator.port, window=32)
+    )
+    log = open(tmp_path / "procs.log", "wb")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "tidings"]
+    procs = [subprocess.Popen([*cmd, "serve", "--api-only", "--workers", "2", "--config", str(config)],
+                              stdout=log, stderr=log)]  # fmt: skip
+    procs += [
+        subprocess.Popen([*cmd, "worker", "--config", str(config)], stdout=log, stderr=log) for _ in (1, 2)
+    ]
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        simulator.wait_bound(2, timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        addresses = [fresh_msisdn() for _ in range(1000)]
+        transids: list[str] = []
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for i in range(0, len(addresses), 100):
+                body = sms(addresses[i : i + 100])
+                answer = client.post("/resources/v1/messaging", json=body, headers={"key": KEY_SMPP}).json()
+                transids += [item["transid"] for item in answer["response"]]
+            pending = set(transids)
+            deadline = time.monotonic() + 60
+            while pending and time.monotonic() < deadline:
+                pending = {
+                    t
+                    for t in pending
+                    if client.get(f"/v1/messages/{t}", headers={"key": KEY_SMPP}).json()["status"]
+                    != "Delivered"
+                }
+                time.sleep(0.2)
+        assert not pending, f"{len(pending)} of {len(transids)} messages were not delivered"
+        submitted = [s["destination_addr"] for s in simulator.submits()]
+        assert len(submitted) == len(transids) and len(set(submitted)) == len(transids), "each sent once"
+        assert len(simulator.stats()["bound"]) >= 2, "both workers are bound"
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        codes = [p.wait(30) for p in procs]
+        simulator.close()
+        asyncio.run(drop_schema(schema))
+    assert codes == [0, 0, 0], (tmp_path / "procs.log").read_text()

@@ -508,7 +508,7 @@ class ReceiverProtocol(asyncio.Protocol):
 
 
 async def wait_finals(
-    rx: Receiver, transids: Sequence[str], timeout_s: float, stall_s: float
+    rx: Receiver, transids: Sequence[str], timeout_s: float, stall_s: float, poll_s: float = 0.05
 ) -> tuple[bool, float]:
     """Wait until every transid has a final notification, or timeout_s in all, or stall_s without any
     progress; return (complete, seconds waited)."""
@@ -528,7 +528,7 @@ async def wait_finals(
             last_count, last_change = count, now
         if not remaining or now - t0 > timeout_s or now - last_change > stall_s:
             break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(poll_s)
     return not remaining, time.monotonic() - t0
 
 

@@ -76,6 +76,7 @@ from accept import (
     run_load,
     stat,
     tree_cpu_s,
+    wait_finals,
     wait_quiet,
 )
 
@@ -141,29 +142,6 @@ class SmppReceiver(Receiver):
             elif status != SUBMITTED and transid in self.final_at:
                 self.dup_final += 1
         super().note(target, body, now)
-
-
-async def wait_all_final(
-    rx: Receiver, transids: list[str], timeout_s: float, stall_s: float
-) -> tuple[bool, float]:
-    """Wait until every transid has a final notification, or timeout_s in all, or stall_s without any
-    new final; return (complete, seconds waited).  Rescans only when the count could cover the rest."""
-    t0 = time.monotonic()
-    remaining = transids
-    needed = 0
-    last_count, last_change = len(rx.final_at), t0
-    while remaining:
-        count = len(rx.final_at)
-        if count >= needed:
-            remaining = [t for t in remaining if t not in rx.final_at]
-            needed = count + len(remaining)
-        now = time.monotonic()
-        if count != last_count:
-            last_count, last_change = count, now
-        if not remaining or now - t0 > timeout_s or now - last_change > stall_s:
-            break
-        await asyncio.sleep(0.02)
-    return not remaining, time.monotonic() - t0
 
 
 # -- processes --------------------------------------------------------------------------------------
@@ -717,7 +695,7 @@ class Env:
         m1 = self.mark()
         ans = read_answers(load, per_request)
         self.check_alive()
-        complete, waited = await wait_all_final(rx, ans.transids, a.drain_timeout, a.stall_seconds)
+        complete, waited = await wait_finals(rx, ans.transids, a.drain_timeout, a.stall_seconds, poll_s=0.02)
         m2 = self.mark()
         await sampler.stop()
         syscalls = self.stop_perf(perf, len(rx.final_at)) if perf is not None else None

@@ -25,7 +25,7 @@ import pytest
 
 from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
 from tests.support.receiver import Receiver
-from tests.support.server import TidingsServer, free_port
+from tests.support.server import TidingsServer, free_port, wait_healthy
 
 MESSAGES = 10_000
 BATCH = 100  # addresses per request
@@ -272,13 +272,7 @@ def test_postgres_two_api_two_workers_killed_at_random_lose_nothing(
     url = f"http://127.0.0.1:{port}"
     kills: list[str] = []
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(url)
         stop = threading.Event()
         chaos = threading.Thread(target=killer, args=(stop, cluster.victims, cluster.restart, kills))
         chaos.start()

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import sms
 from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
-from tests.support.server import TidingsServer, free_port
+from tests.support.server import TidingsServer, free_port, wait_healthy
 from tests.support.smsc import KEY_SMPP, SimulatorProcess, fresh_msisdn, tidings_config
 
 KEY = "key-procs-0001"
@@ -214,13 +214,7 @@ def test_two_workers_on_one_smsc_submit_each_message_once(tmp_path: Path):
     url = f"http://127.0.0.1:{port}"
     try:
         simulator.wait_bound(2, timeout=30)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_healthy(url)
         addresses = [fresh_msisdn() for _ in range(1000)]
         transids: list[str] = []
         with httpx.Client(base_url=url, timeout=30) as client:

@@ -29,6 +29,19 @@ def free_port() -> int:
 BACKEND = os.environ.get("TIDINGS_TEST_BACKEND", "sqlite")
 
 
+def wait_healthy(url: str, timeout: float = 30.0) -> None:
+    """Until `GET /healthz` answers 200 (processes this test started itself, not a TidingsServer)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer /healthz within {timeout:g}s")
+
+
 class TidingsServer:
     def __init__(self, workdir: Path, config_text: str | None, extra_args: list[str] | None = None) -> None:
         self.workdir = workdir

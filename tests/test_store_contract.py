@@ -32,6 +32,7 @@ from tidings.store.base import (
     ReceiptTarget,
     Store,
     Update,
+    receiver_of,
 )
 
 __all__ = ["backend"]  # the fixture every test here takes, parametrised over the backends
@@ -614,6 +615,34 @@ def test_notifications_are_claimed_oldest_first(backend: Backend):
     assert two == ["n-2", "n-1"]
     assert rest == ["n-3"]
     assert transids == ["t-2", "t-1", "t-3"]
+
+
+def test_notifications_of_busy_receivers_are_left_for_later(backend: Backend):
+    """Receivers are scheme://host[:port], any case, credentials dropped; both backends agree."""
+    urls = {
+        "n-1": "https://Hooks.Example/a?x=1",
+        "n-2": "https://user:pw@hooks.example/b",
+        "n-3": "https://hooks.example:8443/c",
+        "n-4": "http://hooks.example/d",
+        "n-5": "https://other.example/e",
+    }
+
+    async def scenario(store: Store) -> tuple[list[str], list[str]]:
+        await store.accept([message(f"t-{i}") for i in range(1, 6)])
+        await store.claim_due(T0, 10, 60)
+        for i in range(1, 6):
+            event = f"n-{i}"
+            notification = OutgoingNotification(event, urls[event], b"{}")
+            await store.record([change(f"t-{i}", SUBMITTED, T0 + i, notification=notification)])
+        busy = ["https://hooks.example", "https://other.example"]
+        open_ones = await store.claim_notifications(T0 + 20, 10, 30, busy=busy)
+        rest = await store.claim_notifications(T0 + 20, 10, 30)
+        return [c.event_id for c in open_ones], [c.event_id for c in rest]
+
+    open_ones, rest = backend.run(scenario)
+    assert open_ones == ["n-3", "n-4"]
+    assert rest == ["n-1", "n-2", "n-5"]
+    assert receiver_of("HTTPS://u:p@Hooks.Example:8443/x?y#z") == "https://hooks.example:8443"
 
 
 def test_a_messages_notifications_go_one_at_a_time_in_order(backend: Backend):

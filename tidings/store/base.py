@@ -5,6 +5,7 @@ is atomic: a status change and the notification that reports it are committed to
 `accept` returns only once every message of the request is committed.
 """
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -168,6 +169,16 @@ class ConsentChange:
     at: float
 
 
+# A notification's receiver: scheme://host[:port] of its URL, lowercased, without credentials. The
+# PostgreSQL claim computes the same key in SQL (queries.sql, claim_notifications): keep them in step.
+_RECEIVER = re.compile(r"([^:/?#]+)://(?:[^/?#@]*@)?([^/?#]*)")
+
+
+def receiver_of(url: str) -> str:
+    m = _RECEIVER.match(url)
+    return f"{m[1]}://{m[2]}".lower() if m else url.lower()
+
+
 @dataclass(slots=True)
 class ClaimedNotification:
     seq: int
@@ -190,7 +201,7 @@ class NotificationResult:
     next_at: float
     http_status: int | None = None
     error: str | None = None
-    counted: bool = True  # False: our own shutdown interrupted the try, so it does not count
+    counted: bool = True  # False: the try was not the receiver's fault (our shutdown, our own load)
 
 
 @dataclass(slots=True)
@@ -323,8 +334,10 @@ class Store(Protocol):
         """Apply status changes, history entries and their notifications in one transaction."""
 
     async def claim_notifications(
-        self, now: float, limit: int, lease_s: float
-    ) -> list[ClaimedNotification]: ...
+        self, now: float, limit: int, lease_s: float, busy: Sequence[str] = ()
+    ) -> list[ClaimedNotification]:
+        """Claim up to `limit` due notifications, oldest first, skipping those whose receiver
+        (`receiver_of(url)`) is in `busy`: a receiver with no free slot must not take the others'."""
 
     async def finish_notifications(self, results: Sequence[NotificationResult]) -> None: ...
 

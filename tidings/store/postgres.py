@@ -564,9 +564,11 @@ class PostgresStore:
 
     # -- notifications ---------------------------------------------------------------------------
 
-    async def claim_notifications(self, now: float, limit: int, lease_s: float) -> list[ClaimedNotification]:
+    async def claim_notifications(
+        self, now: float, limit: int, lease_s: float, busy: Sequence[str] = ()
+    ) -> list[ClaimedNotification]:
         rows = await self._tx(
-            lambda c: c.fetch(Q["claim_notifications"], now, now + lease_s, limit, self.process)
+            lambda c: c.fetch(Q["claim_notifications"], now, now + lease_s, limit, self.process, list(busy))
         )
         return [ClaimedNotification(*r) for r in sorted(rows, key=lambda r: r[0])]
 

@@ -9,6 +9,7 @@ thousands of requests per second. See `SqliteStore._call` for why there is no wr
 import asyncio
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -37,6 +38,7 @@ from tidings.store.base import (
     ReceiptTarget,
     StoreUnavailable,
     Update,
+    receiver_of,
 )
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
@@ -140,6 +142,7 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         self._synchronous = "FULL"
+        conn.create_function("receiver_of", 1, receiver_of, deterministic=True)
         conn.execute("PRAGMA busy_timeout=1000")  # it would stall the event loop; only foreign writers wait
         conn.execute("PRAGMA cache_size=-65536")
         return conn
@@ -548,8 +551,10 @@ class SqliteStore:
 
     # -- notifications ---------------------------------------------------------------------------
 
-    async def claim_notifications(self, now: float, limit: int, lease_s: float) -> list[ClaimedNotification]:
-        params = {"now": now, "lease_until": now + lease_s, "limit": limit}
+    async def claim_notifications(
+        self, now: float, limit: int, lease_s: float, busy: Sequence[str] = ()
+    ) -> list[ClaimedNotification]:
+        params = {"now": now, "lease_until": now + lease_s, "limit": limit, "busy": json.dumps(list(busy))}
         rows = await self._call(lambda c: c.execute(Q["claim_notifications"], params).fetchall())
         rows.sort(key=lambda r: r[0])
         return [ClaimedNotification(*r) for r in rows]

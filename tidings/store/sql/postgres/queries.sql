@@ -77,9 +77,12 @@ SELECT 1 FROM messages WHERE transid = $1 FOR UPDATE;
 SELECT count(*) FROM (SELECT 1 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE) AS locked;
 
 -- claim_notifications --
--- now, lease_until, limit, process
+-- now, lease_until, limit, process, busy receivers (tidings.store.base.receiver_of, here in SQL)
 UPDATE notifications SET leased = true, leased_by = $4, next_at = $2
 WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= $1
+                AND (cardinality($5::text[]) = 0
+                     OR lower(regexp_replace(url, '^([^:/?#]+)://(?:[^/?#@]*@)?([^/?#]*).*$', '\1://\2'))
+                        <> ALL($5::text[]))
               ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
 RETURNING seq, event_id, transid, service_id, url, body, attempts;
 

@@ -71,6 +71,7 @@ VALUES (:event_id, :transid, :service_id, :url, :body,
 -- claim_notifications --
 UPDATE notifications SET leased = 1, next_at = :lease_until
 WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= :now
+                AND (:busy = '[]' OR receiver_of(url) NOT IN (SELECT value FROM json_each(:busy)))
               ORDER BY next_at LIMIT :limit)
 RETURNING seq, event_id, transid, service_id, url, body, attempts;
 

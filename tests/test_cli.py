@@ -345,3 +345,99 @@ text = ""
         f"{cfg}:15: templates[1].text: must not be empty",
     ]:
         assert expected in r.stderr, r.stderr
+
+
+ADMIN_TOKEN = "admin-token-cli-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+SEND = {
+    "deliverychannel": "sms",
+    "channels": {"sms": {"text": "x", "senderid": "CONNCT"}},
+    "destination": [{"msisdn": ["+447700900123"]}],
+}
+
+
+def banner_command(out: str, starts: str) -> list[str]:
+    """The command a banner line tells the user to run, ready to run here (`tidings` is this checkout's)."""
+    line = next(line.strip() for line in out.splitlines() if starts in line)
+    words = shlex.split(line[line.index(starts) :])
+    assert words[0] in ("tidings", "curl"), line
+    return [*TIDINGS, *words[1:]] if words[0] == "tidings" else words
+
+
+def test_serve_without_config_names_the_services_left_and_how_to_get_a_key(tmp_path: Path):
+    """A database a config file seeded, with a service the admin API added: started without the file,
+    the banner names that service and says how to read its key, and following it gives a key that works."""
+    server = TidingsServer(
+        tmp_path,
+        f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n\n'
+        '[[services]]\nid = "svc-demo"\nname = "demo"\nkey = "demo-key"\nsenderids = ["CONNCT"]\n',
+    )
+    try:
+        server.start()
+        shop = {"id": "svc-shop", "name": "shop", "senderids": ["CONNCT"]}
+        added = server.client.post("/admin/v1/services", json=shop, headers=ADMIN)
+        assert added.status_code == 201, added.text
+        key = added.json()["key"]
+        assert server.stop() == 0
+
+        config = server.config_path
+        server.config_path = None  # the README's first command again: no config file
+        server.start()
+        out = server.wait_stdout("svc-shop")
+        assert 'svc-shop ("shop")' in out and key not in out, out
+        assert "admin API is off" in out and "admin_token" in out, out
+        assert server.stop() == 0
+
+        assert config is not None
+        config.write_text(f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n')  # the admin API on, no services
+        server.config_path = config
+        server.start()
+        out = server.wait_stdout("tidings services show")
+        shown = subprocess.run(
+            banner_command(out, "tidings services show"),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["key"] == key
+        assert server.send(SEND, key).json()["response"][0]["code"] == "1001"
+    finally:
+        server.close()
+
+
+def test_serve_makes_a_demo_service_when_no_active_service_remains(tmp_path: Path):
+    """Every service switched off: the next start without services in the file makes a new demo
+    service and prints a curl that is accepted, instead of the key of a service that refuses it."""
+    server = TidingsServer(tmp_path, f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n')
+    try:
+        server.start()
+        out = server.wait_stdout("curl ")
+        off = server.client.patch("/admin/v1/services/svc-demo", json={"active": False}, headers=ADMIN)
+        assert off.status_code == 200, off.text
+        assert server.stop() == 0
+
+        server.start()
+        out = server.wait_stdout("curl ")
+        assert "(id svc-demo-2)" in out, out
+        answer = subprocess.run(banner_command(out, "curl "), capture_output=True, text=True, timeout=30)
+        assert json.loads(answer.stdout)["response"][0]["code"] == "1001", answer.stdout
+        assert server.stop() == 0
+
+        server.start()  # the new demo service is the one shown from now on
+        out = server.wait_stdout("curl ")
+        assert "(id svc-demo-2)" in out, out
+    finally:
+        server.close()
+
+
+def test_serve_says_so_when_the_file_has_no_active_service(tmp_path: Path):
+    server = TidingsServer(tmp_path, '[[services]]\nid = "svc-a"\nkey = "k-a"\nactive = false\n')
+    try:
+        server.start()
+        out = server.wait_stdout("No active service")
+        assert "svc-a" in out and "active = true" in out, out
+        assert server.send(SEND, "k-a").json()["response"]["code"] == "7007"
+    finally:
+        server.close()

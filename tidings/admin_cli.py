@@ -6,10 +6,12 @@ $TIDINGS_URL and $TIDINGS_ADMIN_TOKEN, else the `[server]` table of the config f
 """
 
 import asyncio
+import functools
 import json
 import os
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import aiohttp
 import click
@@ -20,6 +22,7 @@ from tidings.config import ConfigError, load_config
 
 PREFIX = {"services": "services", "templates": "templates", "smartlinks": "smartlinks"}
 PREFIX["groups"] = "contact-policy/groups"
+F = TypeVar("F", bound=Callable[..., Any])
 HIDDEN = ("key", "secret")  # shown in full by `show` and --json, not in a listing's columns
 
 
@@ -37,6 +40,11 @@ class Target:
         self._given = (url, token, config_path or os.environ.get("TIDINGS_CONFIG"))
         self.url = ""
         self.token = ""
+
+    def given(self, url: str | None, token: str | None, config_path: str | None) -> "Target":
+        """The same with what was given after the subcommand, which wins over what was given before."""
+        before = self._given
+        return Target(url or before[0], token or before[1], config_path or before[2])
 
     def _resolve(self) -> None:
         url, token, path = self._given
@@ -116,16 +124,51 @@ def _row(kind: Kind, item: dict[str, Any]) -> str:
     return f"{name}  [{item.get('origin', '')}]  {' '.join(rest)}"
 
 
+def _server_options(*, envvar: bool) -> Callable[[F], F]:
+    """--url, --token and --config: on the group (`services --url U list`, where the environment
+    fills them in) and on every subcommand (`services list --url U`, which wins over both)."""
+
+    def decorate(f: F) -> F:
+        f = click.option(
+            "--config",
+            "config_path",
+            type=click.Path(dir_okay=False),
+            help="Read the server and token from this file.",
+        )(f)
+        f = click.option(
+            "--token",
+            envvar="TIDINGS_ADMIN_TOKEN" if envvar else None,
+            help="The admin token ([server] admin_token; default $TIDINGS_ADMIN_TOKEN).",
+        )(f)
+        return click.option(
+            "--url",
+            envvar="TIDINGS_URL" if envvar else None,
+            help="The server (default $TIDINGS_URL, else from --config, else http://127.0.0.1:8080).",
+        )(f)
+
+    return decorate
+
+
+def _with_target(f: Callable[..., None]) -> Callable[..., None]:
+    """A subcommand that takes the server options too, and gets the Target they and the group's make."""
+
+    @functools.wraps(f)
+    def command(
+        *args: Any, url: str | None, token: str | None, config_path: str | None, **params: Any
+    ) -> None:
+        target = click.get_current_context().find_object(Target)
+        assert target is not None, "the group makes the Target"
+        f(target.given(url, token, config_path), *args, **params)
+
+    return _server_options(envvar=False)(command)
+
+
 def _group(kind: Kind) -> click.Group:
     noun = {"services": "services", "groups": "contact-policy groups"}.get(kind.name, kind.name)
     key = "/".join(k.upper() for k in kind.keys)
 
     @click.group(name=kind.name, help=f"List and change {noun} through a running server's admin API.")
-    @click.option("--url", envvar="TIDINGS_URL", help="The server (default: from --config, else :8080).")
-    @click.option("--token", envvar="TIDINGS_ADMIN_TOKEN", help="The admin token ([server] admin_token).")
-    @click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), help="Read both from this file."
-    )
+    @_server_options(envvar=True)
     @click.pass_context
     def group(ctx: click.Context, url: str | None, token: str | None, config_path: str | None) -> None:
         ctx.obj = Target(url, token, config_path)
@@ -133,7 +176,7 @@ def _group(kind: Kind) -> click.Group:
     @group.command("list", help=f"List the {noun}.")
     @click.option("--service", help="Only this service's (id or name).")
     @click.option("--json", "as_json", is_flag=True, help="Print the JSON the API answers.")
-    @click.pass_obj
+    @_with_target
     def list_(target: Target, service: str | None, as_json: bool) -> None:
         path = PREFIX[kind.name] + (f"?service={service}" if service else "")
         items = target.call("GET", path)[kind.name]
@@ -144,14 +187,14 @@ def _group(kind: Kind) -> click.Group:
 
     @group.command(help=f"Show one entry, named {key}.")
     @click.argument("name")
-    @click.pass_obj
+    @_with_target
     def show(target: Target, name: str) -> None:
         _show(target.call("GET", f"{PREFIX[kind.name]}/{name}"))
 
     @group.command(help="Add an entry from FIELD=VALUE pairs (or --json FILE, - for stdin).")
     @click.argument("pairs", nargs=-1)
     @click.option("--json", "json_file", type=click.File("r"), help="The whole entry as JSON.")
-    @click.pass_obj
+    @_with_target
     def add(target: Target, pairs: tuple[str, ...], json_file: Any) -> None:
         body = json.load(json_file) if json_file else {}
         _show(target.call("POST", PREFIX[kind.name], {**body, **_fields(kind, pairs)}))
@@ -159,13 +202,13 @@ def _group(kind: Kind) -> click.Group:
     @group.command(help=f"Change the given fields of the entry named {key}.")
     @click.argument("name")
     @click.argument("pairs", nargs=-1, required=True)
-    @click.pass_obj
+    @_with_target
     def update(target: Target, name: str, pairs: tuple[str, ...]) -> None:
         _show(target.call("PATCH", f"{PREFIX[kind.name]}/{name}", _fields(kind, pairs)))
 
     @group.command(help=f"Delete the entry named {key}.")
     @click.argument("name")
-    @click.pass_obj
+    @_with_target
     def remove(target: Target, name: str) -> None:
         target.call("DELETE", f"{PREFIX[kind.name]}/{name}")
         click.echo(f"deleted {kind.name} {name}")

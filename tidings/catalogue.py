@@ -6,6 +6,8 @@ new one when the stored revision moves. An entry is stored as the JSON of its co
 `service` always the owning service's id, so a service can be renamed without touching what it owns.
 """
 
+import dataclasses
+import itertools
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from tidings.config import (
 )
 from tidings.links.smart import Smartlink
 from tidings.policy.contact import Group
-from tidings.services import Service
+from tidings.services import Service, demo_service
 from tidings.store.base import CatalogueEntry
 from tidings.templates import Template
 
@@ -159,6 +161,25 @@ def demo_entry(service: Service) -> CatalogueEntry:
         senderids=list(service.senderids),
     )
     return _entry(KINDS["services"], table, "demo")
+
+
+def active_demo(snapshot: Snapshot) -> Service | None:
+    """The active service a start without configured services made (svc-demo first), if any."""
+    made = [
+        s
+        for s in snapshot.services()
+        if s.active and getattr(snapshot.entries.get(("services", s.id)), "origin", "") == "demo"
+    ]
+    return min(made, key=lambda s: (s.id != "svc-demo", s.id), default=None)
+
+
+def new_demo(snapshot: Snapshot) -> CatalogueEntry:
+    """A new demo service, under an id and a name no service uses yet: svc-demo "demo", else
+    svc-demo-2 "demo-2", and so on."""
+    taken = {s.id for s in snapshot.config.services} | {s.name for s in snapshot.config.services}
+    suffixes = ("" if n == 1 else f"-{n}" for n in itertools.count(1))
+    suffix = next(x for x in suffixes if not {f"svc-demo{x}", f"demo{x}"} & taken)
+    return demo_entry(dataclasses.replace(demo_service(), id=f"svc-demo{suffix}", name=f"demo{suffix}"))
 
 
 def _entry(kind: Kind, entry: Entry, origin: str) -> CatalogueEntry:

@@ -5,6 +5,7 @@ import logging
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
@@ -55,7 +56,9 @@ def serve(
     api_only: bool,
 ) -> None:
     """Run the API, the workers and the notifier in one process (or the API alone, in several)."""
+    config_path = config_path or os.environ.get("TIDINGS_CONFIG") or None
     config = _configure(config_path, database, log_level)
+    banner = _banner(config_path)
     if host:
         config.server.host = host
     if port:
@@ -66,7 +69,7 @@ def serve(
 
     try:
         if workers == 1:
-            run(config, _banner, dispatch=not api_only)
+            run(config, banner, dispatch=not api_only)
         else:
             from tidings.supervise import supervise
 
@@ -74,7 +77,7 @@ def serve(
 
             def api_process(slot: int, restarted: bool) -> None:
                 try:
-                    announce = _quiet if slot or restarted else _banner
+                    announce = _quiet if slot or restarted else banner
                     run(config, announce, dispatch=not api_only, sock=sock)
                 except StoreUnavailable as exc:
                     _fail([str(exc)])
@@ -213,16 +216,58 @@ def _fail(problems: list[str]) -> NoReturn:
     sys.exit(1)
 
 
-def _banner(runtime: Runtime) -> None:
+def _banner(config_path: str | None) -> Callable[[Runtime], None]:
+    """What `serve` prints once it listens: where, and a service to use or how to get one's key."""
+
+    def banner(runtime: Runtime) -> None:
+        config = runtime.config
+        base = f"http://{config.server.host}:{config.server.port}"
+        routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items()) or "API only"
+        where = redact(config.server.database)
+        click.echo(f"Tidings {__version__} serving {base} (database {where}; {routes})")
+        for line in _services_said(runtime, base, config_path):
+            click.echo(line)
+        sys.stdout.flush()
+
+    return banner
+
+
+def _services_said(runtime: Runtime, base: str, config_path: str | None) -> list[str]:
     config = runtime.config
-    base = f"http://{config.server.host}:{config.server.port}"
-    routes = ", ".join(f"{channel} via {c.label}" for channel, c in runtime.routes.items()) or "API only"
-    click.echo(f"Tidings {__version__} serving {base} (database {redact(config.server.database)}; {routes})")
+    active = [s for s in runtime.catalogue.config.services if s.active]
     if runtime.demo is not None:
-        click.echo(f'Demo service "{runtime.demo.name}" (id {runtime.demo.id}), key {runtime.demo.key}')
-        click.echo("Send an SMS through the sandbox:")
-        click.echo("  " + demo_curl(base, runtime.demo))
-    sys.stdout.flush()
+        return [
+            f'Demo service "{runtime.demo.name}" (id {runtime.demo.id}), key {runtime.demo.key}',
+            "Send an SMS through the sandbox:",
+            "  " + demo_curl(base, runtime.demo),
+        ]
+    if not active:
+        off = ", ".join(s.id for s in runtime.catalogue.config.services)
+        return [
+            f"No active service ({off}: active = false): every request is refused with 7007;"
+            " set active = true in the config file, or add a service with the admin API."
+        ]
+    if config.services:
+        return []  # the file names the services, and the user has their keys
+    names = ", ".join(f'{s.id} ("{s.name}")' if s.name else s.id for s in active)
+    one = len(active) == 1
+    said = [
+        f"No demo service: the database already holds {len(active)} active service{'' if one else 's'}"
+        f" (added with the admin API): {names}"
+    ]
+    show = ["tidings", "services", "show", active[0].id if one else "ID"]
+    if config.server.admin_token and config_path:
+        said.append(
+            f"{'Its key' if one else 'Their keys'}: "
+            + shlex.join([*show, "--url", base, "--config", config_path])
+        )
+    else:
+        said.append(
+            f"The admin API is off, so {'its key' if one else 'their keys'} cannot be read here: add"
+            " admin_token to [server] in a config file, start with tidings serve --config FILE, then run"
+            f" {shlex.join([*show, '--config', 'FILE'])}"
+        )
+    return said
 
 
 def _quiet(runtime: Runtime) -> None:

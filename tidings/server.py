@@ -11,6 +11,7 @@ import uvicorn
 
 from tidings.api.app import create_app
 from tidings.api.wire import JsonErrorsHttpToolsProtocol
+from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
 from tidings.runtime import Runtime
 
@@ -29,6 +30,7 @@ async def serve(
     runtime = Runtime(config, dispatch=dispatch)
     await runtime.start()
     try:
+        await _usable(runtime)
         server = uvicorn.Server(
             uvicorn.Config(
                 create_app(runtime),
@@ -59,6 +61,19 @@ async def serve(
                 await announce
     finally:
         await runtime.stop()
+
+
+async def _usable(runtime: Runtime) -> None:
+    """Never serve unusable for want of a service: when the config file names none and no active service
+    is left in the database (all switched off, say), make a new demo service; `runtime.demo` is the
+    active demo service, if there is one, for the banner to show."""
+    if runtime.config.services:
+        runtime.demo = None
+        return
+    if not any(s.active for s in runtime.catalogue.config.services):
+        await runtime.store.change_catalogue(new_demo(runtime.catalogue), "add")
+        await runtime.refresh()  # another process may have added it first: then that one is used
+    runtime.demo = active_demo(runtime.catalogue)
 
 
 class ListenFailed(Exception):

@@ -18,10 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from tidings.api.auth import bearer
-from tidings.api.body import read_body
+from tidings.api.body import read_json
 from tidings.api.responses import json_response
 from tidings.catalogue import KINDS, CatalogueError, Kind, find, prepare, removable, shown_entry
-from tidings.errors import BodyTooLarge
+from tidings.errors import BodyTooLarge, InvalidJson
 from tidings.runtime import Runtime
 
 log = logging.getLogger("tidings.admin")
@@ -105,11 +105,13 @@ async def _change(
     body: object = None
     if how != "delete":
         try:
-            body = msgspec.json.decode(await read_body(request, runtime.config.server.max_body_bytes))
+            body = msgspec.json.decode(await read_json(request, runtime.config.server.max_body_bytes))
         except BodyTooLarge as exc:
             return _error(413, exc.detail)
-        except msgspec.DecodeError:
-            return _error(400, "the body is not valid JSON")
+        except InvalidJson as exc:
+            return _error(400, "the body is not valid JSON", [exc.detail])
+        except msgspec.DecodeError as exc:  # what only msgspec refuses: a number out of its range
+            return _error(400, "the body is not valid JSON", [str(exc)])
     # One change at a time in this process, each checked against the catalogue as it now stands.
     async with runtime.catalogue_lock:
         await runtime.refresh()

@@ -3,6 +3,7 @@
 from starlette.requests import Request
 
 from tidings.errors import BodyTooLarge
+from tidings.schema import json_text
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -17,3 +18,11 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise BodyTooLarge(f"the body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> bytes:
+    """The body, once it is known to be one strict JSON text (`tidings.schema.json_text`): every API
+    reads its body through here, so every API refuses the same bytes (InvalidJson) the same way."""
+    raw = await read_body(request, limit)
+    json_text.check(raw)
+    return raw

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from tidings import clock
 from tidings.api.auth import authenticate_sms
-from tidings.api.body import read_body
+from tidings.api.body import read_json
 from tidings.api.responses import json_response
 from tidings.api.sms import sms_error
 from tidings.clock import iso
@@ -69,7 +69,7 @@ async def members(request: Request) -> Response:
 
 
 async def _post(request: Request, runtime: Runtime, service: Service, group_id: str) -> Response:
-    raw = await read_body(request, runtime.config.server.max_body_bytes)
+    raw = await read_json(request, runtime.config.server.max_body_bytes)
     try:
         body = _decoder.decode(raw)
     except msgspec.ValidationError as exc:

@@ -6,7 +6,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tidings.api.auth import authenticate
-from tidings.api.body import read_body
+from tidings.api.body import read_json
 from tidings.api.responses import json_response, v1_error
 from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
@@ -20,7 +20,7 @@ async def send_v1(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         service = authenticate(request.headers, runtime.services)
-        body = await read_body(request, runtime.config.server.max_body_bytes)
+        body = await read_json(request, runtime.config.server.max_body_bytes)
         req = v1.decode(body)
         accepted = await runtime.intake.accept_v1(service, req)
     except ApiError as exc:

@@ -14,7 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from tidings.api.auth import authenticate_sms
-from tidings.api.body import read_body
+from tidings.api.body import read_json
 from tidings.api.responses import json_response
 from tidings.clock import iso
 from tidings.errors import (
@@ -46,7 +46,7 @@ async def send_sms(request: Request) -> Response:
     try:
         service = authenticate_sms(request.headers, runtime.services)
         key = _idempotency_key(request)
-        body = await read_body(request, runtime.config.server.max_body_bytes)
+        body = await read_json(request, runtime.config.server.max_body_bytes)
         req = sms_api.decode(body, service.senderids)
 
         def answer(transids: Sequence[str], at: float) -> bytes:

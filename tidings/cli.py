@@ -255,19 +255,27 @@ def _services_said(runtime: Runtime, base: str, config_path: str | None) -> list
         f"No demo service: the database already holds {len(active)} active service{'' if one else 's'}"
         f" (added with the admin API): {names}"
     ]
-    show = ["tidings", "services", "show", active[0].id if one else "ID"]
+    show = [_command_name(), "services", "show", active[0].id if one else "ID"]
     if config.server.admin_token and config_path:
         said.append(
             f"{'Its key' if one else 'Their keys'}: "
             + shlex.join([*show, "--url", base, "--config", config_path])
         )
     else:
+        tidings = _command_name()
         said.append(
             f"The admin API is off, so {'its key' if one else 'their keys'} cannot be read here: add"
-            " admin_token to [server] in a config file, start with tidings serve --config FILE, then run"
+            f" admin_token to [server] in a config file, start with {tidings} serve --config FILE, then run"
             f" {shlex.join([*show, '--config', 'FILE'])}"
         )
     return said
+
+
+def _command_name() -> str:
+    """`tidings` as this process was started: `.venv/bin/tidings` from a checkout, so that a command the
+    banner prints runs as shown."""
+    name = sys.argv[0]
+    return name if os.path.basename(name) == "tidings" else "tidings"
 
 
 def _quiet(runtime: Runtime) -> None:

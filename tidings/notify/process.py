@@ -115,14 +115,16 @@ class SenderProcess:
         try:
             while (data := await read_frame(child.proc.stdout)) is not None:
                 try:
-                    ident, status, error, retry = response_decoder.decode(data)
+                    ident, status, error, retry, overloaded, elapsed, wait = response_decoder.decode(data)
                 except msgspec.DecodeError:
                     log.error("the notification sender sent a malformed answer; restarting it")
                     self._kill(child)
                     break
                 entry = child.waiting.pop(ident, None)
                 if entry is not None and not entry[0].done():
-                    entry[0].set_result(PostOutcome(status or None, error or None, retry))
+                    entry[0].set_result(
+                        PostOutcome(status or None, error or None, retry, False, overloaded, elapsed, wait)
+                    )
         finally:
             code = await child.proc.wait()
             if self._child is child:

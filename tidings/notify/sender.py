@@ -7,7 +7,7 @@ if it dies, the main process fails its posts as retryable and starts another. It
 
 Frames both ways are a 4-byte big-endian length and a msgpack array:
     request  [id, url, [[header, value], ...], body]      id 0 (STOP): finish what you have, then exit
-    response [id, status (0 when none), error ("" when none), retry]
+    response [id, status (0 when none), error ("" when none), retry, overloaded, elapsed, retry_after]
 Its stdin closing after STOP is a graceful stop; closing without it means the parent died, and nobody is
 left to read the answers, so it exits at once. (The parent's pid cannot tell: a dying process closes
 its files before its children are handed to a new parent.)
@@ -25,7 +25,7 @@ from tidings.notify.poster import Poster
 
 _LENGTH = struct.Struct(">I")
 Request = tuple[int, str, list[tuple[str, str]], bytes]
-Response = tuple[int, int, str, bool]
+Response = tuple[int, int, str, bool, bool, float, float]
 STOP = 0
 STOP_REQUEST: Request = (STOP, "", [], b"")
 request_decoder = msgspec.msgpack.Decoder(Request)
@@ -58,7 +58,8 @@ async def serve(timeout_s: float, concurrency: int, user_agent: str) -> None:
         ident, url, headers, body = request
         outcome = await poster.post(url, dict(headers), body)
         if not transport.is_closing():
-            transport.write(frame((ident, outcome.status or 0, outcome.error or "", outcome.retry)))
+            answer = (ident, outcome.status or 0, outcome.error or "", outcome.retry, outcome.overloaded)
+            transport.write(frame((*answer, outcome.elapsed, outcome.retry_after)))
 
     asked_to_stop = False
     while (data := await read_frame(reader)) is not None:

@@ -1,9 +1,11 @@
 """The notifier: posts outbox rows to notify URLs, with retries that survive restarts.
 
-A pipeline, not rounds: up to `concurrency` POSTs are in flight at once, a slow receiver holds only its
-own slots, and results are written back in batches. Connection errors, timeouts, 429 and 5xx are retried
-`retries` times, backing off from `retry_interval_s` (doubling, at most an hour); other answers are final.
-The POSTs themselves happen in a sender process (`tidings.notify.sender`), on the other core.
+A pipeline, not rounds: up to `concurrency` POSTs are in flight at once, each receiver gets as many as
+it shows it can take (`tidings.notify.receivers`), and results are written back in batches. Connection
+errors, timeouts, 429 and 5xx are retried `retries` times, backing off from `retry_interval_s`
+(doubling, at most an hour); other answers are final. A failure while we were sending the receiver
+several posts at once costs no try: it is sent again at once, with fewer at a time. The POSTs themselves
+happen in a sender process (`tidings.notify.sender`), on the other core.
 """
 
 import asyncio
@@ -16,14 +18,18 @@ from tidings.config import NotifyConfig
 from tidings.notify.payloads import redact_url, signature
 from tidings.notify.poster import PostOutcome
 from tidings.notify.process import SenderProcess
+from tidings.notify.receivers import FORGET_AFTER_S, INITIAL_LIMIT, Post, Receiver
 from tidings.services import ServiceRegistry
-from tidings.store.base import ClaimedNotification, NotificationResult, Store
+from tidings.store.base import ClaimedNotification, NotificationResult, Store, receiver_of
 
 log = logging.getLogger("tidings.notify")
 
 MAX_BACKOFF_S = 3600.0
 IDLE_POLL_S = 1.0
 ERROR_PAUSE_S = 1.0
+# Rows a claim may bring for receivers not seen yet (each starts with INITIAL_LIMIT slots).
+NEW_RECEIVERS_ROOM = int(2 * INITIAL_LIMIT)
+ASKED_TO_WAIT = "not sent yet: its receiver asked us to wait (Retry-After)"
 
 
 def backoff(interval_s: float, retry_number: int) -> float:
@@ -40,10 +46,11 @@ class Notifier:
         self._flush = asyncio.Event()
         self._results: list[NotificationResult] = []
         self._inflight: set[asyncio.Future[PostOutcome]] = set()
+        self._receivers: dict[str, Receiver] = {}
+        self._held = 0  # claimed rows waiting in a receiver's queue
         self._stopping = False
         self._next_retry: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._refill = max(1, config.concurrency // 8)
         self.sender = SenderProcess(config.timeout_s, config.concurrency, f"Tidings/{__version__}")
 
     async def start(self) -> None:
@@ -62,6 +69,8 @@ class Notifier:
         await self.sender.stop(grace_s)  # posts it could not finish come back marked aborted
         if self._inflight:
             await asyncio.wait(self._inflight, timeout=1.0)
+        for receiver in self._receivers.values():
+            self._give_back(receiver, "not sent: shutting down", clock.now())
         self._flush.set()
         # Both loops end by themselves now; cancelling one mid-write would write its results twice.
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -81,18 +90,65 @@ class Notifier:
 
     async def _claim(self) -> bool:
         """Start deliveries for due notifications; True when more may be waiting right now."""
-        free = self.config.concurrency - len(self._inflight)
-        # When the slots are (nearly) all busy, wait for a handful to free up rather than claim one
-        # row per freed slot, each claim a store round trip of its own.
-        if free <= 0 or (free < self._refill and self._inflight):
+        now = clock.now()
+        self._tidy(now)
+        # Rows in our hands (posting or queued at their receiver) stay within twice the post slots.
+        free = 2 * self.config.concurrency - len(self._inflight) - self._held
+        busy = [r.key for r in self._receivers.values() if r.room(now) == 0]
+        wanted = NEW_RECEIVERS_ROOM + sum(r.room(now) for r in self._receivers.values())
+        limit = min(free, wanted)
+        # While much is in flight, wait for a handful of slots rather than claim one row per freed
+        # slot, each claim a store round trip of its own.
+        if limit <= 0 or (self._inflight and limit < min(wanted, self.config.concurrency) // 8):
             return False
-        lease = self.config.timeout_s + 30
-        claimed = await self.store.claim_notifications(clock.now(), free, lease)
+        lease = 2 * self.config.timeout_s + 30  # a row may wait its turn at its receiver, then post
+        claimed = await self.store.claim_notifications(now, limit, lease, busy)
+        now = clock.now()
         for n in claimed:
-            posted = self._deliver(n)
-            self._inflight.add(posted)
-            posted.add_done_callback(partial(self._posted, n))
-        return len(claimed) == free
+            self._take(n, now)
+        return len(claimed) == limit
+
+    def _take(self, n: ClaimedNotification, now: float) -> None:
+        receiver = self._receiver(n.url, now)
+        if self._stopping:
+            self._return(n, "not sent: shutting down", now)
+        elif receiver.can_send(now) and not receiver.waiting:
+            self._post(receiver, n, now)
+        elif receiver.room(now) > 0:
+            receiver.waiting.append(n)
+            self._held += 1
+        else:  # more than the receiver can take soon: back to the store, where others may claim it
+            self._return(n, f"not sent yet: {receiver.inflight} posts in flight to its receiver", now)
+
+    def _receiver(self, url: str, now: float) -> Receiver:
+        key = receiver_of(url)
+        receiver = self._receivers.get(key)
+        if receiver is None:
+            receiver = self._receivers[key] = Receiver(key, self.config.concurrency, last_used=now)
+        return receiver
+
+    def _tidy(self, now: float) -> None:
+        for key, receiver in list(self._receivers.items()):
+            if receiver.paused(now) and receiver.waiting:
+                self._give_back(receiver, ASKED_TO_WAIT, receiver.paused_until)
+            elif not receiver.inflight and not receiver.waiting and now - receiver.last_used > FORGET_AFTER_S:
+                del self._receivers[key]
+
+    def _give_back(self, receiver: Receiver, why: str, at: float) -> None:
+        while receiver.waiting:
+            self._held -= 1
+            self._return(receiver.waiting.popleft(), why, at)
+
+    def _return(self, n: ClaimedNotification, why: str, at: float) -> None:
+        """Back to the queue, due at `at`, without counting a try (none was made)."""
+        self._results.append(NotificationResult(n.seq, "pending", clock.now(), at, None, why, counted=False))
+        self._flush.set()
+
+    def _post(self, receiver: Receiver, n: ClaimedNotification, now: float) -> None:
+        post = receiver.start(n, now)
+        posted = self._deliver(n)
+        self._inflight.add(posted)
+        posted.add_done_callback(partial(self._posted, post))
 
     async def _sleep(self) -> None:
         timeout = IDLE_POLL_S
@@ -134,10 +190,9 @@ class Notifier:
         }
         return self.sender.post_soon(n.url, headers, n.body)
 
-    def _posted(self, n: ClaimedNotification, posted: "asyncio.Future[PostOutcome]") -> None:
+    def _posted(self, post: Post, posted: "asyncio.Future[PostOutcome]") -> None:
         self._inflight.discard(posted)
-        if len(self._inflight) == self.config.concurrency - self._refill:
-            self._wake.set()  # enough slots opened while the claim loop waited for them
+        n, receiver, now = post.n, post.receiver, clock.now()
         if posted.cancelled():
             outcome = PostOutcome(None, "not finished: shutting down", True, aborted=True)
         elif (exc := posted.exception()) is not None:
@@ -145,15 +200,38 @@ class Notifier:
             outcome = PostOutcome(None, f"internal error: {exc!r}", True)
         else:
             outcome = posted.result()
+        receiver.finish(post, now, outcome.elapsed, outcome.overloaded, outcome.retry_after)
         error = outcome.error
         if error is not None:
             error = error.replace(n.url, redact_url(n.url))[:500]
         if outcome.aborted:  # interrupted by our shutdown: back to the queue, not a failed try
-            now = clock.now()
             self._results.append(NotificationResult(n.seq, "pending", now, now, None, error, counted=False))
+        elif outcome.overloaded and post.crowded and outcome.retry:
+            # We sent this receiver more than it could take: our fault, not a try. It goes again at
+            # once (or when the receiver said), with the receiver's limit already cut.
+            at = max(now, receiver.paused_until)
+            why = f"{error} (with other posts in flight to its receiver: not counted as a try)"
+            log.info(
+                "notification %s to %s failed (%s) with %d others in flight; again at once, %d at a time",
+                n.event_id,
+                redact_url(n.url),
+                error,
+                receiver.inflight,
+                receiver.slots,
+            )
+            self._results.append(NotificationResult(n.seq, "pending", now, at, outcome.status, why, False))
         else:
             self._results.append(self._result(n, outcome.status, error, outcome.retry))
         self._flush.set()
+        if self._stopping:
+            self._give_back(receiver, "not sent: shutting down", now)
+            return
+        if receiver.paused(now):
+            self._give_back(receiver, ASKED_TO_WAIT, receiver.paused_until)
+        while receiver.waiting and receiver.can_send(now):
+            self._held -= 1
+            self._post(receiver, receiver.waiting.popleft(), now)
+        self._wake.set()  # the receiver has room again; so may the global slots
 
     def _result(
         self, n: ClaimedNotification, status: int | None, error: str | None, retry: bool

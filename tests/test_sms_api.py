@@ -123,7 +123,7 @@ def test_content_type_is_case_insensitive_and_unicode_is_ucs2(server: TidingsSer
     r = post(server, sms_body(contentType="UNICODE", content="hi"))
     assert r.status_code == 202, r.text
     view = final_status(server, r.json()["messageId"])
-    assert view["contentType"] == "unicode"
+    assert view["contentType"] == "UNICODE"
     assert view["status"] == "DELIVERED"
 
 
@@ -138,7 +138,7 @@ def test_get_returns_the_documented_view_and_errors(server: TidingsServer):
         "correlationId": "c-1",
         "from": "CONNCT",
         "to": "+447700900123",
-        "contentType": "text",
+        "contentType": "TEXT",
         "content": "hello",
         "status": "DELIVERED",
         "dltTemplateId": "1107161234567890123",

@@ -164,6 +164,12 @@ class Intake:
         """Commit an SMS API request; return the answer and whether it is a replay of an earlier one
         with the same Idempotency-Key (then nothing new is stored or sent). `answer` renders the answer
         from the new messages' ids and acceptance time, so that a replay can repeat it exactly."""
+        if idempotency_key is not None:
+            # A client retrying a request that succeeded gets its answer, whatever the rate or the tps
+            # are now: a replay sends nothing, so it spends nothing. (`accept` checks again, atomically.)
+            earlier = await self.store.earlier_answer(service.id, idempotency_key, clock.now())
+            if earlier is not None:
+                return earlier, True
         if len(req.items) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.items)} destinations, more than this service's tps of {service.tps}", field="to"

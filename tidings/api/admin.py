@@ -38,7 +38,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, description: str, problems: list[str] | None = None) -> Response:
-    body: dict[str, object] = {"code": str(status), "description": description}
+    body: dict[str, object] = {"code": str(status), "message": description, "description": description}
     if problems:
         body["problems"] = problems
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from tidings import clock
 from tidings.api.auth import authenticate_sms
 from tidings.api.body import read_json
-from tidings.api.responses import json_response
+from tidings.api.responses import json_response, plain_error
 from tidings.api.sms import sms_error
 from tidings.clock import iso
 from tidings.config import CATEGORIES
@@ -42,7 +42,7 @@ async def members(request: Request) -> Response:
         service = authenticate_sms(request.headers, runtime.services)
         group_id = request.path_params["group_id"]
         if runtime.groups.find(service.id, group_id) is None:
-            return json_response({"code": "9005", "message": f"no group {group_id!r} for this service"}, 404)
+            return plain_error(404, "9005", f"no group {group_id!r} for this service")
         if request.method == "POST":
             return await _post(request, runtime, service, group_id)
         address = _address(request.query_params.get("address"), request.query_params.get("channel") or "text")
@@ -54,7 +54,7 @@ async def members(request: Request) -> Response:
     except ApiError as exc:
         return sms_error(exc)
     if record is None:
-        return json_response({"code": "404", "message": f"no record for {address} in {group_id}"}, 404)
+        return plain_error(404, "404", f"no record for {address} in {group_id}")
     return json_response(
         {
             "groupId": group_id,

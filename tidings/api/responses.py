@@ -25,4 +25,6 @@ def v1_error(error: ApiError) -> Response:
 def plain_error(
     status: int, code: str, description: str, headers: Mapping[str, str] | None = None
 ) -> Response:
-    return json_response({"code": code, "description": description}, status, headers)
+    """An error outside the v1 envelope. The SDKs show `message` and the documents say `description`;
+    both carry the same text."""
+    return json_response({"code": code, "message": description, "description": description}, status, headers)

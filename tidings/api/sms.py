@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from tidings.api.auth import authenticate_sms
 from tidings.api.body import read_json
-from tidings.api.responses import json_response
+from tidings.api.responses import json_response, plain_error
 from tidings.clock import iso
 from tidings.errors import (
     ApiError,
@@ -120,7 +120,7 @@ async def get_sms(request: Request) -> Response:
     message_id = request.path_params["message_id"]
     record = await runtime.store.get_message(service.id, message_id)
     if record is None or record.channel != "sms":
-        return json_response({"code": "404", "message": f"no message {message_id} for this service"}, 404)
+        return plain_error(404, "404", f"no message {message_id} for this service")
     return json_response(render_sms(record))
 
 
@@ -133,7 +133,7 @@ def render_sms(m: MessageRecord) -> dict[str, Any]:
         "correlationId": m.correlationid or "",
         "from": content.get("senderid", ""),
         "to": m.address,
-        "contentType": content.get("contentType") or _content_type(content),
+        "contentType": (content.get("contentType") or _content_type(content)).upper(),
         "content": content.get("body") if content.get("type") == "3" else content.get("text", ""),
         "status": _STATUS.get(m.status, "FAILED"),
     }
@@ -145,4 +145,5 @@ def render_sms(m: MessageRecord) -> dict[str, Any]:
 
 
 def _content_type(content: dict[str, Any]) -> str:
+    """What an SMS sent with v1 (which names a type number, not a content type) reads as here."""
     return {"3": "binary", "4": "unicode"}.get(str(content.get("type")), "text")

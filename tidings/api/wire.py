@@ -12,7 +12,8 @@ from tidings import ids
 
 class JsonErrorsHttpToolsProtocol(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
-        body = msgspec.json.encode({"code": "400", "description": f"Bad Request: {msg}"})
+        text = f"Bad Request: {msg}"
+        body = msgspec.json.encode({"code": "400", "message": text, "description": text})
         head = [STATUS_LINE[400]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])

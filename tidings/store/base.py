@@ -310,6 +310,13 @@ class Store(Protocol):
     async def click(self, code: str, at: float) -> Click | None:
         """Count a click on a short link; None for a code never handed out."""
 
+    async def find_link(self, code: str) -> Click | None:
+        """A short link as `click` finds it, counting nothing (a HEAD request is not a click)."""
+
+    async def earlier_answer(self, service_id: str, key: str, now: float) -> bytes | None:
+        """The answer saved with this Idempotency-Key in the 24 hours before `now`, if any; read only
+        (`accept` stays the atomic check)."""
+
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         """Queue a notification that reports no status change (a click), after the message's others."""
 

@@ -505,6 +505,15 @@ class PostgresStore:
         row = await self._tx(lambda c: c.fetchrow(Q["click_link"], code, at))
         return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
+    async def find_link(self, code: str) -> Click | None:
+        row = await self._read(lambda c: c.fetchrow(Q["find_link"], code))
+        return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    async def earlier_answer(self, service_id: str, key: str, now: float) -> bytes | None:
+        query, fresh_after = Q["get_fresh_idempotent"], now - IDEMPOTENCY_S
+        found = await self._read(lambda c: c.fetchval(query, service_id, key, fresh_after))
+        return None if found is None else bytes(found)
+
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         async def job(c: Conn) -> None:
             await c.execute(Q["lock_message"], transid)  # against finish_notifications' promotion

@@ -512,6 +512,15 @@ class SqliteStore:
         row = await self._call(lambda c: c.execute(Q["click_link"], {"code": code, "at": at}).fetchone())
         return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
 
+    async def find_link(self, code: str) -> Click | None:
+        row = await self._call(lambda c: c.execute(Q["find_link"], {"code": code}).fetchone())
+        return None if row is None else Click(row[0], row[1], row[2], row[3], row[4], bool(row[5]))
+
+    async def earlier_answer(self, service_id: str, key: str, now: float) -> bytes | None:
+        key_row = {"service_id": service_id, "key": key}
+        found = await self._call(lambda c: c.execute(Q["get_idempotent"], key_row).fetchone())
+        return bytes(found[0]) if found is not None and found[1] > now - IDEMPOTENCY_S else None
+
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         row: dict[str, Any] = {"event_id": note.event_id, "transid": transid, "service_id": service_id}
         row |= {"url": note.url, "body": note.body, "at": clock.now()}

@@ -217,6 +217,10 @@ RETURNING 1;
 -- get_idempotent --
 SELECT response FROM idempotency WHERE service_id = $1 AND key = $2;
 
+-- get_fresh_idempotent --
+-- service_id, key, fresh_after
+SELECT response FROM idempotency WHERE service_id = $1 AND key = $2 AND created_at > $3;
+
 -- forget_idempotent --
 DELETE FROM idempotency WHERE created_at < $1;
 
@@ -267,6 +271,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 -- code, at
 UPDATE links SET clicks = clicks + 1, last_click_at = $2 WHERE code = $1
 RETURNING service_id, transid, linkid, expires_at, target, track;
+
+-- find_link --
+-- code
+SELECT service_id, transid, linkid, expires_at, target, track FROM links WHERE code = $1;
 
 -- heartbeat --
 -- process. Returns the database's clock.

@@ -229,5 +229,8 @@ VALUES (:code, :service_id, :transid, :linkid, :target, :track, :expires_at, :at
 UPDATE links SET clicks = clicks + 1, last_click_at = :at WHERE code = :code
 RETURNING service_id, transid, linkid, expires_at, target, track;
 
+-- find_link --
+SELECT service_id, transid, linkid, expires_at, target, track FROM links WHERE code = :code;
+
 -- message_clicks --
 SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;

@@ -79,7 +79,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/sms/messages", send_sms, methods=["POST"]),
         Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
-        Route("/l/{code}", follow, methods=["GET"]),
+        Route("/l/{code}", follow, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         *admin.routes(),
     ]

@@ -18,7 +18,7 @@ from tidings.clock import iso
 from tidings.config import CATEGORIES
 from tidings.errors import ApiError, InvalidJson, InvalidParameter, MandatoryMissing
 from tidings.runtime import Runtime
-from tidings.schema.common import msisdn, timestamp
+from tidings.schema.common import msisdn, timestamp, typed_error
 from tidings.services import Service
 from tidings.store.base import ConsentChange
 
@@ -73,7 +73,7 @@ async def _post(request: Request, runtime: Runtime, service: Service, group_id: 
     try:
         body = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidParameter(str(exc).partition(" - at ")[0], field="body") from None
+        raise typed_error(exc) from None
     except msgspec.DecodeError:
         raise InvalidJson("the body is not a JSON object") from None
     if body.consent is None:

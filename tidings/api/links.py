@@ -1,5 +1,6 @@
 """`GET /l/{code}`: a short link's redirect. Public (the person clicking has no credentials); the target
-is always one the owning service configured."""
+is always one the owning service configured. HEAD answers the same status and Location but is not a
+click: link previewers and `curl -I` send it, and nobody followed the link."""
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -15,7 +16,9 @@ from tidings.store.base import ReceiptTarget
 async def follow(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     now = clock.now()
-    click = await runtime.store.click(request.path_params["code"], now)
+    code = request.path_params["code"]
+    counted = request.method != "HEAD"
+    click = await (runtime.store.click(code, now) if counted else runtime.store.find_link(code))
     if click is None:
         return plain_error(404, "404", "no such link")
     expired = click.expires_at is not None and click.expires_at <= now
@@ -24,7 +27,7 @@ async def follow(request: Request) -> Response:
         if expired:
             return plain_error(410, "410", "this link has expired")
         target = click.target
-        if click.track:
+        if click.track and counted:
             await _notify_click(runtime, click.service_id, click.transid, target, request, agent, now)
     else:
         link = runtime.smartlinks.find(click.service_id, click.linkid)

@@ -8,10 +8,14 @@ from typing import Any, Protocol
 
 import phonenumbers
 
-from tidings.errors import InvalidParameter, MandatoryMissing
+from tidings.errors import ApiError, InvalidJson, InvalidParameter, MandatoryMissing
 
 CORRELATION_MAX_BYTES = 50
 CALLBACK_DATA_MAX_CHARS = 2000
+# What a handset shows as the sender: an alphanumeric id of at most 11 characters (the GSM address field
+# holds 11 packed characters), or a number of at most 16 digits (a leading '+' is not a digit).
+SENDER_ALPHA_MAX_CHARS = 11
+SENDER_MAX_DIGITS = 16
 
 _E164 = re.compile(r"\+?([1-9][0-9]{6,14})")
 
@@ -52,6 +56,21 @@ def _possible_for(cc: int, national: str) -> bool:
     if cacheable:
         _LENGTHS[key] = possible
     return possible
+
+
+def sender_id_problem(sender: str) -> str | None:
+    """Why a sender id is too long for a handset to show, or None. Digits only (after an optional
+    leading '+') make a numeric one; anything else is alphanumeric."""
+    digits = sender.removeprefix("+")
+    if digits.isascii() and digits.isdigit():
+        if len(digits) > SENDER_MAX_DIGITS:
+            return f"a numeric sender id has at most {SENDER_MAX_DIGITS} digits ({len(digits)} given)"
+        return None
+    if len(sender) > SENDER_ALPHA_MAX_CHARS:
+        return (
+            f"an alphanumeric sender id has at most {SENDER_ALPHA_MAX_CHARS} characters ({len(sender)} given)"
+        )
+    return None
 
 
 def max_bytes(value: str | None, limit: int, field: str) -> str | None:
@@ -134,6 +153,17 @@ def decode_error_detail(exc: Exception, prefix: str = "") -> str:
     path = where.rstrip("`").removeprefix("$").removeprefix(".")
     full = ".".join(p for p in (prefix, path) if p).replace(".[", "[")
     return f"{full}: {message}" if full else message
+
+
+def typed_error(exc: Exception) -> ApiError:
+    """A msgspec type error as the SMS and consent APIs report it: 7004 naming the field the way the API
+    does (`$.to[0].substitutions` is `to[0].substitutions`); with no field, the body itself is not an
+    object (7000)."""
+    message, _, where = str(exc).partition(" - at `")
+    field = where.rstrip("`").removeprefix("$").removeprefix(".").replace(".[", "[")
+    if not field:
+        return InvalidJson("the body is not a JSON object")
+    return InvalidParameter(message, field=field)
 
 
 class Addressing(Protocol):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import msgspec
 
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing
-from tidings.schema.common import ChannelContent, decode_error_detail, msisdn
+from tidings.schema.common import ChannelContent, decode_error_detail, msisdn, sender_id_problem
 from tidings.smpp.encoding import binary_segments, segments
 
 TEXT_MAX_CHARS = 1024
@@ -75,6 +75,8 @@ def _sender(value: str | int | None, field: str, senders: Sequence[str]) -> str:
     if value is None or value == "":
         return senders[0]
     sender = str(value)
+    if (problem := sender_id_problem(sender)) is not None:
+        raise InvalidParameter(f"{field}.senderid {sender!r}: {problem}")
     if sender not in senders:
         raise InvalidParameter(f"{field}.senderid {sender!r} is not configured for this service")
     return sender

@@ -15,7 +15,14 @@ import msgspec
 
 from tidings.config import is_http_url
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
-from tidings.schema.common import CALLBACK_DATA_MAX_CHARS, CORRELATION_MAX_BYTES, msisdn, timestamp
+from tidings.schema.common import (
+    CALLBACK_DATA_MAX_CHARS,
+    CORRELATION_MAX_BYTES,
+    msisdn,
+    sender_id_problem,
+    timestamp,
+    typed_error,
+)
 from tidings.smpp.encoding import binary_segments, segments
 from tidings.templates import render
 
@@ -90,10 +97,7 @@ def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
     try:
         body = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        field = _field_of(exc)
-        if not field:
-            raise InvalidJson("the body is not a JSON object") from None
-        raise InvalidParameter(str(exc).partition(" - at ")[0], field=field) from None
+        raise typed_error(exc) from None
     except msgspec.DecodeError:
         raise InvalidJson("the body is not a JSON object") from None
     content_type = (body.contentType or "text").strip().lower()
@@ -204,6 +208,8 @@ def _sender(value: str | int | None, senders: tuple[str, ...]) -> str:
     if value is None or value == "":
         raise MandatoryMissing("from is required", field="from")
     sender = str(value)
+    if (problem := sender_id_problem(sender)) is not None:
+        raise InvalidParameter(problem, field="from")
     allowed = senders or (DEFAULT_SENDER,)
     if sender not in allowed and sender.removeprefix("+") not in (s.removeprefix("+") for s in allowed):
         raise InvalidParameter(f"sender {sender!r} is not configured for this service", field="from")
@@ -216,9 +222,3 @@ def _check_len(value: str | None, limit: int, field: str, utf8: bool = False) ->
     size = len(value.encode("utf-8")) if utf8 else len(value)
     if size > limit:
         raise InvalidParameter(f"longer than {limit} {'bytes' if utf8 else 'characters'}", field=field)
-
-
-def _field_of(exc: msgspec.ValidationError) -> str:
-    """msgspec's `$.to[0].substitutions` as the API names it: `to[0].substitutions`."""
-    _, _, where = str(exc).partition(" - at `")
-    return where.rstrip("`").removeprefix("$").removeprefix(".").replace(".[", "[")

@@ -598,6 +598,102 @@ def test_early_receipts_for_every_part_deliver_the_message_once_its_parts_are_re
     assert [h.status for h in final.history] == ["Submitted", "Delivered"]
 
 
+# -- receipts for reused provider ids -----------------------------------------------------------------
+# SMSCs reuse their message ids (a restart, a counter that wraps). A receipt goes to the message of that id
+# still waiting for one, the most recently sent if several; never to one already final.
+
+
+def test_a_reused_id_finds_the_message_still_waiting_not_the_finished_one(backend: Backend):
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("t-old"), message("t-new", at=T0 + 100)])
+        await sent(store, "t-old", T0, ext_id="sim:10000")
+        await store.apply_receipts([IncomingReceipt(["sim:10000"], UNKNOWN_SUBSCRIBER, T0 + 5)], Notices())
+        await sent(store, "t-new", T0 + 100, ext_id="sim:10000")
+        notices = Notices()
+        await store.apply_receipts([IncomingReceipt(["sim:10000"], DELIVERED, T0 + 105)], notices)
+        old, new = await store.get_message(SVC, "t-old"), await store.get_message(SVC, "t-new")
+        return old, new, [c[0].transid for c in notices.calls]
+
+    old, new, notified = backend.run(scenario)
+    assert old is not None and (old.status, old.code) == ("Un-Delivered", "7203")
+    assert history(new) == [("Submitted", "7501", T0 + 100), ("Delivered", "7500", T0 + 105)]
+    assert notified == ["t-new"]
+
+
+def test_two_messages_waiting_under_one_id_each_get_one_receipt_newest_first(backend: Backend):
+    async def scenario(store: Store) -> list[Any]:
+        await store.accept([message("t-1"), message("t-2")])
+        await store.claim_due(T0, 10, 60)
+        await store.record([change("t-1", SUBMITTED, T0 + 1, ext_id="sim:7")])
+        await store.record([change("t-2", SUBMITTED, T0 + 2, ext_id="sim:7")])
+        receipts = [
+            IncomingReceipt(["sim:7"], DELIVERED, T0 + 5),
+            IncomingReceipt(["sim:7"], UNKNOWN_SUBSCRIBER, T0 + 5),
+        ]
+        await store.apply_receipts(receipts, Notices())  # one batch, as an SMSC's burst arrives
+        return [await store.get_message(SVC, t) for t in ("t-1", "t-2")]
+
+    t1, t2 = backend.run(scenario)
+    assert t1 is not None and t2 is not None
+    assert [(t1.status, t1.code), (t2.status, t2.code)] == [("Un-Delivered", "7203"), ("Delivered", "7500")]
+
+
+def test_a_receipt_for_a_reused_id_that_overtakes_its_submit_waits_for_it(backend: Backend):
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("t-old"), message("t-new", at=T0 + 100)])
+        await sent(store, "t-old", T0, ext_id="sim:e5")
+        await store.apply_receipts([IncomingReceipt(["sim:e5"], DELIVERED, T0 + 5)], Notices())
+        claimed = await store.claim_due(T0 + 100, 10, 60)
+        assert [m.transid for m in claimed] == ["t-new"]
+        # The receipt comes before the submit_sm_resp is recorded; the finished t-old has the same id.
+        await store.apply_receipts(
+            [IncomingReceipt(["sim:E5", "sim:e5"], OUT_OF_COVERAGE, T0 + 101)], Notices()
+        )
+        await store.record([change("t-new", SUBMITTED, T0 + 102, ext_id="sim:e5")])
+        return await store.get_message(SVC, "t-old"), await settle(store, "t-new", T0 + 110)
+
+    old, new = backend.run(scenario)
+    assert old is not None and history(old) == [("Submitted", "7501", T0), ("Delivered", "7500", T0 + 5)]
+    assert [(h.status, h.code) for h in new.history] == [("Submitted", "7501"), ("Un-Delivered", "7207")]
+
+
+def test_parts_with_reused_ids_find_the_message_still_waiting(backend: Backend):
+    """A finished message in one piece, then one in two parts whose first part's id is the same."""
+    notices = Notices()
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("t-one"), message("t-two", parts=2, at=T0 + 100)])
+        await sent(store, "t-one", T0, ext_id="sim:p1")
+        await store.apply_receipts([IncomingReceipt(["sim:p1"], DELIVERED, T0 + 5)], Notices())
+        await sent(store, "t-two", T0 + 100, part_ids=("sim:p1", "sim:p2"))
+        for n, key in enumerate(["sim:p2", "sim:p1"], start=1):
+            await store.apply_receipts([IncomingReceipt([key], DELIVERED, T0 + 100 + n)], notices)
+        return await store.get_message(SVC, "t-one"), await store.get_message(SVC, "t-two")
+
+    one, two = backend.run(scenario)
+    assert one is not None and [h.status for h in one.history] == ["Submitted", "Delivered"]
+    assert history(two) == [("Submitted", "7501", T0 + 100), ("Delivered", "7500", T0 + 102)]
+    assert [c[0].transid for c in notices.calls] == ["t-two"]
+
+
+def test_a_repeated_receipt_is_not_taken_by_a_message_that_reuses_its_id_much_later(backend: Backend):
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        later = T0 + DAY
+        await store.accept([message("t-old"), message("t-new", at=later)])
+        await sent(store, "t-old", T0, ext_id="sim:r9")
+        await store.apply_receipts([IncomingReceipt(["sim:r9"], DELIVERED, T0 + 5)], Notices())
+        # The SMSC repeats the receipt (our acknowledgement was lost): it names no waiting message.
+        await store.apply_receipts([IncomingReceipt(["sim:r9"], UNKNOWN_SUBSCRIBER, T0 + 6)], Notices())
+        await sent(store, "t-new", later, ext_id="sim:r9")
+        waiting = await store.get_message(SVC, "t-new")
+        await store.apply_receipts([IncomingReceipt(["sim:r9"], DELIVERED, later + 5)], Notices())
+        return waiting, await store.get_message(SVC, "t-new")
+
+    waiting, final = backend.run(scenario)
+    assert waiting is not None and waiting.status == "Submitted"
+    assert final is not None and (final.status, final.code) == ("Delivered", "7500")
+
+
 # -- notifications -------------------------------------------------------------------------------------
 
 

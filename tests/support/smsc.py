@@ -276,6 +276,8 @@ class RudeSmsc:
     Everything it sees is recorded: `events` (binds, enquire_links, unbinds, submits), `submits`,
     `receipts_acked`."""
 
+    FIRST_ID = 0xA1B2
+
     def __init__(self, *, receipt_delay_s: float = 0.05) -> None:
         self.port = 0
         self.policy: Callable[[Submit, int], Reply] = lambda s, n: ACCEPT
@@ -288,7 +290,7 @@ class RudeSmsc:
         self.submits: list[Submit] = []
         self.receipts_acked: list[str] = []
         self._lock = threading.Lock()
-        self._ids = itertools.count(0xA1B2)
+        self._ids = itertools.count(self.FIRST_ID)
         self._conn_numbers = itertools.count(1)
         self._conns: list[_Conn] = []
         self._held: list[tuple[str, Pdu]] = []
@@ -324,6 +326,17 @@ class RudeSmsc:
             self._server.close()
             await self._server.wait_closed()
         await asyncio.sleep(0.05)  # let the aborted transports finish closing
+
+    def restart(self) -> None:
+        """What a restart of an SMSC that numbers its message ids from the start again looks like from
+        outside: every connection drops, and the next accepted submit gets FIRST_ID again."""
+        self._call(self._restart())
+
+    async def _restart(self) -> None:
+        self._ids = itertools.count(self.FIRST_ID)
+        for conn in list(self._conns):
+            conn.bound = False
+            conn.session.abort()
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)

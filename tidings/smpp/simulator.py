@@ -1,8 +1,9 @@
 """`tidings smsc`: an SMSC simulator for demos, tests and benchmarks.
 
-It accepts binds (any credentials unless told which), answers submit_sm with message ids, and sends a
-delivery receipt (deliver_sm, esm_class 0x04) `dlr_delay_ms` later: `stat:DELIVRD`, or, for a destination
-whose last four digits are one of `failure_codes`, `stat:UNDELIV err:<code>` (`stat:EXPIRED` for 7208).
+It accepts binds (any credentials unless told which), answers submit_sm with message ids (numbered on
+from the clock, so a restarted simulator never repeats one), and sends a delivery receipt (deliver_sm,
+esm_class 0x04) `dlr_delay_ms` later: `stat:DELIVRD`, or, for a destination whose last four digits are
+one of `failure_codes`, `stat:UNDELIV err:<code>` (`stat:EXPIRED` for 7208).
 Receipts carry both forms an SMSC may use: the text and the receipted_message_id / message_state TLVs.
 A small HTTP control port injects MO messages (`POST /mo`) and reports what it saw (`GET /stats`,
 `GET /submits`).
@@ -70,6 +71,7 @@ class Simulator:
         system_id: str | None = None,
         password: str | None = None,
         id_format: str = "hex",
+        first_id: int | None = None,
     ) -> None:
         self.dlr_delay_s = dlr_delay_ms / 1000
         self.failure_codes = frozenset(failure_codes)
@@ -79,7 +81,7 @@ class Simulator:
         self.peers: list[Peer] = []
         self.stats = Stats()
         self.submits: deque[dict[str, Any]] = deque(maxlen=SUBMITS_KEPT)
-        self._ids = itertools.count(0x10000)
+        self._ids = itertools.count(first_id_now() if first_id is None else first_id)
         self._mo_ref = itertools.count(1)
         # Receipts waiting for a receiving bind of their system id (SMSCs hold them, they do not drop).
         self._held: dict[str, list[Pdu]] = {}
@@ -302,6 +304,14 @@ class Simulator:
 
     async def _http_submits(self, request: web.Request) -> web.Response:
         return web.Response(text=json.dumps(list(self.submits)), content_type="application/json")
+
+
+def first_id_now() -> int:
+    """Where a new simulator starts numbering: the time in microseconds. A restarted simulator goes on
+    past every id the last one gave out (it would have to have sent a million messages a second to
+    catch up with the clock), as an SMSC must; the first versions started at 0x10000 every time, and
+    each restart sent receipts for ids that earlier messages already carried."""
+    return time.time_ns() // 1000
 
 
 def _describe(pdu: Pdu, message_id: str) -> dict[str, Any]:

@@ -49,10 +49,14 @@ from tidings.store.rows import (
     IDEMPOTENCY_S,
     LANES,
     POLICY_SENDS_KEPT_S,
+    Waiting,
     decode_outcome,
     due_message,
+    early_matches,
     encode_outcome,
+    match_receipts,
     message_record,
+    sent_ids,
     settled,
 )
 
@@ -406,7 +410,8 @@ class PostgresStore:
             if (n := u.notification) is not None:
                 notes.append((n.event_id, u.transid, u.service_id, n.url, n.body, u.at))
         parts = [(key, u.transid, n) for u in ordered for n, key in enumerate(u.part_ids, start=1)]
-        ext_keys = sorted({key for u in ordered for key in (u.part_ids or ((u.ext_id,) if u.ext_id else ()))})
+        sent = sent_ids(ordered)
+        ext_keys = sorted(sent)
 
         async def job(c: Conn) -> None:
             if ext_keys:
@@ -420,10 +425,8 @@ class PostgresStore:
             await c.executemany(Q["insert_part"], parts)
             if ext_keys:
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
-                wanted = set(ext_keys)
-                for row in early:
-                    if row[0] in wanted and (outcome := decode_outcome(row[2])) is not None:
-                        await _stage(c, row[0], outcome, row[3])
+                for target, outcome, at in early_matches(sent, early):
+                    await _give(c, target, outcome, at)
 
         await self._tx(job)
 
@@ -437,24 +440,26 @@ class PostgresStore:
 
         async def job(c: Conn) -> None:
             await c.execute(Q["lock_keys"], [f"x:{k}" for k in keys])
-            sent = {r[0]: r[1] for r in await c.fetch(Q["find_by_ext_ids"], keys)}
-            parts = {r[0]: r[1] for r in await c.fetch(Q["find_parts"], keys)}
-            whole: dict[str, IncomingReceipt] = {}  # transid -> its (first) receipt
-            in_parts: list[tuple[str, IncomingReceipt]] = []
+            waiting: dict[str, list[Waiting]] = {}
+            for row in await c.fetch(Q["waiting_for_receipts"], keys):
+                waiting.setdefault(row[0], []).append(Waiting(row[1], row[2]))
+            whole: dict[str, tuple[Outcome, float]] = {}
+            in_parts: list[tuple[Waiting, IncomingReceipt]] = []
             early: list[tuple[str, str, str, float]] = []
-            for r in receipts:
-                key = next((k for k in r.keys if k in sent or k in parts), None)
-                if key is None:
+            for r, target in zip(receipts, match_receipts(receipts, waiting), strict=True):
+                if target is None:
                     encoded = encode_outcome(r.outcome)
                     assert encoded is not None
                     early += [(k, r.keys[0], encoded, r.at) for k in r.keys]
-                elif key in sent:
-                    whole.setdefault(sent[key], r)
+                elif target.part is None:
+                    whole[target.transid] = (r.outcome, r.at)
                 else:
-                    in_parts.append((key, r))
-            await self._finish_many(c, {t: (r.outcome, r.at) for t, r in whole.items()}, notice)
-            for key, r in in_parts:  # rare: messages in several parts
-                await _stage(c, key, r.outcome, r.at, finish)
+                    in_parts.append((target, r))
+            if in_parts:  # rare: messages in several parts. Every row locked at once, in one order.
+                await c.execute(Q["lock_messages"], sorted({t.transid for t, _ in in_parts} | set(whole)))
+            await self._finish_many(c, whole, notice)
+            for target, r in in_parts:
+                await _give(c, target, r.outcome, r.at, finish)
             await c.executemany(Q["insert_early_receipt"], early)
 
         await self._tx(job)
@@ -640,31 +645,23 @@ async def _refusal(c: Conn, p: PolicyCheck, now: float) -> str | None:
 Apply = Callable[[Conn, str, Outcome, float], Awaitable[None]]
 
 
-async def _stage(c: Conn, key: str, outcome: Outcome, at: float, apply: Apply | None = None) -> bool:
-    """Apply one receipt for provider id `key`; False when no message has that id (yet). With `apply`,
-    the message's final outcome is applied at once; without, it becomes the message's pending outcome,
-    due now, for the dispatcher to apply."""
-    transid = await c.fetchval(Q["find_by_ext_id"], key)
-    if transid is not None:
-        if apply is not None:
-            await apply(c, transid, outcome, at)
-        else:
-            await c.execute(Q["stage_receipt"], transid, encode_outcome(outcome), at)
-        return True
-    transid = await c.fetchval(Q["find_part"], key)
-    if transid is None:
-        return False
-    # The parts' receipts may be applied by concurrent transactions: the message's lock makes the last
-    # one see every other part's outcome.
-    await c.execute(Q["lock_message"], transid)
-    await c.execute(Q["set_part_outcome"], key, encode_outcome(outcome))
-    decoded = [decode_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], transid)]
-    if (final := settled(decoded)) is not None:
-        if apply is not None:
-            await apply(c, transid, final, at)
-        else:
-            await c.execute(Q["stage_receipt"], transid, encode_outcome(final), at)
-    return True
+async def _give(c: Conn, target: Waiting, outcome: Outcome, at: float, apply: Apply | None = None) -> None:
+    """Give `target` its receipt. With `apply`, the message's final outcome is applied at once; without,
+    it becomes the message's pending outcome, due now, for the dispatcher to apply. A part only counts
+    towards its message's outcome, final once every part's is."""
+    final: Outcome | None = outcome
+    if target.part is not None:
+        # The parts' receipts may be applied by concurrent transactions: the message's lock makes the
+        # last one see every other part's outcome.
+        await c.execute(Q["lock_message"], target.transid)
+        await c.execute(Q["set_part_outcome"], target.transid, target.part, encode_outcome(outcome))
+        final = settled([decode_outcome(r[0]) for r in await c.fetch(Q["part_outcomes"], target.transid)])
+    if final is None:
+        return
+    if apply is not None:
+        await apply(c, target.transid, final, at)
+    else:
+        await c.execute(Q["stage_receipt"], target.transid, encode_outcome(final), at)
 
 
 def _consent_row(c: ConsentChange) -> tuple[Any, ...]:

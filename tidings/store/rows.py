@@ -1,17 +1,29 @@
 """What both stores make of their rows, whatever the database: records built from a row's columns,
 outcomes as JSON text, the rule that settles a message sent in parts, and how long things are kept."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from tidings.statuses import Outcome, Status
-from tidings.store.base import DueMessage, HistoryEntry, MessageRecord, NotificationRecord
+from tidings.store.base import (
+    DueMessage,
+    HistoryEntry,
+    IncomingReceipt,
+    MessageRecord,
+    NotificationRecord,
+    Update,
+)
 
 IDEMPOTENCY_S = 24 * 3600
 POLICY_SENDS_KEPT_S = 31 * 24 * 3600  # longer than the longest cap window
 EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got recorded (a crash) is dropped
+# An early receipt is taken by a send recorded at most this long after it came: the dispatcher records a
+# send within its 30 s safety net (plus a few retries). An older one names an earlier message that reused
+# the id (a receipt repeated after its message was final), not this one.
+EARLY_RECEIPT_WINDOW_S = 300.0
 LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
 
 
@@ -84,3 +96,60 @@ def decode_outcome(text: str | None) -> Outcome | None:
 
 def encode_outcome(o: Outcome | None) -> str | None:
     return None if o is None else msgspec.json.encode([o.status.word, o.code, o.description]).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """What waits for a receipt under a provider id: a message sent in one piece (`part` None), or one
+    part of a message sent in several."""
+
+    transid: str
+    part: int | None = None
+
+
+def match_receipts(
+    receipts: Sequence[IncomingReceipt], waiting: Mapping[str, Sequence[Waiting]]
+) -> list[Waiting | None]:
+    """What each receipt applies to, in order. `waiting` lists, per provider id, what still waits under
+    it, the most recently sent first (SMSCs reuse ids: finished messages are never candidates). A receipt
+    takes, under its first key that has one, the first candidate no earlier receipt of the batch took;
+    None: nothing waits for it (yet)."""
+    taken: set[Waiting] = set()
+    found: list[Waiting | None] = []
+    for r in receipts:
+        target = None
+        for key in r.keys:
+            target = next((w for w in waiting.get(key, ()) if w not in taken), None)
+            if target is not None:
+                taken.add(target)
+                break
+        found.append(target)
+    return found
+
+
+def sent_ids(updates: Iterable[Update]) -> dict[str, tuple[Waiting, float]]:
+    """The provider ids a record of sends gives out, each with what now waits under it and when."""
+    ids: dict[str, tuple[Waiting, float]] = {}
+    for u in updates:
+        if u.part_ids:
+            for n, key in enumerate(u.part_ids, start=1):
+                ids[key] = (Waiting(u.transid, n), u.at)
+        elif u.ext_id:
+            ids[u.ext_id] = (Waiting(u.transid), u.at)
+    return ids
+
+
+def early_matches(
+    sent: Mapping[str, tuple[Waiting, float]], early: Iterable[Any]
+) -> list[tuple[Waiting, Outcome, float]]:
+    """The early receipts (rows of key, receipt_id, outcome, at) that belong to the sends just recorded:
+    one per receipt, by its exact id when that matches, and only one that came within
+    EARLY_RECEIPT_WINDOW_S before its send was recorded."""
+    chosen: dict[str, tuple[Waiting, Outcome, float]] = {}
+    for key, receipt_id, text, at in early:
+        if (found := sent.get(key)) is None or (receipt_id in chosen and key != receipt_id):
+            continue
+        target, sent_at = found
+        if at >= sent_at - EARLY_RECEIPT_WINDOW_S and (outcome := decode_outcome(text)) is not None:
+            chosen[receipt_id] = (target, outcome, at)
+    return list(chosen.values())

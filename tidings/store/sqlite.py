@@ -46,10 +46,13 @@ from tidings.store.rows import (
     IDEMPOTENCY_S,
     LANES,
     POLICY_SENDS_KEPT_S,
+    Waiting,
     decode_outcome,
     due_message,
+    early_matches,
     encode_outcome,
     message_record,
+    sent_ids,
     settled,
 )
 
@@ -422,7 +425,7 @@ class SqliteStore:
             for u in updates
             for n, key in enumerate(u.part_ids, start=1)
         ]
-        sent = [u for u in updates if u.ext_id is not None or u.part_ids]
+        sent = sent_ids(updates)
 
         def job(c: sqlite3.Connection) -> None:
             c.executemany(Q["record_status"], status_rows)
@@ -431,11 +434,9 @@ class SqliteStore:
             c.executemany(Q["insert_notification"], notes)
             c.executemany(Q["insert_part"], parts)
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
-                for u in sent:
-                    for key in u.part_ids or (u.ext_id or "",):
-                        for text, at in c.execute(Q["take_early_receipt"], {"key": key}).fetchall():
-                            if (early := decode_outcome(text)) is not None:
-                                _stage(c, key, early, at)
+                early = [row for key in sent for row in c.execute(Q["take_early_receipt"], {"key": key})]
+                for target, outcome, at in early_matches(sent, early):
+                    _give(c, target, outcome, at)
 
         await self._call(job)
 
@@ -462,12 +463,16 @@ class SqliteStore:
                 c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": at})
 
         def job(c: sqlite3.Connection) -> None:
+            # One receipt at a time: each sees what the ones before it finished, so two receipts for a
+            # reused id go to the two messages waiting under it.
             for r in receipts:
-                apply = partial(finish, c, at=r.at)
-                if not any(_stage(c, key, r.outcome, r.at, apply) for key in r.keys):
-                    early = {"receipt_id": r.keys[0], "outcome": encode_outcome(r.outcome), "at": r.at}
-                    for key in r.keys:
-                        c.execute(Q["insert_early_receipt"], {"key": key, **early})
+                target = _waiting(c, r.keys)
+                if target is not None:
+                    _give(c, target, r.outcome, r.at, partial(finish, c, at=r.at))
+                    continue
+                early = {"receipt_id": r.keys[0], "outcome": encode_outcome(r.outcome), "at": r.at}
+                for key in r.keys:
+                    c.execute(Q["insert_early_receipt"], {"key": key, **early})
 
         await self._call(job)
 
@@ -654,36 +659,38 @@ def _claim_fairly(c: sqlite3.Connection, now: float, lease_until: float, limit: 
     return rows
 
 
-def _stage(
+def _waiting(c: sqlite3.Connection, keys: Sequence[str]) -> Waiting | None:
+    """What a receipt with these candidate keys applies to: under the first key that has one, the most
+    recently sent message (or part) still waiting for its receipt."""
+    for key in keys:
+        row = c.execute(Q["find_waiting"], {"key": key}).fetchone()
+        if row is not None:
+            return Waiting(row[0], row[1])
+    return None
+
+
+def _give(
     c: sqlite3.Connection,
-    key: str,
+    target: Waiting,
     outcome: Outcome,
     at: float,
     apply: Callable[[str, Outcome], None] | None = None,
-) -> bool:
-    """Apply one receipt for provider id `key`; False when no message has that id (yet). With `apply`,
-    the message's final outcome is applied at once (`apply(transid, outcome)`); without, it becomes the
-    message's pending outcome, due now, for the dispatcher to apply."""
-    found = c.execute(Q["find_by_ext_id"], {"key": key}).fetchone()
-    if found is not None:
-        if apply is not None:
-            apply(found[0], outcome)
-        else:
-            staged = {"transid": found[0], "outcome": encode_outcome(outcome), "at": at}
-            c.execute(Q["stage_receipt"], staged)
-        return True
-    part = c.execute(Q["find_part"], {"key": key}).fetchone()
-    if part is None:
-        return False
-    transid = part[0]
-    c.execute(Q["set_part_outcome"], {"key": key, "outcome": encode_outcome(outcome)})
-    decoded = [decode_outcome(r[0]) for r in c.execute(Q["part_outcomes"], {"transid": transid}).fetchall()]
-    if (final := settled(decoded)) is not None:
-        if apply is not None:
-            apply(transid, final)
-        else:
-            c.execute(Q["stage_receipt"], {"transid": transid, "outcome": encode_outcome(final), "at": at})
-    return True
+) -> None:
+    """Give `target` its receipt. With `apply`, the message's final outcome is applied at once
+    (`apply(transid, outcome)`); without, it becomes the message's pending outcome, due now, for the
+    dispatcher to apply. A part only counts towards its message's outcome, final once every part's is."""
+    final: Outcome | None = outcome
+    if target.part is not None:
+        where = {"transid": target.transid, "part": target.part}
+        c.execute(Q["set_part_outcome"], {**where, "outcome": encode_outcome(outcome)})
+        rows = c.execute(Q["part_outcomes"], {"transid": target.transid}).fetchall()
+        final = settled([decode_outcome(r[0]) for r in rows])
+    if final is None:
+        return
+    if apply is not None:
+        apply(target.transid, final)
+    else:
+        c.execute(Q["stage_receipt"], {"transid": target.transid, "outcome": encode_outcome(final), "at": at})
 
 
 def _consent_row(c: ConsentChange) -> dict[str, Any]:

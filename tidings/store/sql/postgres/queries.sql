@@ -151,12 +151,6 @@ FROM notifications WHERE transid = $1 ORDER BY seq;
 -- message_clicks --
 SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = $1;
 
--- find_by_ext_id --
-SELECT transid FROM messages WHERE ext_id = $1;
-
--- find_part --
-SELECT transid FROM ext_parts WHERE ext_id = $1;
-
 -- stage_receipt --
 -- transid, outcome, at. The receipt becomes the message's pending outcome, due now, for the dispatcher.
 UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND status = 'Submitted';
@@ -166,13 +160,16 @@ UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND 
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
 FROM messages WHERE transid = ANY($1::text[]) AND status = 'Submitted' ORDER BY transid FOR UPDATE;
 
--- find_by_ext_ids --
--- keys
-SELECT ext_id, transid FROM messages WHERE ext_id = ANY($1::text[]);
-
--- find_parts --
--- keys
-SELECT ext_id, transid FROM ext_parts WHERE ext_id = ANY($1::text[]);
+-- waiting_for_receipts --
+-- keys. Per provider id, what waits for a receipt under it, the most recently sent first: a Submitted
+-- message (part NULL), or a part of one whose own receipt has not come. SMSCs reuse ids: a finished
+-- message with the same id is never among them.
+SELECT ext_id, transid, NULL::integer AS part, updated_at, seq FROM messages
+WHERE ext_id = ANY($1::text[]) AND ext_id IS NOT NULL AND status = 'Submitted'
+UNION ALL
+SELECT p.ext_id, p.transid, p.part, m.updated_at, m.seq FROM ext_parts AS p JOIN messages AS m USING (transid)
+WHERE p.ext_id = ANY($1::text[]) AND p.outcome IS NULL AND m.status = 'Submitted'
+ORDER BY 1, 4 DESC, 5 DESC;
 
 -- finish_by_receipt --
 -- transid, status, code, description, at
@@ -182,16 +179,16 @@ SET status = $2, code = $3, description = $4, updated_at = $5, next_at = NULL, l
 WHERE transid = $1 AND status = 'Submitted';
 
 -- set_part_outcome --
--- key, outcome
-UPDATE ext_parts SET outcome = $2 WHERE ext_id = $1;
+-- transid, part, outcome
+UPDATE ext_parts SET outcome = $3 WHERE transid = $1 AND part = $2;
 
 -- part_outcomes --
 SELECT outcome FROM ext_parts WHERE transid = $1 ORDER BY part;
 
 -- insert_part --
--- key, transid, part
+-- key, transid, part. A message sent again (its first send's outcome unknown) replaces its parts' ids.
 INSERT INTO ext_parts (ext_id, transid, part) VALUES ($1, $2, $3)
-ON CONFLICT (ext_id) DO UPDATE SET transid = excluded.transid, part = excluded.part, outcome = NULL;
+ON CONFLICT (transid, part) DO UPDATE SET ext_id = excluded.ext_id, outcome = NULL;
 
 -- insert_early_receipt --
 -- key, receipt_id, outcome, at

@@ -132,11 +132,16 @@ SELECT status, code, description, at FROM events WHERE transid = :transid ORDER 
 SELECT event_id, url, state, attempts, http_status, last_error, created_at, updated_at
 FROM notifications WHERE transid = :transid ORDER BY seq;
 
--- find_by_ext_id --
-SELECT transid FROM messages WHERE ext_id = :key;
-
--- find_part --
-SELECT transid FROM ext_parts WHERE ext_id = :key;
+-- find_waiting --
+-- What waits for a receipt under provider id :key, the most recently sent first: a Submitted message
+-- (part NULL), or a part of one whose own receipt has not come. SMSCs reuse ids: a finished message with
+-- the same id is never the answer.
+SELECT transid, NULL AS part, updated_at, seq FROM messages WHERE ext_id = :key AND status = 'Submitted'
+UNION ALL
+SELECT p.transid, p.part, m.updated_at, m.seq FROM ext_parts AS p JOIN messages AS m ON m.transid = p.transid
+WHERE p.ext_id = :key AND p.outcome IS NULL AND m.status = 'Submitted'
+ORDER BY 3 DESC, 4 DESC
+LIMIT 1;
 
 -- stage_receipt --
 -- The receipt becomes the message's pending outcome, due now: the dispatcher applies it and notifies.
@@ -155,12 +160,13 @@ SET status = :status, code = :code, description = :description, updated_at = :at
 WHERE transid = :transid AND status = 'Submitted';
 
 -- set_part_outcome --
-UPDATE ext_parts SET outcome = :outcome WHERE ext_id = :key;
+UPDATE ext_parts SET outcome = :outcome WHERE transid = :transid AND part = :part;
 
 -- part_outcomes --
 SELECT outcome FROM ext_parts WHERE transid = :transid ORDER BY part;
 
 -- insert_part --
+-- A message sent again (its first send's outcome unknown) replaces its parts' ids.
 INSERT OR REPLACE INTO ext_parts (ext_id, transid, part) VALUES (:key, :transid, :part);
 
 -- insert_early_receipt --
@@ -170,8 +176,9 @@ INSERT INTO early_receipts (key, receipt_id, outcome, at) VALUES (:key, :receipt
 SELECT 1 FROM early_receipts LIMIT 1;
 
 -- take_early_receipt --
+-- Every form of an early receipt's id is deleted together; each comes back with its key.
 DELETE FROM early_receipts WHERE receipt_id IN (SELECT receipt_id FROM early_receipts WHERE key = :key)
-RETURNING outcome, at;
+RETURNING key, receipt_id, outcome, at;
 
 -- forget_early_receipts --
 DELETE FROM early_receipts WHERE at < :before;

@@ -2,8 +2,11 @@
 
 import asyncio
 import logging
+import re
+from collections.abc import Awaitable
 from http import HTTPStatus
 
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -32,6 +35,50 @@ async def healthz(request: Request) -> Response:
         log.error("health check failed: %s", exc)
         return plain_error(503, "7006", "the store is not answering")
     return json_response({"status": "ok"})
+
+
+READY_TIMEOUT_S = 2.0
+_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@")
+
+
+async def readyz(request: Request) -> Response:
+    """200 while every part this process depends on answers (the store; Redis when configured), else
+    503 naming each that did not and why. A load balancer stops sending requests here meanwhile."""
+    runtime: Runtime = request.app.state.runtime
+    checks: dict[str, Awaitable[object]] = {"store": runtime.store.ping()}
+    if runtime.redis is not None:
+        checks["redis"] = _ping(runtime.redis)
+    results = await asyncio.gather(
+        *(asyncio.wait_for(check, READY_TIMEOUT_S) for check in checks.values()), return_exceptions=True
+    )
+    failed = {name: _why(r) for name, r in zip(checks, results, strict=True) if isinstance(r, BaseException)}
+    description = "; ".join(f"{name}: {why}" for name, why in failed.items())
+    # Said when it changes, not at every probe of a load balancer.
+    if description != getattr(request.app.state, "not_ready", ""):
+        if description:
+            log.warning("not ready: %s", description)
+        else:
+            log.info("ready again")
+        request.app.state.not_ready = description
+    if not failed:
+        return json_response({"status": "ready"})
+    message = f"not ready: {' and '.join(failed)} not answering"
+    body = {"status": "not ready", "code": "503", "message": message, "description": description}
+    return json_response({**body, "failed": failed}, 503)
+
+
+async def _ping(redis: Redis) -> None:
+    answer = redis.ping()
+    if isinstance(answer, Awaitable):  # it is, on the asyncio client; redis-py's types say either
+        await answer
+
+
+def _why(exc: BaseException) -> str:
+    """A failed check's reason, fit to show and log: a URL's user and password are cut out."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {READY_TIMEOUT_S:g} s"
+    text = _CREDENTIALS.sub(r"\1", str(exc))[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -81,6 +128,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
         Route("/l/{code}", follow, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         *admin.routes(),
     ]
     app = Starlette(

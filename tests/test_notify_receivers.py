@@ -26,7 +26,7 @@ from tests.support.server import TidingsServer
 class StockReceiver:
     """A notify URL served the way the standard library serves one, out of the box."""
 
-    def __init__(self, delay_s: float = 0.0, protocol: str = "HTTP/1.0") -> None:
+    def __init__(self, delay_s: float = 0.0, protocol: str = "HTTP/1.0", backlog: int = 5) -> None:
         self.events: Counter[str] = Counter()
         self.statuses: Counter[str] = Counter()
         self.peers: set[tuple[str, int]] = set()
@@ -54,7 +54,10 @@ class StockReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)  # the stock backlog of 5
+        class Server(ThreadingHTTPServer):
+            request_queue_size = backlog  # the stock listen backlog is 5
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -142,9 +145,14 @@ def numbers(count: int, start: int = 0) -> list[str]:
     return [f"+4477{i:04d}1234" for i in range(start, start + count)]
 
 
-def nothing_given_up(server: TidingsServer) -> None:
+def nothing_given_up(server: TidingsServer, receiver: StockReceiver) -> None:
+    """None given up, hardly any retried, hardly any received twice. (Before receivers had limits of
+    their own, a stock receiver of one 1000-address request saw 23 given up, 45 % retried and 10 % twice.)"""
     failed = server.rows("SELECT count(*), max(last_error) FROM notifications WHERE state = 'failed'")
     assert failed[0][0] == 0, f"{failed[0][0]} notifications given up, e.g. {failed[0][1]}"
+    total, retried = server.rows("SELECT count(*), sum(attempts > 1) FROM notifications")[0]
+    assert retried <= total // 100, f"{retried} of {total} notifications needed a retry"
+    assert receiver.repeats <= total // 50, f"{receiver.repeats} of {total} notifications arrived twice"
 
 
 def test_a_stock_receiver_gets_every_notification_of_a_1000_address_request(
@@ -155,7 +163,7 @@ def test_a_stock_receiver_gets_every_notification_of_a_1000_address_request(
     stock.wait("Delivered", 1000, timeout=120)
     assert stock.count("Submitted") == 1000
     assert len(stock.events) == 2000
-    nothing_given_up(tidings)
+    nothing_given_up(tidings, stock)
 
 
 @pytest.mark.timeout(400)
@@ -176,7 +184,7 @@ def test_a_stock_receiver_gets_every_notification_of_10000_single_sends(
     stock.wait("Delivered", 10_000, timeout=240)
     assert stock.count("Submitted") == 10_000
     assert len(stock.events) == 20_000
-    nothing_given_up(tidings)
+    nothing_given_up(tidings, stock)
 
 
 def test_a_receiver_that_takes_200_ms_per_request_gets_every_one(tidings: TidingsServer):
@@ -185,17 +193,19 @@ def test_a_receiver_that_takes_200_ms_per_request_gets_every_one(tidings: Tiding
         tidings.send(sms(numbers(1000), notifyurl=slow.url), KEY_A)
         slow.wait("Delivered", 1000, timeout=120)
         assert slow.count("Submitted") == 1000
-        nothing_given_up(tidings)
+        nothing_given_up(tidings, slow)
     finally:
         slow.close()
 
 
-def test_a_dead_receiver_does_not_hold_up_a_healthy_one(tmp_path: Path, stock: StockReceiver):
+def test_a_dead_receiver_does_not_hold_up_a_healthy_one(tmp_path: Path):
     # Posts to the dead receiver hang for the whole timeout (60 s): the healthy receiver's 3,000
     # notifications must all arrive before the first of those even times out. (Before, the dead
-    # receiver's 2,000 took all 512 slots and the healthy one waited for their timeouts.)
+    # receiver's 2,000 took all 512 slots and the healthy one waited for their timeouts.) The healthy
+    # one has a deep listen backlog: what a stock backlog of 5 costs is the other tests' business.
     server = TidingsServer(tmp_path, config(timeout_s=60)).start()
     dead = DeadReceiver()
+    stock = StockReceiver(backlog=256)
     try:
         started = time.monotonic()
         server.send(sms(numbers(1000), notifyurl=dead.url), KEY_A)  # 2,000 notifications queued first
@@ -207,6 +217,7 @@ def test_a_dead_receiver_does_not_hold_up_a_healthy_one(tmp_path: Path, stock: S
         # The dead receiver was sent only what a new receiver gets, and then less: a few slots at most.
         assert len(dead.connections) <= 4
     finally:
+        stock.close()
         dead.close()
         server.close()
 
@@ -216,7 +227,7 @@ def test_connections_are_kept_alive_where_the_receiver_allows_it(tidings: Tiding
     try:
         tidings.send(sms(numbers(500), notifyurl=keep_alive.url), KEY_A)
         keep_alive.wait("Delivered", 500, timeout=60)
-        # 1,000 posts over a few dozen connections at most, not one connection each.
-        assert len(keep_alive.peers) <= 100, f"{len(keep_alive.peers)} connections for 1,000 posts"
+        # About one connection per slot the receiver was given, each reused: not one per post.
+        assert len(keep_alive.peers) <= 250, f"{len(keep_alive.peers)} connections for 1,000 posts"
     finally:
         keep_alive.close()

@@ -112,8 +112,16 @@ def test_a_tps_change_applies_to_the_next_request(admin: TidingsServer):
         ({"id": "svc-t", "colour": "red"}, "colour: unknown key"),
         ({"id": "svc-t", "notify_url": "ftp://x"}, "notify_url: must be an http:// or https:// URL"),
         ({"key": "k-123"}, "missing required key `id`"),
+        (
+            {"id": "svc-t", "senderids": ["TIDINGS-SHOP"]},
+            "senderids[0]: an alphanumeric sender id has at most 11 characters (12 given)",
+        ),
+        (
+            {"id": "svc-t", "senderids": ["+12345678901234567"]},
+            "senderids[0]: a numeric sender id has at most 16 digits (17 given)",
+        ),
     ],
-    ids=["duplicate-key", "tps-zero", "tps-type", "unknown-key", "bad-url", "no-id"],
+    ids=["dup-key", "tps-zero", "tps-type", "unknown-key", "bad-url", "no-id", "long-alpha", "long-num"],
 )
 def test_a_bad_service_is_refused_naming_the_key(admin: TidingsServer, body: dict[str, Any], problem: str):
     r = call(admin, "POST", "services", body)

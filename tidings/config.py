@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from tidings.schema.common import sender_id_problem
+
 DEFAULT_DATABASE = "sqlite:///tidings.db"
 KeyPath = tuple[str | int, ...]
 Problems = list[tuple[KeyPath, str]]  # (the key's path, what is wrong with it)
@@ -526,6 +528,8 @@ def _check_services(services: list[ServiceConfig], rows: list[int], check: _Chec
         for j, sender in enumerate(svc.senderids):
             if not sender.strip():
                 check.add((*where, "senderids", j), "must not be empty")
+            elif (problem := sender_id_problem(sender)) is not None:
+                check.add((*where, "senderids", j), problem)  # a request using it would be 7004
         if svc.inbound_url and not is_http_url(svc.inbound_url):
             check.add((*where, "inbound_url"), "must be an http:// or https:// URL")
         for j, number in enumerate(svc.numbers):

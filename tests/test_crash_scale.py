@@ -4,7 +4,10 @@ status, and every final status reached the notify URL at least once, repeats car
 X-Tidings-Event-Id.
 
 On PostgreSQL: 2 API processes (`serve --workers 2 --api-only`, whose parent restarts a killed one), 2
-`tidings worker` processes, and Redis for rate limits and wake-ups. On SQLite: one `tidings serve`."""
+`tidings worker` processes, and Redis for rate limits and wake-ups; every process then stops on SIGTERM
+within a few seconds. Once more, shorter, on a CPU-starved machine: a process of the test's own burns a
+core meanwhile (a worker once stalled under load on a busy machine, and ignored SIGTERM). On SQLite: one
+`tidings serve`."""
 
 import asyncio
 import os
@@ -28,6 +31,9 @@ from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer, free_port, wait_healthy
 
 MESSAGES = 10_000
+STARVED_MESSAGES = 8_000  # the CPU-starved run: shorter (the whole file must stay quick), still 4+ kills
+STOP_WITHIN_S = 10.0  # a process that has not stopped on SIGTERM by then is killed, and that fails
+BURN_AT_MOST_S = 300.0
 BATCH = 100  # addresses per request
 SENDERS = 2
 KILL_EVERY_S = 2.0
@@ -69,8 +75,9 @@ class Load:
     """Send MESSAGES in batches from SENDERS threads; a request cut off by a kill is sent again (as new
     messages: a client cannot know whether the cut-off one was accepted)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, messages: int = MESSAGES) -> None:
         self.url = url
+        self.messages = messages
         self.accepted: list[str] = []
         self.refused = 0
         self._lock = threading.Lock()
@@ -88,7 +95,7 @@ class Load:
         with httpx.Client(base_url=self.url, timeout=15) as client:
             while time.monotonic() < deadline:
                 with self._lock:
-                    if len(self.accepted) >= MESSAGES:
+                    if len(self.accepted) >= self.messages:
                         return
                     batch = self._next
                     self._next += 1
@@ -234,16 +241,22 @@ class Cluster:
             self._spawn(name, "worker")
         # A killed API process is started again by its parent.
 
-    def stop(self) -> None:
+    def stop(self) -> dict[str, str]:
+        """SIGTERM to every process; how each one ended (killed when it ignored SIGTERM)."""
+        started = time.monotonic()
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
+        ended: dict[str, str] = {}
+        for name, proc in self.procs.items():
             try:
-                proc.wait(30)
+                code = proc.wait(max(0.1, started + STOP_WITHIN_S - time.monotonic()))
+                ended[name] = f"exit {code} after {time.monotonic() - started:.1f} s"
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+                ended[name] = f"killed: SIGTERM ignored for {STOP_WITHIN_S:g} s"
+        return ended
 
     def output(self) -> str:
         return "".join(
@@ -259,9 +272,34 @@ def pg_schema() -> Iterator[str]:
     asyncio.run(drop_schema(schema))
 
 
+class BurningACore:
+    """Another process that keeps one core busy: a machine where Tidings gets less CPU than it wants.
+    Ended by its PID; it ends by itself after BURN_AT_MOST_S in any case."""
+
+    def __enter__(self) -> "BurningACore":
+        burn = f"import time\nend = time.monotonic() + {BURN_AT_MOST_S}\nwhile time.monotonic() < end: pass"
+        self.proc = subprocess.Popen([sys.executable, "-c", burn])
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        self.proc.wait(10)
+
+
 def test_postgres_two_api_two_workers_killed_at_random_lose_nothing(
     tmp_path: Path, receiver: Receiver, pg_schema: str
 ):
+    cluster_under_kills(tmp_path, receiver, pg_schema, MESSAGES)
+
+
+def test_postgres_cluster_killed_at_random_on_a_cpu_starved_machine_loses_nothing_and_stops_on_sigterm(
+    tmp_path: Path, receiver: Receiver, pg_schema: str
+):
+    with BurningACore():
+        cluster_under_kills(tmp_path, receiver, pg_schema, STARVED_MESSAGES)
+
+
+def cluster_under_kills(tmp_path: Path, receiver: Receiver, pg_schema: str, messages: int) -> None:
     path = f"/crash/{uuid.uuid4().hex[:8]}"
     port = free_port()
     redis_table = f'\n[redis]\nurl = "redis://127.0.0.1:6379/0"\nprefix = "{pg_schema}:"\n'
@@ -271,25 +309,29 @@ def test_postgres_two_api_two_workers_killed_at_random_lose_nothing(
     reader.schema = pg_schema
     url = f"http://127.0.0.1:{port}"
     kills: list[str] = []
+    ended: dict[str, str] = {}
     try:
         wait_healthy(url)
         stop = threading.Event()
         chaos = threading.Thread(target=killer, args=(stop, cluster.victims, cluster.restart, kills))
         chaos.start()
         try:
-            load = Load(url)
+            load = Load(url, messages)
             load.run()
         finally:
             stop.set()
             chaos.join()
-        assert len(load.accepted) >= MESSAGES and len(kills) >= 3, (len(load.accepted), kills)
+        assert len(load.accepted) >= messages and len(kills) >= 3, (len(load.accepted), kills)
         wait_drained(reader.rows, receiver, path, time.monotonic() + DRAIN_TIMEOUT_S)
         rows = reader.rows("SELECT transid, status FROM messages")
         events = reader.rows("SELECT transid, status FROM events")
         check(rows, events, receiver, path, load.accepted)
-        print(f"\n{len(load.accepted)} accepted, {len(rows)} stored, {len(kills)} kills: {kills}")
+        ended = cluster.stop()
+        assert all(how.startswith("exit 0") for how in ended.values()), ended
+        print(f"\n{len(load.accepted)} accepted, {len(rows)} stored, {len(kills)} kills: {kills}; {ended}")
     except BaseException:
         print("\n".join(kills))
+        print(ended)
         print(cluster.output()[-20_000:])
         raise
     finally:

@@ -1,6 +1,7 @@
 """Everything one Tidings process runs, wired together: store, services, connectors, workers."""
 
 import asyncio
+import contextlib
 import logging
 
 from redis.asyncio import Redis
@@ -20,9 +21,17 @@ from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
 from tidings.templates import TemplateRegistry
 from tidings.wake import Wakeups
+from tidings.watchdog import ACTIVITY, STUCK_AFTER_S, Watchdog, describe_spans, describe_tasks
 
 log = logging.getLogger("tidings")
 CATALOGUE_POLL_S = 1.0
+# A stop waits this long for the parts to finish what they are doing (a batch's record, the SMSC's last
+# responses, the notifications in flight), and no longer; the process entry points end the process
+# outright a little later (server.LEAVE_AFTER_S).
+STOP_GRACE_S = 5.0
+NOTIFY_GRACE_S = 3.5  # the notifier's posts in flight, within the stop's grace
+# A stop cut short sooner: a store call stuck before the stop began will not be rescued by waiting.
+STUCK_STOP_S = 1.0
 
 
 class Runtime:
@@ -49,6 +58,7 @@ class Runtime:
         self._follower: asyncio.Task[None] | None = None
         self.redis: Redis | None = None
         self.wakeups = Wakeups(None, config.redis.prefix)
+        self.watchdog: Watchdog | None = None
 
     @property
     def store(self) -> Store:
@@ -83,6 +93,15 @@ class Runtime:
             limiter,
         )
         await self.wakeups.start()
+        self.watchdog = self._watchdog()
+        await self.watchdog.start()
+
+    def _watchdog(self) -> Watchdog:
+        store = self.store
+        if not self.dispatch:
+            return Watchdog(db_waits=store.waits)
+        dispatcher = self.dispatcher
+        return Watchdog(db_waits=store.waits, due=store.next_due, progress=lambda: dispatcher.progress)
 
     async def _start_dispatch(self) -> None:
         config, store = self.config, self.store
@@ -102,28 +121,68 @@ class Runtime:
         self._started = [self.notifier, self.dispatcher]
 
     async def stop(self) -> None:
-        await self.wakeups.stop()
+        """Stop every part cleanly, within STOP_GRACE_S: what is still waited on then (a database that
+        does not answer, say) is logged and cut short. What a cut-short batch claimed comes back when
+        its lease ends; the store still hands back what it can, each step bounded."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(1.0):  # closing the Redis listener waits on Redis
+                await self.wakeups.stop()
         if self._follower is not None:
             self._follower.cancel()
             self._follower = None
-        # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
-        # down must not hold the shutdown; what it had not sent goes back to the queue unspent.
-        await asyncio.gather(
-            *(part.stop() for part in self._started if isinstance(part, Dispatcher)),
-            *(connector.stop() for connector in self.connectors.values()),
-        )
-        for part in reversed(self._started):
-            if not isinstance(part, Dispatcher):
-                await part.stop()
+        await self._finish_or_cut(asyncio.create_task(self._stop_parts(), name="stopping"))
         self._started = []
+        if self.watchdog is not None:
+            await self.watchdog.stop()
+            self.watchdog = None
         if self._store is not None:
-            if self.inbox is not None:
-                await self.inbox.stop()
             await self._store.close()
             self._store = None
         if self.redis is not None:
-            await self.redis.aclose()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self.redis.aclose()
             self.redis = None
+
+    async def _stop_parts(self) -> None:
+        # Connectors stop with the dispatcher, not after it: a batch waiting for a connection that is
+        # down must not hold the shutdown; what it had not sent goes back to the queue unspent. The
+        # notifier finishes its posts meanwhile.
+        stops = [
+            part.stop() if isinstance(part, Dispatcher) else part.stop(grace_s=NOTIFY_GRACE_S)
+            for part in self._started
+        ]
+        stops += [connector.stop() for connector in self.connectors.values()]
+        for result in await asyncio.gather(*stops, return_exceptions=True):
+            if isinstance(result, Exception):
+                log.error("stopping: %s", result, exc_info=result)
+        if self.inbox is not None:
+            await self.inbox.stop()
+
+    async def _finish_or_cut(self, stopping: "asyncio.Task[None]") -> None:
+        """Wait for `stopping`; cut it short after STOP_GRACE_S, or after STUCK_STOP_S when a store call
+        it waits for has been stuck since before (waiting longer would not help), saying what it waits on."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not stopping.done():
+            await asyncio.wait([stopping], timeout=0.25)
+            waited = loop.time() - started
+            stuck = ACTIVITY.stuck(STUCK_AFTER_S, prefix="store.")
+            if stopping.done() or (waited < STOP_GRACE_S and not (stuck and waited >= STUCK_STOP_S)):
+                continue
+            why = "a store call is stuck" if stuck else f"the parts did not finish in {STOP_GRACE_S:g} s"
+            log.warning(
+                "stopping: %s; cutting the stop short after %.1f s. What it waits on:\n%s\n  the tasks:\n%s",
+                why,
+                waited,
+                describe_spans(ACTIVITY.spans()) or "  (nothing the watchdog follows)",
+                describe_tasks(),
+            )
+            stopping.cancel()
+            await asyncio.wait([stopping], timeout=1.0)
+            return
+        if not stopping.cancelled() and (exc := stopping.exception()) is not None:
+            log.error("stopping failed: %s", exc, exc_info=exc)
 
     async def refresh(self) -> None:
         """Take a new snapshot of the catalogue (after a change here, or when another process made one)."""

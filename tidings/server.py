@@ -13,9 +13,13 @@ from tidings.api.app import create_app
 from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
-from tidings.runtime import Runtime
+from tidings.runtime import STOP_GRACE_S, Runtime
+from tidings.watchdog import Deadline, leave_after
 
 log = logging.getLogger("tidings")
+# After a stop begins, the process ends by then whatever it waits on: the runtime's grace, the store's
+# bounded close, and a margin (supervisors such as the benchmark send SIGKILL after 10 s).
+LEAVE_AFTER_S = STOP_GRACE_S + 4.0
 
 
 async def serve(
@@ -60,7 +64,9 @@ async def serve(
             with contextlib.suppress(asyncio.CancelledError):
                 await announce
     finally:
+        deadline = leave_after(LEAVE_AFTER_S, "stopping")
         await runtime.stop()
+        deadline.cancel()
 
 
 async def _usable(runtime: Runtime) -> None:
@@ -95,15 +101,46 @@ async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
     """A worker process: connectors, dispatch and notifications, no HTTP; until SIGINT or SIGTERM."""
     runtime = Runtime(config)
     await runtime.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    stopping = _Stopping(asyncio.get_running_loop())
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, stopping.on_signal)
     try:
         on_ready(runtime)
-        await stop.wait()
+        await stopping.asked.wait()
     finally:
+        log.info("stopping")
+        stopping.start_deadline("stopping")
         await runtime.stop()
+        stopping.finished()
+
+
+class _Stopping:
+    """A worker's stop signals. Python runs a signal handler in the main thread as soon as the signal
+    comes, even while the event loop is blocked in a call: the first signal starts the deadline by which
+    the process ends whatever it waits on, and asks the loop for a clean stop; a second one ends the
+    process at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.asked = asyncio.Event()
+        self._deadline: Deadline | None = None
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self._deadline is not None:
+            log.warning("%s again while stopping: leaving now", name)
+            leave_after(0, f"{name} again")
+            return
+        self.start_deadline(f"stopping on {name}")
+        self.loop.call_soon_threadsafe(self.asked.set)
+
+    def start_deadline(self, why: str) -> None:
+        if self._deadline is None:
+            self._deadline = leave_after(LEAVE_AFTER_S, why)
+
+    def finished(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -17,6 +17,7 @@ from tidings.policy.contact import CATEGORY, REFUSALS, UNKNOWN_GROUP, GroupRegis
 from tidings.services import ServiceRegistry
 from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
 from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update
+from tidings.watchdog import ACTIVITY
 
 log = logging.getLogger("tidings.dispatch")
 
@@ -61,6 +62,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
+        self.progress = 0  # batches claimed and recorded so far: the watchdog's sign of life
 
     async def start(self) -> None:
         # Several loops, so one batch's wait for the store overlaps another's sending: each step is
@@ -118,6 +120,7 @@ class Dispatcher:
         for channel, batch in _by_channel(to_send).items():
             updates.extend(await self._send(channel, batch))
         await self._record(updates)
+        self.progress += 1
         if any(u.notification is not None for u in updates):
             self.on_notifications()
         return len(due)
@@ -182,8 +185,11 @@ class Dispatcher:
         try:
             if connector is None:
                 raise SendError(FailureKind.CONFIG, f"no connector serves channel {channel}")
-            async with asyncio.timeout(SEND_TIMEOUT_S):  # a safety net; connectors time out sooner
-                results = await connector.send(outbound)
+            # (test doubles of a connector may have no label)
+            what = f"send {len(batch)} {channel} via {getattr(connector, 'label', type(connector).__name__)}"
+            with ACTIVITY.span(what):
+                async with asyncio.timeout(SEND_TIMEOUT_S):  # a safety net; connectors time out sooner
+                    results = await connector.send(outbound)
             if len(results) != len(batch):
                 raise SendError(FailureKind.CONNECTION, f"{len(results)} results for {len(batch)} messages")
         except TimeoutError:

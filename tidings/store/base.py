@@ -266,6 +266,10 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Return once the store can serve a request; raise when it cannot."""
 
+    async def waits(self) -> list[str]:
+        """What the database says this process's connections are waiting on right now (a lock, and the
+        sessions that hold it), one line each, for the watchdog; empty when it cannot say."""
+
     async def load_catalogue(self) -> tuple[int, list[CatalogueEntry]]:
         """The catalogue's revision and every entry, read together."""
 

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import socket
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -59,6 +60,7 @@ from tidings.store.rows import (
     sent_ids,
     settled,
 )
+from tidings.watchdog import ACTIVITY
 
 log = logging.getLogger("tidings.store")
 T = TypeVar("T")
@@ -69,6 +71,10 @@ SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 MIGRATION_LOCK = 0x7469_6469_6E67  # "tiding": one process migrates at a time
 HEARTBEAT_S = 2.0
 DEAD_AFTER_S = 10.0  # a process silent this long is taken for dead and its leases handed out again
+# A safety net, not a budget: calls take milliseconds. One that waits this long (a pool that never frees
+# a connection, a lock never released) ends in an error its caller logs and retries, not in silence.
+CALL_TIMEOUT_S = 60.0
+CLOSE_STEP_S = 1.5  # each step of close (hand back the leases, close the pool) waits at most this long
 # A pooled connection and a plain one answer the same calls; the pool hands out proxies.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -109,16 +115,24 @@ class PostgresStore:
         self.dsn, self.schema = parse_url(url)
         self._pool: asyncpg.Pool | None = None
         self.process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # How pg_stat_activity names this process's sessions: operators and the watchdog find them by it.
+        self.application_name = f"tidings {self.process}"[:63]
+        self._settings = {"application_name": self.application_name}
+        if self.schema:
+            self._settings["search_path"] = f'"{self.schema}"'
         self._heart: asyncio.Task[None] | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self._heart_conn: asyncpg.Connection | None = None
         self._accepts: list[tuple[list[tuple[Any, ...]], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        settings = {"search_path": f'"{self.schema}"'} if self.schema else {}
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=10)
+            conn = await asyncpg.connect(
+                self.dsn, timeout=10, server_settings={"application_name": self.application_name}
+            )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
         try:
@@ -130,40 +144,80 @@ class PostgresStore:
             # Leases are not released here, unlike SQLite: other processes may be holding theirs.
             await conn.execute(Q["heartbeat"], self.process)
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=2, max_size=POOL_SIZE, server_settings=settings, timeout=10
+                self.dsn, min_size=2, max_size=POOL_SIZE, server_settings=self._settings, timeout=10
             )
             await self._reap()
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(f"cannot use PostgreSQL at {_where(self.url)}: {_reason(exc)}") from None
         finally:
             await conn.close()
-        self._heart = asyncio.create_task(self._beat())
+        self._heart = asyncio.create_task(self._beat(), name="store-heartbeat")
+        self._reaper = asyncio.create_task(self._reap_often(), name="store-reaper")
 
     async def close(self) -> None:
-        if self._heart is not None:
-            self._heart.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heart
-            self._heart = None
+        """Hand back what this process holds and close. Each step waits a bounded time: a stop must not
+        hang on a database that does not answer (what it could not hand back is handed out again once
+        this process's heartbeat is DEAD_AFTER_S old)."""
+        for task in (self._heart, self._reaper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._heart = self._reaper = None
         if self._committer is not None:  # accepts already queued are committed (or fail) first
-            await asyncio.gather(self._committer, return_exceptions=True)
+            await asyncio.wait([self._committer], timeout=CLOSE_STEP_S)
         if self._pool is not None:
             # What this process still holds (the dispatcher has already put back what it did not send)
             # is free at once rather than when the lease ends.
-            with contextlib.suppress(asyncpg.PostgresError, OSError):
-                await self._release([self.process], forget=True)
+            try:
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await self._release([self.process], forget=True)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.warning(
+                    "could not hand back this process's work (%s); it is handed out again in %g s",
+                    _reason(exc),
+                    DEAD_AFTER_S,
+                )
             pool, self._pool = self._pool, None
-            await pool.close()
+            try:
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await pool.close()
+            except TimeoutError:
+                pool.terminate()
+        await self._drop_heart_connection()
 
     async def _beat(self) -> None:
-        """Say this process is alive; hand out again the leases of processes that stopped saying so."""
+        """Say this process is alive, on a connection of its own: a pool whose connections all wait (on a
+        lock, say) must not make this process look dead to the others, who would hand out its leases
+        while it still works on them."""
         while True:
             await asyncio.sleep(HEARTBEAT_S)
             try:
-                await self._read(lambda c: c.execute(Q["heartbeat"], self.process))
+                async with asyncio.timeout(2 * HEARTBEAT_S):
+                    if self._heart_conn is None:
+                        self._heart_conn = await asyncpg.connect(self.dsn, server_settings=self._settings)
+                    await self._heart_conn.execute(Q["heartbeat"], self.process)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.warning("heartbeat failed: %s", _reason(exc))
+                await self._drop_heart_connection()
+
+    async def _drop_heart_connection(self) -> None:
+        conn, self._heart_conn = self._heart_conn, None
+        if conn is not None:
+            try:
+                async with asyncio.timeout(1.0):
+                    await conn.close()
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+                conn.terminate()
+
+    async def _reap_often(self) -> None:
+        """Hand out again the leases of processes that stopped saying they are alive."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
                 await self._reap()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("heartbeat failed: %s", exc)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                log.warning("looking for stopped processes failed: %s", _reason(exc))
 
     async def _reap(self) -> None:
         dead = [r[0] for r in await self._read(lambda c: c.fetch(Q["forget_dead_processes"], DEAD_AFTER_S))]
@@ -182,26 +236,43 @@ class PostgresStore:
         await self._tx(job)
 
     async def _tx(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
-        if self._pool is None:
-            raise RuntimeError("the store is not open")
-        for attempt in range(RETRIES):
-            try:
-                async with self._pool.acquire() as c, c.transaction():
-                    return await fn(c)
-            except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
-                if attempt == RETRIES - 1:
-                    raise
-                await asyncio.sleep(0.005 * (attempt + 1))
+        """Run `fn` in a transaction (again, on a deadlock). The call is named after the store method
+        that makes it, for the watchdog; the wait for a connection counts towards its time."""
+        pool = self._open_pool()
+        with ACTIVITY.span(_caller()):
+            async with asyncio.timeout(CALL_TIMEOUT_S):
+                for attempt in range(RETRIES):
+                    try:
+                        async with pool.acquire() as c, c.transaction():
+                            return await fn(c)
+                    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
+                        if attempt == RETRIES - 1:
+                            raise
+                        await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
     async def _read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        pool = self._open_pool()
+        with ACTIVITY.span(_caller()):
+            async with asyncio.timeout(CALL_TIMEOUT_S), pool.acquire() as c:
+                return await fn(c)
+
+    def _open_pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("the store is not open")
-        async with self._pool.acquire() as c:
-            return await fn(c)
+        return self._pool
 
     async def ping(self) -> None:
         await self._read(lambda c: c.fetchval("SELECT 1"))
+
+    async def waits(self) -> list[str]:
+        # A connection of its own: the pool's may all be among those that wait.
+        conn = await asyncpg.connect(self.dsn, timeout=2)
+        try:
+            rows = await conn.fetch(Q["backend_waits"], self.application_name)
+        finally:
+            await conn.close()
+        return [_backend_line(r) for r in rows]
 
     # -- catalogue -------------------------------------------------------------------------------
 
@@ -662,6 +733,26 @@ async def _give(c: Conn, target: Waiting, outcome: Outcome, at: float, apply: Ap
         await apply(c, target.transid, final, at)
     else:
         await c.execute(Q["stage_receipt"], target.transid, encode_outcome(final), at)
+
+
+def _caller() -> str:
+    """The store method that called `_tx` or `_read` (two frames up): what the watchdog calls the wait."""
+    return "store." + sys._getframe(2).f_code.co_name
+
+
+def _backend_line(r: Any) -> str:
+    """A `backend_waits` row in words."""
+    pid, state, wait_type, wait, xact_s, query_s, query, blockers = r
+    line = f"pid {pid} {state}"
+    if query_s is not None:
+        line += f" for {query_s:.1f} s"
+    if xact_s is not None:
+        line += f" (transaction {xact_s:.1f} s)"
+    if wait_type:
+        line += f", waiting for {wait_type}/{wait}"
+    if blockers:
+        line += ", blocked by " + "; ".join(blockers)
+    return f"{line}: {query}"
 
 
 def _consent_row(c: ConsentChange) -> tuple[Any, ...]:

@@ -255,6 +255,10 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._call(lambda c: c.execute("SELECT 1").fetchone())
 
+    async def waits(self) -> list[str]:
+        # Jobs run on the event loop's thread: a stuck one stops the loop, which the loop monitor reports.
+        return []
+
     # -- catalogue -------------------------------------------------------------------------------
 
     async def load_catalogue(self) -> tuple[int, list[CatalogueEntry]]:

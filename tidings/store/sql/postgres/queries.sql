@@ -295,3 +295,19 @@ WHERE leased AND state = 'pending' AND leased_by = ANY($1::text[]);
 
 -- forget_process --
 DELETE FROM processes WHERE id = $1;
+
+-- backend_waits --
+-- application_name. This process's busy sessions as PostgreSQL sees them, the longest transaction first:
+-- what each waits on, and the sessions that hold it up (pid, who, state, query).
+SELECT a.pid, a.state, a.wait_event_type, a.wait_event,
+       extract(epoch FROM now() - a.xact_start)::float8, extract(epoch FROM now() - a.query_start)::float8,
+       left(btrim(regexp_replace(regexp_replace(a.query, '--[^\n]*', '', 'g'), '\s+', ' ', 'g')), 160),
+       (SELECT coalesce(array_agg(b.pid || ' (' || coalesce(nullif(b.application_name, ''), b.usename::text)
+                                  || ', ' || coalesce(b.state, '?') || ': '
+                                  || left(btrim(regexp_replace(regexp_replace(b.query, '--[^\n]*', '', 'g'),
+                                                               '\s+', ' ', 'g')), 80)
+                                  || ')'), '{}')
+        FROM pg_stat_activity AS b WHERE b.pid = ANY (pg_blocking_pids(a.pid)))
+FROM pg_stat_activity AS a
+WHERE a.application_name = $1 AND a.state <> 'idle' AND a.pid <> pg_backend_pid()
+ORDER BY a.xact_start NULLS LAST;

@@ -1,12 +1,13 @@
 """How many notifications each receiver gets at once: a limit per receiver (scheme://host[:port]) that
 learns what the receiver can take.
 
-The limit starts small and grows while posts come back quickly (doubling per round trip until the first
-sign of trouble, then by one per round trip). Posts coming back slower than twice the receiver's quickest
-recent ones mean a queue is building there: the limit then shrinks by one per round trip. A timeout, a
-refused or dropped connection, an answer that says "too much" (429/502/503/504) or a post far slower than
-the receiver's usual halves it, at most once per round trip, down to one. A receiver's posts never take
-another receiver's slots, and the rows claimed for it beyond its limit wait in its own short queue.
+The limit starts small and grows while posts come back quickly (doubling per round trip up to 32 or the
+first sign of trouble, then by one per round trip). Posts coming back slower than twice the receiver's
+quickest recent ones mean a queue is building there: the limit then shrinks by one per round trip. A
+timeout, a refused or dropped connection, an answer that says "too much" (429/502/503/504) or a post far
+slower than the receiver's usual halves it, at most once per round trip, down to one. A receiver's posts
+never take another receiver's slots, and the rows claimed for it beyond its limit wait in its own short
+queue.
 
 A failure counts as one of a notification's tries only when the receiver was not sharing its attention with
 another post of ours at the time: a receiver drowned by our own load has not failed, we have.
@@ -18,6 +19,10 @@ from dataclasses import dataclass, field
 from tidings.store.base import ClaimedNotification
 
 INITIAL_LIMIT = 4.0
+# Doubling stops here even without trouble: the signs of a queue (slow posts, dropped connection attempts)
+# come a second late, long after a receiver answering in a millisecond could be sent hundreds at once.
+# A fast receiver needs few: at 5 ms a post, 32 in flight are 6,400 a second.
+INITIAL_THRESHOLD = 32.0
 # A post slower than BASE_SLOWDOWN x the receiver's quickest recent posts + SLOW_ALLOWANCE_S is a sign
 # of a queue building up (a dropped SYN alone costs 1 s); one within 2 x + QUICK_ALLOWANCE_S is not.
 BASE_SLOWDOWN = 4.0
@@ -42,7 +47,7 @@ class Receiver:
     key: str
     max_limit: int
     limit: float = INITIAL_LIMIT
-    threshold: float = float("inf")  # growth turns from doubling to linear here (set by a cut)
+    threshold: float = INITIAL_THRESHOLD  # growth turns from doubling to linear here (lowered by a cut)
     waiting: deque[ClaimedNotification] = field(default_factory=deque)
     paused_until: float = 0.0
     last_used: float = 0.0

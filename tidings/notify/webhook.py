@@ -29,6 +29,7 @@ IDLE_POLL_S = 1.0
 ERROR_PAUSE_S = 1.0
 # Rows a claim may bring for receivers not seen yet (each starts with INITIAL_LIMIT slots).
 NEW_RECEIVERS_ROOM = int(2 * INITIAL_LIMIT)
+PROBE_INTERVAL_S = 0.25
 ASKED_TO_WAIT = "not sent yet: its receiver asked us to wait (Retry-After)"
 
 
@@ -48,6 +49,7 @@ class Notifier:
         self._inflight: set[asyncio.Future[PostOutcome]] = set()
         self._receivers: dict[str, Receiver] = {}
         self._held = 0  # claimed rows waiting in a receiver's queue
+        self._next_probe = 0.0  # when a claim that skips busy receivers may next be made
         self._stopping = False
         self._next_retry: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -61,6 +63,7 @@ class Notifier:
         ]
 
     def wake(self) -> None:
+        self._next_probe = 0.0  # new notifications: worth a claim, busy receivers or not
         self._wake.set()
 
     async def stop(self, grace_s: float = 5.0) -> None:
@@ -95,7 +98,14 @@ class Notifier:
         # Rows in our hands (posting or queued at their receiver) stay within twice the post slots.
         free = 2 * self.config.concurrency - len(self._inflight) - self._held
         busy = [r.key for r in self._receivers.values() if r.room(now) == 0]
-        wanted = NEW_RECEIVERS_ROOM + sum(r.room(now) for r in self._receivers.values())
+        room = sum(r.room(now) for r in self._receivers.values())
+        # A claim that skips busy receivers reads past their due rows. Once one came back short (the
+        # others had nothing more due), the next waits for new work (new notifications, results that
+        # promote a message's next one) or a moment, not for every freed slot, so a busy receiver's
+        # backlog is not read over and over for nothing.
+        if busy and now < self._next_probe:
+            return False
+        wanted = NEW_RECEIVERS_ROOM + room
         limit = min(free, wanted)
         # While much is in flight, wait for a handful of slots rather than claim one row per freed
         # slot, each claim a store round trip of its own.
@@ -104,6 +114,8 @@ class Notifier:
         lease = 2 * self.config.timeout_s + 30  # a row may wait its turn at its receiver, then post
         claimed = await self.store.claim_notifications(now, limit, lease, busy)
         now = clock.now()
+        if busy and len(claimed) < limit:
+            self._next_probe = now + PROBE_INTERVAL_S
         for n in claimed:
             self._take(n, now)
         return len(claimed) == limit
@@ -154,6 +166,8 @@ class Notifier:
         timeout = IDLE_POLL_S
         if self._next_retry is not None:
             timeout = max(0.0, min(timeout, self._next_retry - clock.now()))
+        if self._next_probe > clock.now():
+            timeout = min(timeout, self._next_probe - clock.now())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
         if self._next_retry is not None and self._next_retry <= clock.now():
@@ -170,7 +184,9 @@ class Notifier:
                 await asyncio.sleep(ERROR_PAUSE_S)
                 self._flush.set()
                 continue
-            self._wake.set()  # the next notification of each finished message is now claimable
+            # The next notification of each finished message is now claimable.
+            self._next_probe = 0.0
+            self._wake.set()
 
     async def _write_results(self) -> None:
         batch, self._results = self._results, []

@@ -9,7 +9,7 @@ from typing import Any
 from tests.conftest import KEY_A, KEY_B, sms, unique_path
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
-from tidings.statuses import SMS_FAILURES
+from tidings.specs.sms import SMS_FAILURES
 
 FINAL = ("Delivered", "Failed", "Un-Delivered", "Expired")
 

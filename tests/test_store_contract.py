@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.backends import MULTI_PROCESS, Backend, backend
 from tidings.policy.contact import PolicyCheck
-from tidings.statuses import DELIVERED, SMS_FAILURES, SUBMITTED, Outcome, Status
+from tidings.specs.sms import SMS_FAILURES
+from tidings.statuses import DELIVERED, SUBMITTED, Outcome, Status
 from tidings.store.base import (
     CatalogueEntry,
     ClaimedNotification,

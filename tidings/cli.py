@@ -174,7 +174,7 @@ def smsc(
     import asyncio
 
     from tidings.smpp.simulator import serve as serve_smsc
-    from tidings.statuses import SMS_FAILURES
+    from tidings.specs.sms import SMS_FAILURES
 
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     control = port + 1 if control_port is None else (control_port or None)

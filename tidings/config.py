@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from tidings.schema.common import sender_id_problem
+from tidings.specs import names as channel_names
 
 DEFAULT_DATABASE = "sqlite:///tidings.db"
 KeyPath = tuple[str | int, ...]
@@ -135,7 +136,6 @@ _ARRAYS: dict[str, type[msgspec.Struct]] = {
     "templates": TemplateConfig,
     "smartlinks": SmartlinkConfig,
 }
-CHANNELS = ("sms",)  # the channels a route can name
 SMSC_BINDS = ("transceiver", "transmitter+receiver")
 LONG_MESSAGES = ("udh", "sar", "payload")
 
@@ -315,8 +315,8 @@ def _check_routes(check: _Checker, value: Any) -> dict[str, str]:
         return {}
     routes: dict[str, str] = {}
     for channel, target in value.items():
-        if channel not in CHANNELS:
-            check.add(("routes", channel), f"unknown channel (known: {', '.join(CHANNELS)})")
+        if channel not in channel_names():
+            check.add(("routes", channel), f"unknown channel (known: {', '.join(channel_names())})")
         elif not isinstance(target, str):
             check.add(("routes", channel), f"expected a connector name, got {type(target).__name__}")
         else:
@@ -399,8 +399,8 @@ def _check_templates(config: Config, rows: list[int], check: _Checker) -> None:
             check.add((*where, "id"), "must not be empty")
         if config.services and t.service not in owners:
             check.add((*where, "service"), f"no service named {t.service!r}")
-        if t.channel not in CHANNELS:
-            check.add((*where, "channel"), f"unknown channel (known: {', '.join(CHANNELS)})")
+        if t.channel not in channel_names():
+            check.add((*where, "channel"), f"unknown channel (known: {', '.join(channel_names())})")
         if not t.text:
             check.add((*where, "text"), "must not be empty")
         key = (t.service, t.channel, t.id)

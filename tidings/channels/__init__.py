@@ -4,6 +4,7 @@ from tidings.channels.base import Connector
 from tidings.channels.sandbox import SandboxConnector
 from tidings.channels.smpp import SmppConnector
 from tidings.config import Config
+from tidings.specs import names as channel_names
 
 # The connector kinds, and how the configuration names their instances.
 SANDBOX = "sandbox"
@@ -19,5 +20,4 @@ def build_connectors(config: Config) -> dict[str, Connector]:
 
 def build_routes(config: Config, connectors: dict[str, Connector]) -> dict[str, Connector]:
     """The connector serving each channel: the one `[routes]` names, else the sandbox."""
-    channels = ("sms",)
-    return {channel: connectors[config.routes.get(channel, SANDBOX)] for channel in channels}
+    return {channel: connectors[config.routes.get(channel, SANDBOX)] for channel in channel_names()}

@@ -1,14 +1,19 @@
 """What every connector is: the `Connector` protocol, its results, and the one catalogue of failures.
 
 SendError(kind, code, description)
-  kind is a FailureKind; its `retryable` flag is all the dispatcher looks at:
-    CONNECTION  retryable   the provider could not be reached, or the connection broke
-    TIMEOUT     retryable   no answer in time
-    THROTTLED   retryable   the provider asked us to slow down (costs the message no attempt)
-    UNAVAILABLE retryable   no connection to the provider at all, so nothing was sent (no attempt)
-    REJECTED    final       the provider refused this message (its code says why)
-    INVALID     final       the message can never be sent as it is (address, sender, content)
-    CONFIG      final       the connector is misconfigured (credentials, route)
+  kind is a FailureKind; what it means for the message is a property of the kind, and all the
+  dispatcher looks at:
+    kind         retry?  attempt?  why
+    CONNECTION   yes     costs     the provider could not be reached, or the connection broke
+    TIMEOUT      yes     costs     no answer in time
+    THROTTLED    yes     free      the provider asked us to slow down: no fault of this message
+    UNAVAILABLE  yes     free      no connection to the provider at all, so nothing was sent
+    REJECTED     no      costs     the provider refused this message (its code says why)
+    INVALID      no      costs     the message can never be sent as it is (address, sender, content)
+    CONFIG       no      costs     the connector is misconfigured (credentials, route)
+    GONE         no      costs     the address is gone or its user stopped (a dead push token, an
+                                   unsubscribed email address): sending to it again cannot succeed, so
+                                   the address is to be remembered and not tried again
 """
 
 from collections.abc import Callable, Sequence
@@ -20,22 +25,26 @@ from tidings.statuses import Outcome
 
 
 class FailureKind(Enum):
-    CONNECTION = "connection"
-    TIMEOUT = "timeout"
-    THROTTLED = "throttled"
-    UNAVAILABLE = "unavailable"
-    REJECTED = "rejected"
-    INVALID = "invalid"
-    CONFIG = "config"
+    CONNECTION = ("connection", True, True)
+    TIMEOUT = ("timeout", True, True)
+    THROTTLED = ("throttled", True, False)
+    UNAVAILABLE = ("unavailable", True, False)
+    REJECTED = ("rejected", False, True)
+    INVALID = ("invalid", False, True)
+    CONFIG = ("config", False, True)
+    GONE = ("gone", False, True)
+
+    def __init__(self, word: str, retryable: bool, costs_attempt: bool) -> None:
+        self.word = word
+        self.retryable = retryable
+        # False when the failure says nothing about this message (the provider asked us to wait, or
+        # nothing was sent): retrying then must not use up the message's attempts.
+        self.costs_attempt = costs_attempt
 
     @property
-    def retryable(self) -> bool:
-        return self in _RETRYABLE
-
-
-_RETRYABLE = frozenset(
-    {FailureKind.CONNECTION, FailureKind.TIMEOUT, FailureKind.THROTTLED, FailureKind.UNAVAILABLE}
-)
+    def address_gone(self) -> bool:
+        """The address will never take a message again: forget it rather than retry it."""
+        return self is FailureKind.GONE
 
 
 class SendError(Exception):

@@ -22,7 +22,8 @@ from tidings.smpp.client import Bind, BindSettings, NotBound
 from tidings.smpp.pdu import Cmd, Pdu, PduError, Status, Tag, status_name
 from tidings.smpp.receipt import canonical_id, id_keys, read_receipt
 from tidings.smpp.session import ResponseTimeout, SessionClosed
-from tidings.statuses import DELIVERED, EXPIRED, SMS_FAILURES, Outcome
+from tidings.specs.sms import SMS, SMS_FAILURES
+from tidings.statuses import DELIVERED, Outcome
 from tidings.statuses import Status as MsgStatus
 
 log = logging.getLogger("tidings.smpp")
@@ -64,7 +65,7 @@ def receipt_outcome(stat: str, err: str) -> Outcome:
         return SMS_FAILURES[code]
     detail = f" (SMSC err {err})" if err else ""
     if stat == "EXPIRED":
-        return EXPIRED["sms"]
+        return SMS.expired
     if stat == "REJECTD":
         return Outcome(MsgStatus.UNDELIVERED, "7513", "Rejected by carrier" + detail)
     if stat == "UNKNOWN":
@@ -286,7 +287,7 @@ class SmppConnector:
         source = _address(pdu.text("source_addr"), pdu.number("source_addr_ton"))
         destination = _address(pdu.text("destination_addr"), pdu.number("dest_addr_ton"))
         if concat is None or concat[1] <= 1:
-            inbox.inbound("sms", source, destination, text, 1, ack)
+            inbox.inbound(SMS.name, source, destination, text, 1, ack)
             return
         self._assemble(inbox, source, destination, concat, text)
         # Parts are acknowledged as they come: some SMSCs send the next part only after that.
@@ -306,7 +307,7 @@ class SmppConnector:
         if len(assembly.parts) == total:
             del self._assembling[key]
             whole = "".join(assembly.parts[n] for n in sorted(assembly.parts))
-            inbox.inbound("sms", source, destination, whole, total, _ignore)
+            inbox.inbound(SMS.name, source, destination, whole, total, _ignore)
 
     def _give_up_assembly(self, inbox: Inbox, key: tuple[str, str, int, int], assembly: _Assembly) -> None:
         if self._assembling.get(key) is not assembly:
@@ -320,7 +321,7 @@ class SmppConnector:
             assembly.total,
         )
         whole = "".join(assembly.parts[n] for n in sorted(assembly.parts))
-        inbox.inbound("sms", key[0], key[1], whole, assembly.total, _ignore)
+        inbox.inbound(SMS.name, key[0], key[1], whole, assembly.total, _ignore)
 
 
 def _address(addr: str, ton: int) -> str:

@@ -20,6 +20,7 @@ from tidings.channels.base import Ack
 from tidings.dispatch.worker import notification_for
 from tidings.notify.payloads import deliverable
 from tidings.services import Service, ServiceRegistry
+from tidings.specs import find as find_spec
 from tidings.statuses import Outcome
 from tidings.store.base import (
     ConsentChange,
@@ -34,7 +35,6 @@ log = logging.getLogger("tidings.inbox")
 
 OPT_OUT = frozenset({"STOP", "UNSUBSCRIBE", "END", "QUIT", "CANCEL"})
 OPT_IN = frozenset({"START", "UNSTOP"})
-CHANNEL_CATEGORY = {"sms": "text"}
 
 
 class Inbox:
@@ -116,7 +116,7 @@ def _webhook(service: Service | None, m: InboundMessage) -> OutgoingNotification
         return None
     body = {
         "userId": "",
-        "Channel": m.channel.upper(),
+        "Channel": _inbound_label(m.channel),
         "da": _number_as_configured(service, m.destination),
         "oa": m.source,
         "message": m.text,
@@ -125,6 +125,11 @@ def _webhook(service: Service | None, m: InboundMessage) -> OutgoingNotification
         "datetime": datetime.fromtimestamp(m.at, UTC).isoformat(timespec="milliseconds"),
     }
     return OutgoingNotification(ids.new_id(), service.inbound_url, msgspec.json.encode(body))
+
+
+def _inbound_label(channel: str) -> str:
+    spec = find_spec(channel)
+    return spec.inbound_label if spec is not None else channel.upper()
 
 
 def _number_as_configured(service: Service, number: str) -> str:
@@ -138,7 +143,8 @@ def _number_as_configured(service: Service, number: str) -> str:
 
 def _keyword_consent(service: Service | None, m: InboundMessage) -> ConsentChange | None:
     word = m.text.strip().upper()
-    category = CHANNEL_CATEGORY.get(m.channel)
+    spec = find_spec(m.channel)
+    category = spec.category if spec is not None else None
     if service is None or category is None or (word not in OPT_OUT and word not in OPT_IN):
         return None
     return ConsentChange(

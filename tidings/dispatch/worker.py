@@ -13,9 +13,11 @@ from collections.abc import Callable, Mapping
 from tidings import clock, ids
 from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
-from tidings.policy.contact import CATEGORY, REFUSALS, UNKNOWN_GROUP, GroupRegistry, PolicyCheck
+from tidings.policy.contact import REFUSALS, UNKNOWN_GROUP, GroupRegistry, PolicyCheck
 from tidings.services import ServiceRegistry
-from tidings.statuses import EXPIRED, FAILURES, PLATFORM_FAILURE, SUBMITTED, Outcome, Status
+from tidings.specs import find as find_spec
+from tidings.specs import spec as channel_spec
+from tidings.statuses import SUBMITTED, Outcome, Status
 from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update
 from tidings.watchdog import ACTIVITY
 
@@ -112,7 +114,7 @@ class Dispatcher:
             elif m.status is not Status.QUEUED:
                 updates.append(Update(m.transid, m.service_id, now, None, m.attempts))
             elif m.expiry is not None and m.expiry <= now:
-                updates.append(self._change(m, EXPIRED[m.channel], now))
+                updates.append(self._change(m, channel_spec(m.channel).expired, now))
             else:
                 to_send.append(m)
         if any(m.policy is not None for m in to_send):
@@ -136,7 +138,8 @@ class Dispatcher:
             if m.policy is None:
                 continue
             group = self.groups.find(m.service_id, str(m.policy.get("group")))
-            category = CATEGORY.get(m.channel, m.channel)
+            known = find_spec(m.channel)
+            category = known.category if known is not None else m.channel
             if group is None:
                 refused[m.transid] = UNKNOWN_GROUP.code
                 continue
@@ -218,20 +221,21 @@ class Dispatcher:
 
     def _failed(self, m: DueMessage, attempt: int, exc: SendError) -> Update:
         now = clock.now()
-        if exc.kind in (FailureKind.THROTTLED, FailureKind.UNAVAILABLE):
-            # The provider asked us to slow down, or cannot be reached so nothing went out: no fault of
-            # this message, so it costs no attempt (its expiry, if it has one, still ends the wait).
+        if not exc.kind.costs_attempt:
+            # No fault of this message (see FailureKind), so it costs no attempt; its expiry, if it has
+            # one, still ends the wait.
             retry_at = now + self.retry_interval_s
             return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])
         if exc.retryable and attempt < self.max_attempts:
             retry_at = now + self.retry_interval_s * 2 ** (attempt - 1)
             return Update(m.transid, m.service_id, now, retry_at, attempt, error=exc.description[:500])
         if exc.code is None:  # retries ran out, and the connector named no code
-            outcome = PLATFORM_FAILURE[m.channel]
+            outcome = channel_spec(m.channel).platform_failure
         else:
             # The provider refused the message itself: it never left, so Failed (not Un-Delivered,
             # which reports an operator's verdict on a message that went out), with its code.
-            known = FAILURES.get(m.channel, {}).get(exc.code)
+            spec = find_spec(m.channel)
+            known = spec.failures.get(exc.code) if spec is not None else None
             outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
         update = self._change(m, outcome, now, attempts=attempt)
         update.error = exc.description[:500]

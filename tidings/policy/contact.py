@@ -14,7 +14,6 @@ from tidings.statuses import Outcome, Status
 
 # Rolling windows, in seconds. **Choice:** a month is 30 days.
 WINDOWS = {"day": 86_400.0, "week": 7 * 86_400.0, "month": 30 * 86_400.0}
-CATEGORY = {"sms": "text"}  # channel -> the category consents and caps are kept under
 
 NO_CONSENT = Outcome(Status.FAILED, "9002", "No consent")
 UNKNOWN_GROUP = Outcome(Status.FAILED, "9005", "Invalid contact policy group")

@@ -13,12 +13,9 @@ import msgspec
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
 from tidings.schema import common
 from tidings.schema.common import Addressing, decode_error_detail, required
-from tidings.schema.sms import SMS
+from tidings.specs import by_delivery_channel, names
 
 MAX_DESTINATIONS = 1000
-
-# deliverychannel value (lower case) -> the channel's addressing and object.
-CHANNELS: dict[str, Addressing] = {"sms": SMS}
 
 
 class Destination(msgspec.Struct):
@@ -112,11 +109,12 @@ def _top_level(exc: msgspec.ValidationError) -> str:
 def _check(b: Body) -> V1Request:
     required(b.deliverychannel, "deliverychannel")
     assert b.deliverychannel is not None
-    channel = CHANNELS.get(b.deliverychannel.strip().lower())
-    if channel is None:
+    spec = by_delivery_channel(b.deliverychannel)
+    if spec is None:
         raise InvalidParameter(
-            f"deliverychannel {b.deliverychannel!r} is not supported (supported: {', '.join(CHANNELS)})"
+            f"deliverychannel {b.deliverychannel!r} is not supported (supported: {', '.join(names())})"
         )
+    channel = spec.request
     required(b.destination, "destination")
     assert b.destination is not None
     template = _template(b.message)

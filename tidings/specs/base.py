@@ -1,0 +1,56 @@
+"""What a channel is, declared once: `ChannelSpec`. The registry (`tidings.specs`) holds one per channel.
+
+Everything that used to be a table keyed by the channel's name (its codes, its contact-policy category,
+its routes, its request object) is a field here, so a channel cannot be half declared: a spec whose
+expiry or platform code is not among its documented codes fails when the module is imported, not when
+the first message expires.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tidings.schema.common import Addressing
+from tidings.statuses import DELIVERED, Outcome
+
+SANDBOX_DIGITS = 4  # CONTRACT.md "Sandbox": the address's last four digits name the failure
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSpec:
+    # As stored with a message, named by `[routes]` and templates, and as notifications' deliveryChannel.
+    name: str
+    request: Addressing  # the v1 channel object: its destination key, address check and content decoder
+    category: str  # the contact-policy category its consents and caps are kept under
+    failures: Mapping[str, Outcome]  # the documented failure codes (the sandbox ends an address in them)
+    expired_code: str  # what a message gets when its expiry passes before it was sent
+    platform_code: str  # retries ran out and the connector named no code
+    aliases: tuple[str, ...] = ()  # other `deliverychannel` spellings (lower case)
+    inbound_name: str = ""  # the `Channel` of an MO webhook; the name in upper case when empty
+
+    def __post_init__(self) -> None:
+        for code in (self.expired_code, self.platform_code):
+            if code not in self.failures:
+                raise ValueError(f"channel {self.name}: code {code} is not among its documented failures")
+
+    @property
+    def expired(self) -> Outcome:
+        return self.failures[self.expired_code]
+
+    @property
+    def platform_failure(self) -> Outcome:
+        return self.failures[self.platform_code]
+
+    @property
+    def destination_key(self) -> str:
+        return self.request.address_key
+
+    @property
+    def inbound_label(self) -> str:
+        return self.inbound_name or self.name.upper()
+
+    def sandbox_outcome(self, address: str) -> Outcome:
+        """The sandbox's final status for an address: the documented failure its last four digits name
+        (other characters ignored, so `user7203@example.com` works as `+447700907203` does), else
+        Delivered."""
+        digits = "".join(c for c in address if c.isascii() and c.isdigit())
+        return self.failures.get(digits[-SANDBOX_DIGITS:], DELIVERED)

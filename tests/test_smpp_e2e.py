@@ -15,7 +15,6 @@ from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 from tests.support.smsc import (
     KEY_SMPP,
-    SENDER_NUMBER,
     SMSC_PASSWORD,
     SimulatorProcess,
     assert_no_smpp_secrets,
@@ -144,58 +143,8 @@ def test_statuses_are_notified_and_message_counts_are_real_segments(
 # -- what goes over the wire ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("sms", "data_coding", "payload_hex"),
-    [
-        ({"text": "plain GSM"}, 0x00, "plain GSM".encode("ascii").hex()),
-        ({"text": "plain GSM", "type": "4"}, 0x08, "plain GSM".encode("utf-16-be").hex()),
-        ({"text": "привет"}, 0x08, "привет".encode("utf-16-be").hex()),
-        ({"text": "flash", "type": "2"}, 0x10, b"flash".hex()),
-        ({"type": "3", "body": "0102ABCDEF00"}, 0x04, "0102abcdef00"),
-    ],
-    ids=["gsm", "unicode-type-4", "unicode-auto", "flash-type-2", "binary-type-3"],
-)
-def test_data_coding_by_sms_type(
-    smpp_server: TidingsServer,
-    simulator: SimulatorProcess,
-    sms: dict[str, Any],
-    data_coding: int,
-    payload_hex: str,
-):
-    msisdn = fresh_msisdn()
-    (transid,) = send(smpp_server, [msisdn], sms)
-    assert wait_final(smpp_server, transid)["status"] == "Delivered"
-    (submit,) = submits_to(simulator, msisdn)
-    assert submit["data_coding"] == data_coding
-    assert submit["short_message"] == payload_hex
-    assert submit["esm_class"] == 0
-
-
-@pytest.mark.parametrize(
-    ("sender", "source_addr", "ton", "npi"),
-    [
-        ("CONNCT", "CONNCT", 5, 0),
-        (SENDER_NUMBER, SENDER_NUMBER.removeprefix("+"), 1, 1),
-        ("12345", "12345", 0, 1),
-    ],
-    ids=["alphanumeric", "international", "short-code"],
-)
-def test_addresses_ton_npi_and_registered_delivery(
-    smpp_server: TidingsServer, simulator: SimulatorProcess, sender: str, source_addr: str, ton: int, npi: int
-):
-    msisdn = fresh_msisdn()
-    (transid,) = send(smpp_server, [msisdn], {"text": "addresses", "senderid": sender})
-    wait_final(smpp_server, transid)
-    (submit,) = submits_to(simulator, msisdn)
-    assert (submit["source_addr"], submit["source_addr_ton"], submit["source_addr_npi"]) == (
-        source_addr,
-        ton,
-        npi,
-    )
-    assert submit["destination_addr"] == msisdn.removeprefix("+")
-    assert not submit["destination_addr"].startswith("+")
-    assert submit["registered_delivery"] == 1
-    assert submit["validity_period"] == ""
+# The data coding by SMS type, and the addresses' TON/NPI by the sender id's form, as golden submit_sm:
+# tests/connectors/cases_smpp.py (DATA_CODINGS, ADDRESSES), run by the connector runner.
 
 
 def test_long_message_parts_carry_one_concatenation_reference(

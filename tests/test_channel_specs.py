@@ -4,6 +4,7 @@ what each failure kind means for a message."""
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from tests.test_dispatch import run_until_final
@@ -12,7 +13,8 @@ from tidings.channels import SANDBOX, build_routes
 from tidings.channels.base import FailureKind, SendError
 from tidings.channels.sandbox import SandboxConnector, outcome_for
 from tidings.config import Config
-from tidings.schema import v1
+from tidings.errors import InvalidParameter
+from tidings.schema import sms_api, v1
 from tidings.specs import ChannelSpec
 from tidings.specs.sms import SMS, SMS_FAILURES
 from tidings.statuses import DELIVERED, Status
@@ -86,3 +88,31 @@ def test_a_gone_address_fails_at_once_with_its_code(tmp_path: Path) -> None:
     )
     assert result["gone"] == ("Failed", "7280", 1, 1, ["Failed"])
     assert result["unavailable"] == ("Delivered", "7500", 1, 5, ["Submitted", "Delivered"])
+
+
+SENDER_CASES = [
+    ("CONNCT", (), True),  # no sender ids configured: the default
+    ("OTHER", (), False),
+    ("ACME", ("ACME", "+14155550100"), True),
+    ("+14155550100", ("ACME", "+14155550100"), True),
+    ("14155550100", ("ACME", "+14155550100"), True),  # a number's '+' is not significant
+    ("+14155550100", ("14155550100",), True),
+    ("14155550199", ("ACME", "+14155550100"), False),
+    ("acme", ("ACME",), False),
+]
+
+
+@pytest.mark.parametrize(("sender", "senders", "allowed"), SENDER_CASES)
+def test_both_apis_take_the_same_senders(sender: str, senders: tuple[str, ...], allowed: bool) -> None:
+    v1_object = msgspec.json.encode({"text": "hi", "senderid": sender})
+    sms_api_body = msgspec.json.encode({"from": sender, "to": "+447700900123", "content": "hi"})
+    outcomes = []
+    for attempt in (
+        lambda: SMS.request.content(v1_object, "channels.sms", senders).data["senderid"],
+        lambda: sms_api.decode(sms_api_body, senders).items[0].content["senderid"],
+    ):
+        try:
+            outcomes.append(attempt() == sender)
+        except InvalidParameter:
+            outcomes.append(False)
+    assert outcomes == [allowed, allowed]

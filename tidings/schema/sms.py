@@ -77,9 +77,18 @@ def _sender(value: str | int | None, field: str, senders: Sequence[str]) -> str:
     sender = str(value)
     if (problem := sender_id_problem(sender)) is not None:
         raise InvalidParameter(f"{field}.senderid {sender!r}: {problem}")
-    if sender not in senders:
+    if not is_configured_sender(sender, senders):
         raise InvalidParameter(f"{field}.senderid {sender!r} is not configured for this service")
     return sender
+
+
+def is_configured_sender(sender: str, senders: Sequence[str]) -> bool:
+    """Whether a service with these sender ids (none: the default CONNCT) may send as `sender`: the one
+    rule of the v1 API and the SMS API. A leading '+' is not significant, as for a number it is not a
+    digit (`sender_id_problem`): `14155550100` and `+14155550100` are one sender, as the SMS API has
+    always accepted."""
+    bare = sender.removeprefix("+")
+    return any(s.removeprefix("+") == bare for s in senders or (DEFAULT_SENDER,))
 
 
 def _binary(body: str | None, field: str) -> bytes:

@@ -23,15 +23,14 @@ from tidings.schema.common import (
     timestamp,
     typed_error,
 )
+from tidings.schema.sms import BINARY_MAX_BYTES, is_configured_sender
 from tidings.smpp.encoding import binary_segments, segments
 from tidings.templates import render
 
 CONTENT_MAX_CHARS = 4000
-BINARY_MAX_BYTES = 1024
 MAX_DESTINATIONS = 1000
 IDEMPOTENCY_KEY_MAX = 64
 CONTENT_TYPES = {"text": "1", "unicode": "4", "binary": "3", "template": "1"}
-DEFAULT_SENDER = "CONNCT"
 
 Scalar = str | int | float | bool
 
@@ -210,8 +209,7 @@ def _sender(value: str | int | None, senders: tuple[str, ...]) -> str:
     sender = str(value)
     if (problem := sender_id_problem(sender)) is not None:
         raise InvalidParameter(problem, field="from")
-    allowed = senders or (DEFAULT_SENDER,)
-    if sender not in allowed and sender.removeprefix("+") not in (s.removeprefix("+") for s in allowed):
+    if not is_configured_sender(sender, senders):
         raise InvalidParameter(f"sender {sender!r} is not configured for this service", field="from")
     return sender
 

@@ -30,7 +30,12 @@ def test_every_spec_is_complete() -> None:
 
 def test_a_spec_missing_a_code_fails_when_declared() -> None:
     with pytest.raises(ValueError, match="7208"):
-        ChannelSpec("half", SMS.request, "text", {}, expired_code="7208", platform_code="7202")
+        ChannelSpec("sms", SMS.request, "text", {}, expired_code="7208", platform_code="7202")
+
+
+def test_a_spec_with_another_channels_request_fails_when_declared() -> None:
+    with pytest.raises(ValueError, match="request object"):
+        ChannelSpec("push", SMS.request, "push", SMS_FAILURES, expired_code="7208", platform_code="7202")
 
 
 def test_sms_is_declared_as_before() -> None:

@@ -16,6 +16,7 @@ from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
+from tidings.specs.sms import SMS
 from tidings.store.base import IdempotentAnswer, NewLink, NewMessage, Store
 from tidings.templates import TemplateRegistry, render
 
@@ -190,9 +191,9 @@ class Intake:
             NewMessage(
                 transid=transid,
                 service_id=service.id,
-                channel="sms",
+                channel=SMS.name,
                 address=item.address,
-                address_type="msisdn",
+                address_type=SMS.destination_key,
                 content=msgspec.json.encode(item.content),
                 parts=item.parts,
                 correlationid=item.correlationid,
@@ -231,7 +232,7 @@ class Intake:
     def _sms_items(self, service: Service, req: SmsRequest) -> list[SmsItem]:
         if req.template is None:
             return req.items
-        template = self.templates.find(service.id, "sms", req.template)
+        template = self.templates.find(service.id, SMS.name, req.template)
         if template is None:
             raise InvalidParameter(f"no template {req.template!r} for this service", field="content")
         return [

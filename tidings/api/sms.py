@@ -30,6 +30,7 @@ from tidings.errors import (
 )
 from tidings.runtime import Runtime
 from tidings.schema import sms_api
+from tidings.specs.sms import SMS
 from tidings.store.base import MessageRecord
 
 log = logging.getLogger("tidings.api")
@@ -119,7 +120,7 @@ async def get_sms(request: Request) -> Response:
         return sms_error(exc)
     message_id = request.path_params["message_id"]
     record = await runtime.store.get_message(service.id, message_id)
-    if record is None or record.channel != "sms":
+    if record is None or record.channel != SMS.name:
         return plain_error(404, "404", f"no message {message_id} for this service")
     return json_response(render_sms(record))
 

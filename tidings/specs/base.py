@@ -28,6 +28,8 @@ class ChannelSpec:
     inbound_name: str = ""  # the `Channel` of an MO webhook; the name in upper case when empty
 
     def __post_init__(self) -> None:
+        if self.request.name != self.name:
+            raise ValueError(f"channel {self.name}: its request object is for {self.request.name}")
         for code in (self.expired_code, self.platform_code):
             if code not in self.failures:
                 raise ValueError(f"channel {self.name}: code {code} is not among its documented failures")

@@ -12,12 +12,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
 from tidings.schema.common import sender_id_problem
 from tidings.specs import names as channel_names
+from tidings.urls import is_http_url
 
 DEFAULT_DATABASE = "sqlite:///tidings.db"
 KeyPath = tuple[str | int, ...]
@@ -558,15 +558,3 @@ def database_problem(url: str) -> str | None:
 
         return url_problem(url)
     return "must be sqlite:///PATH (relative), sqlite:////ABSOLUTE/PATH or postgresql://HOST[:PORT]/DATABASE"
-
-
-def is_http_url(url: str) -> bool:
-    """True for a syntactically valid absolute http(s) URL with no stray whitespace."""
-    if not url or url != url.strip() or any(c.isspace() or ord(c) < 32 for c in url):
-        return False
-    try:
-        parts = urlsplit(url)
-        _ = parts.port
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)

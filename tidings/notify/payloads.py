@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from tidings.clock import iso
-from tidings.config import is_http_url
 from tidings.statuses import Outcome
+from tidings.urls import is_http_url
 
 _encoder = msgspec.json.Encoder()
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import msgspec
 
-from tidings.config import is_http_url
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
 from tidings.schema.common import (
     CALLBACK_DATA_MAX_CHARS,
@@ -26,6 +25,7 @@ from tidings.schema.common import (
 from tidings.schema.sms import BINARY_MAX_BYTES, is_configured_sender
 from tidings.smpp.encoding import binary_segments, segments
 from tidings.templates import render
+from tidings.urls import is_http_url
 
 CONTENT_MAX_CHARS = 4000
 MAX_DESTINATIONS = 1000

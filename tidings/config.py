@@ -15,6 +15,10 @@ from typing import Any
 
 import msgspec
 
+from tidings.channels import KINDS, connector_names
+from tidings.channels.kind import ProviderKind, configured
+from tidings.channels.sandbox import SandboxConfig
+from tidings.channels.smpp import SmscConfig
 from tidings.schema.common import sender_id_problem
 from tidings.specs import names as channel_names
 from tidings.urls import is_http_url
@@ -43,10 +47,6 @@ class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True):
 class RedisConfig(msgspec.Struct, forbid_unknown_fields=True):
     url: str = ""  # redis://HOST[:PORT][/DB]; empty: no Redis (one process, or per-process limits)
     prefix: str = "tidings:"  # of every key and channel, so several deployments can share one Redis
-
-
-class SandboxConfig(msgspec.Struct, forbid_unknown_fields=True):
-    delay_ms: int = 200
 
 
 class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,29 +85,6 @@ class GroupConfig(msgspec.Struct, forbid_unknown_fields=True):
     caps: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # category -> window -> count
 
 
-class SmscConfig(msgspec.Struct, forbid_unknown_fields=True):
-    name: str
-    host: str = "127.0.0.1"
-    port: int = 2775
-    system_id: str = ""
-    password: str = ""
-    system_type: str = ""
-    bind: str = "transceiver"  # or "transmitter+receiver"
-    binds: int = 1  # connections of that kind, sharing the load
-    window: int = 64
-    tps: float = 0.0  # per connection; 0 = unlimited
-    source_ton: int | None = None  # None: chosen by the sender id's form
-    source_npi: int | None = None
-    dest_ton: int = 1
-    dest_npi: int = 1
-    dlt_tlv: int | None = None
-    long_messages: str = "udh"  # or "sar", or "payload" (one submit_sm with message_payload)
-    enquire_link_s: float = 30.0  # 0: no keep-alive
-    response_timeout_s: float = 10.0
-    reconnect_max_s: float = 30.0
-    dlr_timeout_s: float = 172_800.0  # no receipt by then: Un-Delivered 7518 (unknown)
-
-
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
@@ -125,19 +102,17 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
 _TABLES: dict[str, type[msgspec.Struct]] = {
     "server": ServerConfig,
     "notify": NotifyConfig,
-    "sandbox": SandboxConfig,
     "redis": RedisConfig,
+    **{kind.key: kind.settings for kind in KINDS if not kind.many},
 }
 
 
 _ARRAYS: dict[str, type[msgspec.Struct]] = {
     "services": ServiceConfig,
-    "smsc": SmscConfig,
+    **{kind.key: kind.settings for kind in KINDS if kind.many},
     "templates": TemplateConfig,
     "smartlinks": SmartlinkConfig,
 }
-SMSC_BINDS = ("transceiver", "transmitter+receiver")
-LONG_MESSAGES = ("udh", "sar", "payload")
 
 
 class ConfigError(Exception):
@@ -260,12 +235,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             known = ", ".join(sorted([*_TABLES, *_ARRAYS, "routes", "contact_policy"]))
             check.add((key,), f"unknown key (known: {known})")
     # Values are checked even when some keys had the wrong type, so one run lists every problem.
+    lists: dict[str, Any] = {name: [entry for _, entry in found] for name, found in arrays.items()}
     config = Config(
         **tables,
-        services=[svc for _, svc in arrays["services"]],
-        smsc=[smsc for _, smsc in arrays["smsc"]],
-        templates=[t for _, t in arrays["templates"]],
-        smartlinks=[link for _, link in arrays["smartlinks"]],
+        **lists,
         groups=[g for _, g in groups],
         routes=routes,
         source=source,
@@ -346,19 +319,35 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: _Checker) -
     r = config.redis
     if r.url and not r.url.startswith(("redis://", "rediss://", "unix://")):
         check.add(("redis", "url"), "must be redis://HOST[:PORT][/DB], rediss://… or unix://PATH")
-    if config.sandbox.delay_ms < 0:
-        check.add(("sandbox", "delay_ms"), "must be 0 or more")
+    _check_kinds(config, rows, check, many=False)
     _check_services(config.services, rows["services"], check)
-    _check_smsc(config.smsc, rows["smsc"], check)
+    _check_kinds(config, rows, check, many=True)
     _check_templates(config, rows["templates"], check)
     _check_groups(config, rows["groups"], check)
     _check_smartlinks(config, rows["smartlinks"], check)
-    names = {"sandbox", *(c.name for c in config.smsc)}
+    names = connector_names(config)
     for channel, target in config.routes.items():
         if target not in names:
             check.add(
                 ("routes", channel), f"no connector named {target!r} (known: {', '.join(sorted(names))})"
             )
+
+
+def _check_kinds(config: Config, rows: dict[str, list[int]], check: _Checker, many: bool) -> None:
+    """Run the checks of the provider kinds written as tables (`many=False`) or as arrays of tables."""
+    for kind in KINDS:
+        if kind.many == many:
+            kind.check(_kind_entries(config, kind, rows), check.add)
+
+
+def _kind_entries(
+    config: Config, kind: ProviderKind[Any], rows: dict[str, list[int]]
+) -> list[tuple[KeyPath, Any]]:
+    """A provider kind's entries with the key path each came from in the file."""
+    entries = configured(config, kind)
+    if not kind.many:
+        return [((kind.key,), entries[0])]
+    return [((kind.key, i), entry) for i, entry in zip(rows[kind.key], entries, strict=True)]
 
 
 def check_table(value: Any, kind: type[msgspec.Struct]) -> tuple[Any, Problems]:
@@ -454,53 +443,6 @@ def _check_groups(config: Config, rows: list[int], check: _Checker) -> None:
                     check.add((*where, "caps", category, window), "must be day, week or month")
                 elif count < 0:
                     check.add((*where, "caps", category, window), "must be 0 or more")
-
-
-def _check_smsc(entries: list[SmscConfig], rows: list[int], check: _Checker) -> None:
-    names: set[str] = set()
-    for i, c in zip(rows, entries, strict=True):
-        where = ("smsc", i)
-        if not c.name.strip() or c.name == "sandbox":
-            check.add((*where, "name"), "must be a non-empty name other than 'sandbox'")
-        elif c.name in names:
-            check.add((*where, "name"), f"duplicate smsc name {c.name!r}")
-        names.add(c.name)
-        if not 1 <= c.port <= 65535:
-            check.add((*where, "port"), f"must be between 1 and 65535, got {c.port}")
-        # SMPP 3.4 field sizes, NUL included: longer values cannot be sent at all.
-        sized = [
-            ("system_id", c.system_id, 16),
-            ("password", c.password, 9),
-            ("system_type", c.system_type, 13),
-        ]
-        for key, value, size in sized:
-            if len(value.encode("latin-1", "replace")) >= size:
-                check.add((*where, key), f"is longer than SMPP 3.4 allows ({size - 1} characters)")
-        if c.bind not in SMSC_BINDS:
-            check.add((*where, "bind"), f"must be one of {', '.join(SMSC_BINDS)}")
-        if c.long_messages not in LONG_MESSAGES:
-            check.add((*where, "long_messages"), f"must be one of {', '.join(LONG_MESSAGES)}")
-        for key, count in (("binds", c.binds), ("window", c.window)):
-            if count < 1:
-                check.add((*where, key), "must be at least 1")
-        for key, number in (("tps", c.tps), ("enquire_link_s", c.enquire_link_s)):
-            if number < 0:
-                check.add((*where, key), "must be 0 or more")
-        timeouts = [
-            ("response_timeout_s", c.response_timeout_s),
-            ("reconnect_max_s", c.reconnect_max_s),
-            ("dlr_timeout_s", c.dlr_timeout_s),
-        ]
-        for key, number in timeouts:
-            if number <= 0:
-                check.add((*where, key), "must be greater than 0")
-        octets = [("source_ton", c.source_ton), ("source_npi", c.source_npi)]
-        octets += [("dest_ton", c.dest_ton), ("dest_npi", c.dest_npi)]
-        for key, octet in octets:
-            if octet is not None and not 0 <= octet <= 255:
-                check.add((*where, key), "must be between 0 and 255")
-        if c.dlt_tlv is not None and not 0x1400 <= c.dlt_tlv <= 0x3FFF:
-            check.add((*where, "dlt_tlv"), "must be a vendor-specific TLV tag, 0x1400 to 0x3FFF")
 
 
 def _check_services(services: list[ServiceConfig], rows: list[int], check: _Checker) -> None:

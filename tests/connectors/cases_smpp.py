@@ -25,8 +25,7 @@ from tests.connectors.runner import (
 )
 from tests.support.smsc import ACCEPT, SENDER_NUMBER, SERVICE_NUMBER, ReceiptStyle, Reply, RudeSmsc
 from tidings.channels.base import Connector, FailureKind, Outbound
-from tidings.channels.smpp import SmppConnector
-from tidings.config import SmscConfig
+from tidings.channels.smpp import SmppConnector, SmscConfig
 from tidings.smpp.pdu import Cmd, Pdu, Status, Tag, cstring_tlv
 
 LABEL = "carrier-a"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
-from tidings.config import SmscConfig
+from tidings.channels.smpp.settings import SmscConfig
 from tidings.smpp import encoding
 from tidings.smpp.client import Bind, BindSettings, NotBound
 from tidings.smpp.pdu import Cmd, Pdu, PduError, Status, Tag, status_name

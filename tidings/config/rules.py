@@ -1,0 +1,151 @@
+"""The catalogue's rules: services, templates, smart links and contact-policy groups, as the file and
+the admin API must both keep them."""
+
+import base64
+import binascii
+
+from tidings.config.problems import Checker, Problems
+from tidings.config.schema import Config, ServiceConfig
+from tidings.schema.common import sender_id_problem
+from tidings.specs import names as channel_names
+from tidings.urls import is_http_url
+
+
+def check_catalogue(config: Config) -> Problems:
+    """The problems of the services, templates, smart links and groups in `config`, by key path."""
+    check = Checker({}, "", [])
+    rows = {
+        "services": list(range(len(config.services))),
+        "templates": list(range(len(config.templates))),
+        "groups": list(range(len(config.groups))),
+        "smartlinks": list(range(len(config.smartlinks))),
+    }
+    check_services(config.services, rows["services"], check)
+    check_owned(config, rows, check)
+    return check.found
+
+
+def check_owned(config: Config, rows: dict[str, list[int]], check: Checker) -> None:
+    """Check what services own (templates, groups, smart links); `rows` says which entry of the file
+    each one was."""
+    _check_templates(config, rows["templates"], check)
+    _check_groups(config, rows["groups"], check)
+    _check_smartlinks(config, rows["smartlinks"], check)
+
+
+def _service_names(config: Config) -> set[str]:
+    """What a template's, smart link's or group's `service` key may say: a service's name or id."""
+    return {s.name for s in config.services if s.name} | {s.id for s in config.services}
+
+
+def _check_templates(config: Config, rows: list[int], check: Checker) -> None:
+    owners = _service_names(config)
+    seen: set[tuple[str, str, str]] = set()
+    for i, t in zip(rows, config.templates, strict=True):
+        where = ("templates", i)
+        if not t.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        if config.services and t.service not in owners:
+            check.add((*where, "service"), f"no service named {t.service!r}")
+        if t.channel not in channel_names():
+            check.add((*where, "channel"), f"unknown channel (known: {', '.join(channel_names())})")
+        if not t.text:
+            check.add((*where, "text"), "must not be empty")
+        key = (t.service, t.channel, t.id)
+        if key in seen:
+            check.add((*where, "id"), f"duplicate template {t.id!r} for this service and channel")
+        seen.add(key)
+
+
+def _check_smartlinks(config: Config, rows: list[int], check: Checker) -> None:
+    owners = _service_names(config)
+    seen: set[tuple[str, int]] = set()
+    for i, link in zip(rows, config.smartlinks, strict=True):
+        where = ("smartlinks", i)
+        if (link.service, link.linkid) in seen:
+            check.add((*where, "linkid"), f"duplicate linkid {link.linkid} for this service")
+        seen.add((link.service, link.linkid))
+        if config.services and link.service not in owners:
+            check.add((*where, "service"), f"no service named {link.service!r}")
+        for key, url in (("url", link.url), ("ios_url", link.ios_url), ("android_url", link.android_url),
+                         ("expired_url", link.expired_url)):  # fmt: skip
+            if (url or key == "url") and not is_http_url(url):
+                check.add((*where, key), "must be an http:// or https:// URL")
+
+
+CATEGORIES = ("text", "email", "voice", "whatsapp", "push", "inapp", "messenger", "applebusinesschat")
+CAP_WINDOWS = ("day", "week", "month")
+GROUP_KINDS = ("opt-in", "opt-out")
+
+
+def _check_groups(config: Config, rows: list[int], check: Checker) -> None:
+    owners = _service_names(config)
+    seen: set[tuple[str, str]] = set()
+    for i, g in zip(rows, config.groups, strict=True):
+        where = ("contact_policy", "groups", i)
+        if not g.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        if (g.service, g.id) in seen:
+            check.add((*where, "id"), f"duplicate group {g.id!r} for this service")
+        seen.add((g.service, g.id))
+        if config.services and g.service not in owners:
+            check.add((*where, "service"), f"no service named {g.service!r}")
+        if g.kind not in GROUP_KINDS:
+            check.add((*where, "kind"), f"must be one of {', '.join(GROUP_KINDS)}")
+        for category, windows in g.caps.items():
+            if category not in CATEGORIES:
+                check.add(
+                    (*where, "caps", category), f"unknown channel category (known: {', '.join(CATEGORIES)})"
+                )
+            for window, count in windows.items():
+                if window not in CAP_WINDOWS:
+                    check.add((*where, "caps", category, window), "must be day, week or month")
+                elif count < 0:
+                    check.add((*where, "caps", category, window), "must be 0 or more")
+
+
+def check_services(services: list[ServiceConfig], rows: list[int], check: Checker) -> None:
+    ids: set[str] = set()
+    keys: set[str] = set()
+    numbers: set[str] = set()
+    for i, svc in zip(rows, services, strict=True):
+        where = ("services", i)
+        if not svc.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        elif svc.id in ids:
+            check.add((*where, "id"), f"duplicate service id {svc.id!r}")
+        ids.add(svc.id)
+        if not svc.key.strip():
+            check.add((*where, "key"), "must not be empty")
+        elif svc.key in keys:
+            check.add((*where, "key"), "the same key is used by another service")
+        keys.add(svc.key)
+        if svc.secret and decode_secret(svc.secret) is None:
+            check.add((*where, "secret"), "must be Base64 (its decoded bytes sign JWTs and notifications)")
+        if svc.tps < 1:
+            check.add((*where, "tps"), "must be at least 1")
+        if svc.notify_url and not is_http_url(svc.notify_url):
+            check.add((*where, "notify_url"), "must be an http:// or https:// URL")
+        for j, sender in enumerate(svc.senderids):
+            if not sender.strip():
+                check.add((*where, "senderids", j), "must not be empty")
+            elif (problem := sender_id_problem(sender)) is not None:
+                check.add((*where, "senderids", j), problem)  # a request using it would be 7004
+        if svc.inbound_url and not is_http_url(svc.inbound_url):
+            check.add((*where, "inbound_url"), "must be an http:// or https:// URL")
+        for j, number in enumerate(svc.numbers):
+            digits = number.removeprefix("+")
+            if not digits.isdigit():
+                check.add((*where, "numbers", j), "must be a phone number or short code: digits, + optional")
+            elif digits in numbers:
+                check.add((*where, "numbers", j), "already belongs to another service")
+            numbers.add(digits)
+
+
+def decode_secret(secret: str) -> bytes | None:
+    """The HMAC key of a service secret (Base64, padded or not); None when it is not Base64."""
+    text = secret.strip()
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None

@@ -1,0 +1,82 @@
+"""The config file's schema: one msgspec Struct per table, with its defaults.
+
+A provider kind's table is declared by its package (`tidings.channels.<kind>`) and only named here.
+"""
+
+import msgspec
+
+from tidings.channels.sandbox import SandboxConfig
+from tidings.channels.smpp import SmscConfig
+
+DEFAULT_DATABASE = "sqlite:///tidings.db"
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database: str = DEFAULT_DATABASE
+    public_url: str = ""
+    max_body_bytes: int = 1_048_576
+    admin_token: str = ""
+
+
+class NotifyConfig(msgspec.Struct, forbid_unknown_fields=True):
+    timeout_s: float = 10.0
+    retries: int = 3
+    retry_interval_s: float = 60.0
+    concurrency: int = 512
+
+
+class RedisConfig(msgspec.Struct, forbid_unknown_fields=True):
+    url: str = ""  # redis://HOST[:PORT][/DB]; empty: no Redis (one process, or per-process limits)
+    prefix: str = "tidings:"  # of every key and channel, so several deployments can share one Redis
+
+
+class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    key: str
+    name: str = ""
+    secret: str = ""
+    active: bool = True
+    notify_url: str = ""
+    tps: int = 1000
+    senderids: list[str] = msgspec.field(default_factory=list)
+    inbound_url: str = ""
+    numbers: list[str] = msgspec.field(default_factory=list)
+
+
+class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    service: str  # the owning service's name (or id)
+    text: str
+    channel: str = "sms"
+
+
+class SmartlinkConfig(msgspec.Struct, forbid_unknown_fields=True):
+    linkid: int
+    service: str  # the owning service's name (or id)
+    url: str  # the default target
+    ios_url: str = ""  # chosen by User-Agent
+    android_url: str = ""
+    expired_url: str = ""  # after the link's validity (else the default target)
+
+
+class GroupConfig(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    service: str  # the owning service's name (or id)
+    kind: str = "opt-in"  # opt-in: consent needed; opt-out: everyone unless opted out
+    caps: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # category -> window -> count
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True):
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
+    sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
+    redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    services: list[ServiceConfig] = msgspec.field(default_factory=list)
+    smsc: list[SmscConfig] = msgspec.field(default_factory=list)
+    templates: list[TemplateConfig] = msgspec.field(default_factory=list)
+    smartlinks: list[SmartlinkConfig] = msgspec.field(default_factory=list)
+    groups: list[GroupConfig] = msgspec.field(default_factory=list)  # [[contact_policy.groups]]
+    routes: dict[str, str] = msgspec.field(default_factory=dict)
+    source: str | None = None  # the file it came from; not a TOML key

@@ -48,7 +48,6 @@ class Notifier:
         self._results: list[NotificationResult] = []
         self._inflight: set[asyncio.Future[PostOutcome]] = set()
         self._receivers: dict[str, Receiver] = {}
-        self._held = 0  # claimed rows waiting in a receiver's queue
         self._next_probe = 0.0  # when a claim that skips busy receivers may next be made
         self._stopping = False
         self._next_retry: float | None = None
@@ -95,10 +94,15 @@ class Notifier:
         """Start deliveries for due notifications; True when more may be waiting right now."""
         now = clock.now()
         self._tidy(now)
+        busy: list[str] = []
+        room = held = 0
+        for receiver in self._receivers.values():
+            held += len(receiver.waiting)
+            if (receiver_room := receiver.room(now)) == 0:
+                busy.append(receiver.key)
+            room += receiver_room
         # Rows in our hands (posting or queued at their receiver) stay within twice the post slots.
-        free = 2 * self.config.concurrency - len(self._inflight) - self._held
-        busy = [r.key for r in self._receivers.values() if r.room(now) == 0]
-        room = sum(r.room(now) for r in self._receivers.values())
+        free = 2 * self.config.concurrency - len(self._inflight) - held
         # A claim that skips busy receivers reads past their due rows. Once one came back short (the
         # others had nothing more due), the next waits for new work (new notifications, results that
         # promote a message's next one) or a moment, not for every freed slot, so a busy receiver's
@@ -128,7 +132,6 @@ class Notifier:
             self._post(receiver, n, now)
         elif receiver.room(now) > 0:
             receiver.waiting.append(n)
-            self._held += 1
         else:  # more than the receiver can take soon: back to the store, where others may claim it
             self._return(n, f"not sent yet: {receiver.inflight} posts in flight to its receiver", now)
 
@@ -148,7 +151,6 @@ class Notifier:
 
     def _give_back(self, receiver: Receiver, why: str, at: float) -> None:
         while receiver.waiting:
-            self._held -= 1
             self._return(receiver.waiting.popleft(), why, at)
 
     def _return(self, n: ClaimedNotification, why: str, at: float) -> None:
@@ -245,7 +247,6 @@ class Notifier:
         if receiver.paused(now):
             self._give_back(receiver, ASKED_TO_WAIT, receiver.paused_until)
         while receiver.waiting and receiver.can_send(now):
-            self._held -= 1
             self._post(receiver, receiver.waiting.popleft(), now)
         self._wake.set()  # the receiver has room again; so may the global slots
 

@@ -1,3 +1,4 @@
+import asyncio
 import base64
 import time
 import uuid
@@ -9,7 +10,13 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.support.backends import NOT_REACHABLE, postgres_reachable, services_required
+from tests.support.backends import (
+    NOT_REACHABLE,
+    drop_schema,
+    postgres_reachable,
+    require_postgres_and_redis,
+    services_required,
+)
 from tests.support.receiver import Receiver
 from tests.support.server import BACKEND, TidingsServer
 
@@ -147,6 +154,15 @@ def sms(msisdns: list[str], text: str = "hello", **extra: Any) -> dict[str, Any]
 
 def unique_path(name: str = "n") -> str:
     return f"/{name}/{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema name for a test that starts its own processes on it; dropped after."""
+    require_postgres_and_redis()
+    schema = f"t_{uuid.uuid4().hex}"
+    yield schema
+    asyncio.run(drop_schema(schema))
 
 
 @pytest.fixture(scope="session")

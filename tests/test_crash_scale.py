@@ -9,7 +9,6 @@ within a few seconds. Once more, shorter, on a CPU-starved machine: a process of
 core meanwhile (a worker once stalled under load on a busy machine, and ignored SIGTERM). On SQLite: one
 `tidings serve`."""
 
-import asyncio
 import os
 import random
 import signal
@@ -19,14 +18,13 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
+from tests.support.backends import PG_DSN
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer, free_port, wait_healthy
 
@@ -262,14 +260,6 @@ class Cluster:
         return "".join(
             f"--- {f.name}\n{f.read_text(errors='replace')}" for f in sorted(self.workdir.glob("*.log"))
         )
-
-
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
-    require_postgres_and_redis()
-    schema = f"t_{uuid.uuid4().hex}"
-    yield schema
-    asyncio.run(drop_schema(schema))
 
 
 class BurningACore:

@@ -22,7 +22,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.support.backends import PG_DSN, Backend, drop_schema, postgres_backend, require_postgres_and_redis
+from tests.support.backends import PG_DSN, Backend, postgres_backend
 from tidings import clock
 from tidings.store.base import NewMessage, NotificationResult, Store
 
@@ -137,6 +137,15 @@ class Worker:
             time.sleep(0.1)
         raise AssertionError(f"{text!r} not in the worker's output within {timeout:g} s:\n{self.output()}")
 
+    def stop_on_sigterm(self) -> None:
+        """SIGTERM, then a clean exit (code 0) within 5 s."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(15)
+        took = time.monotonic() - started
+        assert took < 5.0, f"the worker took {took:.1f} s to stop:\n{self.output()}"
+        assert code == 0, self.output()
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -154,27 +163,19 @@ async def accept(schema: str, count: int) -> None:
         await store.close()
 
 
-@pytest.fixture
-def schema() -> Iterator[str]:
-    require_postgres_and_redis()
-    name = f"t_{uuid.uuid4().hex}"
-    yield name
-    asyncio.run(drop_schema(name))
-
-
 def test_a_worker_blocked_on_postgresql_says_what_it_waits_on_and_leaves_on_sigterm(
-    tmp_path: Path, schema: str
+    tmp_path: Path, pg_schema: str
 ):
     """The test holds a lock on the messages table: every claim of the worker waits for it. Within a
     few seconds the worker logs that it is stuck, on which store call, and what PostgreSQL says (a lock
     wait, and the test's session that blocks it); SIGTERM then stops it within a few seconds."""
-    worker = Worker(tmp_path, schema)
+    worker = Worker(tmp_path, pg_schema)
     holder: asyncpg.Connection | None = None
     loop = asyncio.new_event_loop()
     try:
         worker.wait_for("worker (pid", 30)
-        loop.run_until_complete(accept(schema, 20))
-        holder = loop.run_until_complete(asyncpg.connect(PG_DSN, server_settings={"search_path": schema}))
+        loop.run_until_complete(accept(pg_schema, 20))
+        holder = loop.run_until_complete(asyncpg.connect(PG_DSN, server_settings={"search_path": pg_schema}))
         blocker = loop.run_until_complete(holder.fetchval("SELECT pg_backend_pid()"))
         loop.run_until_complete(holder.execute("BEGIN; LOCK TABLE messages IN ACCESS EXCLUSIVE MODE"))
         out = worker.wait_for("no progress", 15)
@@ -183,12 +184,7 @@ def test_a_worker_blocked_on_postgresql_says_what_it_waits_on_and_leaves_on_sigt
         assert "Lock/relation" in said and f"blocked by {blocker}" in said, said
         assert "dispatch-" in said, said  # the task that waits, with its chain of awaits
 
-        started = time.monotonic()
-        worker.proc.send_signal(signal.SIGTERM)
-        code = worker.proc.wait(15)
-        took = time.monotonic() - started
-        assert took < 5.0, f"the worker took {took:.1f} s to stop:\n{worker.output()}"
-        assert code == 0, worker.output()
+        worker.stop_on_sigterm()
         assert "stopping" in worker.output()[worker.output().index("no progress") :]
     finally:
         worker.stop()
@@ -230,24 +226,19 @@ class Blackhole:
 
 
 def test_a_worker_whose_redis_never_answers_delivers_by_polling_and_leaves_on_sigterm(
-    tmp_path: Path, schema: str
+    tmp_path: Path, pg_schema: str
 ):
     redis = Blackhole()
-    worker = Worker(tmp_path, schema, f'[redis]\nurl = "redis://127.0.0.1:{redis.port}/0"\n')
+    worker = Worker(tmp_path, pg_schema, f'[redis]\nurl = "redis://127.0.0.1:{redis.port}/0"\n')
     try:
         worker.wait_for("worker (pid", 30)
-        asyncio.run(accept(schema, 20))
+        asyncio.run(accept(pg_schema, 20))
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and asyncio.run(count_final(schema)) < 20:
+        while time.monotonic() < deadline and asyncio.run(count_final(pg_schema)) < 20:
             time.sleep(0.2)
-        assert asyncio.run(count_final(schema)) == 20, worker.output()
+        assert asyncio.run(count_final(pg_schema)) == 20, worker.output()
         assert redis.held, "the worker did try Redis"
-        started = time.monotonic()
-        worker.proc.send_signal(signal.SIGTERM)
-        code = worker.proc.wait(15)
-        took = time.monotonic() - started
-        assert took < 5.0, f"the worker took {took:.1f} s to stop:\n{worker.output()}"
-        assert code == 0, worker.output()
+        worker.stop_on_sigterm()
     finally:
         worker.stop()
         redis.close()

@@ -1,0 +1,53 @@
+"""Push, declared once: its destination keys, its request object and its documented codes
+(`push_codes`)."""
+
+from collections.abc import Sequence
+
+import msgspec
+
+from tidings.errors import InvalidParameter
+from tidings.schema.common import ChannelContent
+from tidings.schema.push import decode_push
+from tidings.specs.base import ChannelSpec
+from tidings.specs.push_codes import EXPIRED, PLATFORM_FAILURE, PUSH_FAILURES
+
+# Destination keys and the platform each names (None: a user, reached on every device).
+DESTINATION_KEYS: dict[str, str | None] = {
+    "userid": None,
+    "customerid": None,
+    "android_pushid": "android",
+    "ios_pushid": "ios",
+    "chrome_pushid": "web",
+    "firefox_pushid": "web",
+    "safari_pushid": "web",
+    "windows_pushid": "windows",
+}
+ADDRESS_MAX_CHARS = 4096  # a WNS channel URI or a web push endpoint can be long
+
+
+class PushAddressing:
+    name: str = "push"
+    path: tuple[str, ...] = ("push",)
+    address_keys: tuple[str, ...] = tuple(DESTINATION_KEYS)
+    address_key: str = "userid"
+
+    def address(self, value: object, field: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise InvalidParameter(f"{field} must be a non-empty string")
+        if len(value) > ADDRESS_MAX_CHARS:
+            raise InvalidParameter(f"{field} is longer than {ADDRESS_MAX_CHARS} characters")
+        return value.strip()
+
+    def content(self, raw: bytes, field: str, senders: Sequence[str]) -> ChannelContent:
+        return ChannelContent(msgspec.to_builtins(decode_push(raw, field)))
+
+
+PUSH = ChannelSpec(
+    name="push",
+    request=PushAddressing(),
+    category="push",
+    failures=PUSH_FAILURES,
+    expired_code=EXPIRED,
+    platform_code=PLATFORM_FAILURE,
+    needs_app=True,
+)

@@ -50,11 +50,14 @@ class FailureKind(Enum):
 class SendError(Exception):
     """A send failed. `code` is the channel's documented status code when the connector knows it."""
 
-    def __init__(self, kind: FailureKind, description: str, code: str | None = None) -> None:
+    def __init__(
+        self, kind: FailureKind, description: str, code: str | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(description)
         self.kind = kind
         self.description = description
         self.code = code
+        self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if it did
 
     @property
     def retryable(self) -> bool:

@@ -221,13 +221,15 @@ class Dispatcher:
 
     def _failed(self, m: DueMessage, attempt: int, exc: SendError) -> Update:
         now = clock.now()
+        # A provider's Retry-After is honoured when it asks for longer than our own backoff.
+        wait = exc.retry_after or 0.0
         if not exc.kind.costs_attempt:
             # No fault of this message (see FailureKind), so it costs no attempt; its expiry, if it has
             # one, still ends the wait.
-            retry_at = now + self.retry_interval_s
+            retry_at = now + max(self.retry_interval_s, wait)
             return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])
         if exc.retryable and attempt < self.max_attempts:
-            retry_at = now + self.retry_interval_s * 2 ** (attempt - 1)
+            retry_at = now + max(self.retry_interval_s * 2 ** (attempt - 1), wait)
             return Update(m.transid, m.service_id, now, retry_at, attempt, error=exc.description[:500])
         if exc.code is None:  # retries ran out, and the connector named no code
             outcome = channel_spec(m.channel).platform_failure

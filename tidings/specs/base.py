@@ -26,6 +26,7 @@ class ChannelSpec:
     platform_code: str  # retries ran out and the connector named no code
     aliases: tuple[str, ...] = ()  # other `deliverychannel` spellings (lower case)
     inbound_name: str = ""  # the `Channel` of an MO webhook; the name in upper case when empty
+    needs_app: bool = False  # requests name an `appid` (CONTRACT.md "Apps"): 7003 without, 7104 unknown
 
     def __post_init__(self) -> None:
         if self.request.name != self.name:

@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from tidings.apps import App
 from tidings.config import (
     Config,
     GroupConfig,
@@ -89,6 +90,9 @@ class Snapshot:
 
     def groups(self) -> list[Group]:
         return [Group(g.id, g.service, g.kind, g.caps) for g in self.config.groups]
+
+    def apps(self) -> list[App]:
+        return []  # apps join the catalogue with `[[apps]]` (issue 11, item 6)
 
     def smartlinks(self) -> list[Smartlink]:
         return [

@@ -6,6 +6,7 @@ import logging
 
 from redis.asyncio import Redis
 
+from tidings.apps import AppRegistry
 from tidings.catalogue import Snapshot, config_entries, demo_entry
 from tidings.channels import build_connectors, build_routes
 from tidings.channels.base import Connector
@@ -53,6 +54,7 @@ class Runtime:
         self.templates = TemplateRegistry()
         self.groups = GroupRegistry()
         self.smartlinks = SmartlinkRegistry()
+        self.apps = AppRegistry()
         self.catalogue = Snapshot.of(0, ())
         self.catalogue_lock = asyncio.Lock()  # admin changes here are checked and written one at a time
         self._follower: asyncio.Task[None] | None = None
@@ -195,6 +197,7 @@ class Runtime:
         self.templates.replace(snapshot.templates())
         self.groups.replace(snapshot.groups())
         self.smartlinks.replace(snapshot.smartlinks())
+        self.apps.replace(snapshot.apps())
 
     async def _seed(self) -> None:
         """Write the config file's entries into the catalogue; create the demo service when there is

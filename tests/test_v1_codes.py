@@ -47,7 +47,11 @@ CASES = {
     "no channels": case(without(GOOD, "channels"), "7003", "channels"),
     "no sms object": case({**GOOD, "channels": {"voice": {}}}, "7003", "channels.sms"),
     "no text": case(with_sms(text=None), "7003", "channels.sms.text"),
-    "no msisdn": case({**GOOD, "destination": [{"email": ["a@b.c"]}]}, "7003", "destination[0].msisdn"),
+    "no msisdn": case({**GOOD, "destination": [{"correlationid": "x"}]}, "7003", "destination[0].msisdn"),
+    # CONTRACT.md "Channel names and addresses": a key of another channel is 7004.
+    "a key of another channel": case(
+        {**GOOD, "destination": [{"email": ["a@b.c"]}]}, "7004", "destination[0].email"
+    ),
     "binary without body": case(with_sms(type="3", text=None), "7003", "channels.sms.body"),
     "unknown channel": case({**GOOD, "deliverychannel": "pigeon"}, "7004", "deliverychannel"),
     "text too long": case(with_sms(text="x" * 1025), "7004", "channels.sms.text"),

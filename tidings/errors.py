@@ -69,6 +69,10 @@ class TooManyDestinations(ApiError):
     code, title = "7009", "Max number of destinations exceeded"
 
 
+class InvalidAppId(ApiError):
+    code, title = "7104", "Invalid app id"
+
+
 class RateLimited(ApiError):
     code, title = "7020", "Maximum transaction limit reached"
 

@@ -8,14 +8,17 @@ from typing import Any
 import msgspec
 
 from tidings import clock, ids
-from tidings.errors import InvalidParameter, RateLimited, TooManyDestinations
+from tidings.apps import AppRegistry
+from tidings.errors import InvalidAppId, InvalidParameter, RateLimited, TooManyDestinations
 from tidings.links.smart import HTTPS_URL, SHORT_LINK_S, SmartlinkRegistry, new_code
 from tidings.links.smart import PLACEHOLDER as SMARTLINK
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import Limiter, RateLimiter
+from tidings.schema.common import ChannelContent
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
 from tidings.services import Service
+from tidings.specs import spec as find_spec
 from tidings.specs.sms import SMS
 from tidings.store.base import IdempotentAnswer, NewLink, NewMessage, Store
 from tidings.templates import TemplateRegistry, render
@@ -37,6 +40,7 @@ class Intake:
         smartlinks: SmartlinkRegistry | None = None,
         public_url: str = "",
         limiter: Limiter | None = None,
+        apps: AppRegistry | None = None,
     ) -> None:
         self.store = store
         self.on_accept = on_accept
@@ -45,13 +49,17 @@ class Intake:
         self.smartlinks = smartlinks or SmartlinkRegistry()
         self.public_url = public_url.rstrip("/")
         self.limiter: Limiter = limiter or RateLimiter()
+        self.apps = apps or AppRegistry()
 
     async def accept_v1(self, service: Service, req: V1Request) -> list[Accepted]:
         """Check what depends on the service, commit every message, and only then answer."""
         channel = req.channel
+        app_id = self._app(service, req)
         raw = self._templated(service, req) if req.template is not None else req.channel_object
         assert raw is not None  # the schema requires a channel object when no template is named
         content = channel.content(raw, "channels." + ".".join(channel.path), service.senderids)
+        if app_id is not None:
+            content = ChannelContent({"appid": app_id, **content.data}, content.parts)
         if len(req.addresses) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
@@ -88,7 +96,7 @@ class Intake:
                     service_id=service.id,
                     channel=channel.name,
                     address=a.value,
-                    address_type=channel.address_key,
+                    address_type=a.key,
                     content=message_body,
                     parts=message_parts,
                     correlationid=a.correlationid,
@@ -107,6 +115,18 @@ class Intake:
         )
         self.on_accept()
         return [Accepted(t, a.correlationid) for t, a in zip(transids, req.addresses, strict=True)]
+
+    def _app(self, service: Service, req: V1Request) -> str | None:
+        """The app a request of an app channel names: one of this service's, serving the channel
+        (CONTRACT.md "Apps": 7104 otherwise). None for channels without apps."""
+        if not find_spec(req.channel.name).needs_app:
+            return None
+        app = self.apps.find(req.app_id or "")
+        if app is None or app.service_id != service.id or not app.serves(req.channel.name):
+            raise InvalidAppId(
+                f"appid {req.app_id!r} is not an app of this service serving {req.channel.name}"
+            )
+        return app.id
 
     def _links(self, service: Service, req: V1Request, text: object) -> dict[int, float | None]:
         """The smart links the text uses, with their validity: every `{{link_<id>}}` needs an entry in
@@ -151,9 +171,8 @@ class Intake:
         given: Any = msgspec.json.decode(req.channel_object) if req.channel_object is not None else {}
         if not isinstance(given, dict):
             return req.channel_object or b"{}"  # not an object: the channel's own check reports it
-        if not given.get("text"):
-            given["text"] = render(template.text, req.parameters or {}, "message.parameters")
-        return msgspec.json.encode(given)
+        text = render(template.text, req.parameters or {}, "message.parameters")
+        return msgspec.json.encode(req.channel.fill_text(given, text))
 
     async def accept_sms(
         self,

@@ -93,6 +93,7 @@ class Runtime:
             self.smartlinks,
             config.server.public_url or f"http://{config.server.host}:{config.server.port}",
             limiter,
+            self.apps,
         )
         await self.wakeups.start()
         self.watchdog = self._watchdog()

@@ -171,11 +171,14 @@ class Addressing(Protocol):
 
     name: str
     path: tuple[str, ...]
-    address_key: str
+    address_keys: tuple[str, ...]  # the destination keys of this channel, its main one first
 
     def address(self, value: object, field: str) -> str: ...
 
     def content(self, raw: bytes, field: str, senders: Sequence[str]) -> "ChannelContent": ...
+
+    def fill_text(self, given: dict[str, Any], text: str) -> dict[str, Any]:
+        """The channel object with a template's text wherever the request gave none."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 import binascii
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -35,10 +36,13 @@ _decoder = msgspec.json.Decoder(SmsMessage)
 class SmsAddressing:
     name: str = "sms"
     path: tuple[str, ...] = ("sms",)
-    address_key: str = "msisdn"
+    address_keys: tuple[str, ...] = ("msisdn",)
 
     def address(self, value: object, field: str) -> str:
         return msisdn(value, field)
+
+    def fill_text(self, given: dict[str, Any], text: str) -> dict[str, Any]:
+        return given if given.get("text") else {**given, "text": text}
 
     def content(self, raw: bytes, field: str, senders: Sequence[str]) -> ChannelContent:
         try:

@@ -19,9 +19,26 @@ MAX_DESTINATIONS = 1000
 
 
 class Destination(msgspec.Struct):
+    # Every destination key of CONTRACT.md's channel table: one that does not belong to the request's
+    # channel is 7004, so each must be known here to be noticed.
     msisdn: list[str] | None = None
+    userid: list[str] | None = None
+    customerid: list[str] | None = None
+    android_pushid: list[str] | None = None
+    ios_pushid: list[str] | None = None
+    chrome_pushid: list[str] | None = None
+    firefox_pushid: list[str] | None = None
+    safari_pushid: list[str] | None = None
+    windows_pushid: list[str] | None = None
+    psid: list[str] | None = None
+    waid: list[str] | None = None
+    abcUserId: list[str] | None = None
+    email: list[str] | None = None
     correlationid: str | None = None
     correlationId: str | None = None
+
+
+ADDRESS_KEYS = tuple(k for k in Destination.__struct_fields__ if not k.startswith("correlation"))
 
 
 class ContactPolicy(msgspec.Struct):
@@ -44,6 +61,7 @@ class SmartLinkRef(msgspec.Struct):
 
 class Body(msgspec.Struct):
     deliverychannel: str | None = None
+    appid: str | int | None = None
     destination: list[Destination] | None = None
     channels: dict[str, msgspec.Raw] | None = None
     correlationid: str | None = None
@@ -66,6 +84,7 @@ _smartlinks = msgspec.json.Decoder(list[SmartLinkRef])
 class Address:
     value: str  # normalized: an msisdn always has its leading '+'
     correlationid: str | None
+    key: str  # the destination key it came from: the notifications' destinationType
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +101,7 @@ class V1Request:
     parameters: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
     smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
+    app_id: str | None = None  # the request's appid: required by app channels (intake checks whose it is)
 
 
 def decode(body: bytes) -> V1Request:
@@ -115,6 +135,9 @@ def _check(b: Body) -> V1Request:
             f"deliverychannel {b.deliverychannel!r} is not supported (supported: {', '.join(names())})"
         )
     channel = spec.request
+    app_id = None if b.appid is None else str(b.appid).strip()
+    if spec.needs_app:
+        required(app_id, "appid")
     required(b.destination, "destination")
     assert b.destination is not None
     template = _template(b.message)
@@ -144,6 +167,7 @@ def _check(b: Body) -> V1Request:
         parameters=b.message.parameters if b.message is not None else None,
         policy=policy,
         smartlinks=smartlinks,
+        app_id=app_id or None,
     )
 
 
@@ -199,22 +223,30 @@ def _smartlink_refs(raw: msgspec.Raw | None) -> list[tuple[int, float | None]]:
 def _addresses(
     destinations: list[Destination], channel: Addressing, correlationid: str | None
 ) -> list[Address]:
-    total = sum(len(getattr(d, channel.address_key) or ()) for d in destinations)
+    keys = channel.address_keys
+    total = sum(len(getattr(d, k) or ()) for d in destinations for k in keys)
     if total > MAX_DESTINATIONS:
         raise TooManyDestinations(f"{total} addresses, at most {MAX_DESTINATIONS} per request")
     out: list[Address] = []
     for i, dest in enumerate(destinations):
-        field = f"destination[{i}].{channel.address_key}"
-        values = getattr(dest, channel.address_key)
-        required(values, field)
+        given = [k for k in ADDRESS_KEYS if getattr(dest, k) is not None]
+        if foreign := [k for k in given if k not in keys]:
+            allowed = ", ".join(keys)
+            raise InvalidParameter(
+                f"destination[{i}].{foreign[0]} is not a destination of {channel.name} (use {allowed})"
+            )
+        if not any(getattr(dest, k) for k in given):
+            raise MandatoryMissing(f"destination[{i}].{keys[0] if len(keys) == 1 else '|'.join(keys)}")
         own = common.max_bytes(
             _first(dest.correlationid, dest.correlationId),
             common.CORRELATION_MAX_BYTES,
             f"destination[{i}].correlationid",
         )
         corr = own if own is not None else correlationid
-        for j, value in enumerate(values):
-            out.append(Address(channel.address(value, f"{field}[{j}]"), corr))
+        for key in given:
+            for j, value in enumerate(getattr(dest, key)):
+                field = f"destination[{i}].{key}[{j}]"
+                out.append(Address(channel.address(value, field), corr, key))
     return out
 
 

@@ -6,9 +6,10 @@ config checks, the v1 decoder, the dispatcher, the sandbox and the contact polic
 """
 
 from tidings.specs.base import ChannelSpec
+from tidings.specs.push import PUSH
 from tidings.specs.sms import SMS
 
-SPECS: tuple[ChannelSpec, ...] = (SMS,)
+SPECS: tuple[ChannelSpec, ...] = (SMS, PUSH)
 
 _BY_NAME = {s.name: s for s in SPECS}
 _BY_SPELLING = {n: s for s in SPECS for n in (s.name, *s.aliases)}

@@ -45,7 +45,7 @@ class ChannelSpec:
 
     @property
     def destination_key(self) -> str:
-        return self.request.address_key
+        return self.request.address_keys[0]
 
     @property
     def inbound_label(self) -> str:

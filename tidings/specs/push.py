@@ -2,6 +2,7 @@
 (`push_codes`)."""
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -22,6 +23,7 @@ DESTINATION_KEYS: dict[str, str | None] = {
     "safari_pushid": "web",
     "windows_pushid": "windows",
 }
+PLATFORMS = ("android", "ios", "web", "windows")
 ADDRESS_MAX_CHARS = 4096  # a WNS channel URI or a web push endpoint can be long
 
 
@@ -29,7 +31,6 @@ class PushAddressing:
     name: str = "push"
     path: tuple[str, ...] = ("push",)
     address_keys: tuple[str, ...] = tuple(DESTINATION_KEYS)
-    address_key: str = "userid"
 
     def address(self, value: object, field: str) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -39,7 +40,19 @@ class PushAddressing:
         return value.strip()
 
     def content(self, raw: bytes, field: str, senders: Sequence[str]) -> ChannelContent:
-        return ChannelContent(msgspec.to_builtins(decode_push(raw, field)))
+        return ChannelContent({"push": msgspec.to_builtins(decode_push(raw, field))})
+
+    def fill_text(self, given: dict[str, Any], text: str) -> dict[str, Any]:
+        """A push template's text goes into every platform block the request gave without a text (the
+        windows block takes it as its one line); with no block at all, into android and ios."""
+        blocks = {k: v for k, v in given.items() if k in PLATFORMS and isinstance(v, dict)}
+        if not blocks:
+            return {**given, "android": {"text": text}, "ios": {"text": text}}
+        filled = {
+            k: v if v.get("text") else {**v, "text": [text] if k == "windows" else text}
+            for k, v in blocks.items()
+        }
+        return {**given, **filled}
 
 
 PUSH = ChannelSpec(

@@ -13,6 +13,7 @@ class Status(Enum):
     QUEUED = ("Queued", False)
     SUBMITTED = ("Submitted", False)
     DELIVERED = ("Delivered", True)
+    READ = ("Read", True)  # push, in-app, WhatsApp, email opens: after Delivered, on the app's word
     UNDELIVERED = ("Un-Delivered", True)
     FAILED = ("Failed", True)
     EXPIRED = ("Expired", True)
@@ -33,6 +34,7 @@ QUEUED_CODE = "1001"
 SUBMITTED_CODE = "7501"
 DELIVERED_CODE = "7500"
 CLICKED_CODE = "7528"
+READ_CODE = "7502"
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +48,7 @@ class Outcome:
 
 SUBMITTED = Outcome(Status.SUBMITTED, SUBMITTED_CODE, "Submitted")
 DELIVERED = Outcome(Status.DELIVERED, DELIVERED_CODE, "Delivered")
+READ = Outcome(Status.READ, READ_CODE, "Read")
+
+# How far along a message is, for statuses that only move forward (`Store.advance`).
+PROGRESS = {Status.QUEUED: 0, Status.SUBMITTED: 1, Status.DELIVERED: 2, Status.READ: 3}

@@ -135,7 +135,7 @@ class PushContent(msgspec.Struct, omit_defaults=True):
 PAYLOAD_MAX_BYTES = 4096
 ANDROID_TTL_MAX = 2_419_200  # FCM keeps a message at most 28 days
 TTL_MAX = 51_840_000  # the seed's ceiling (web); APNs and WNS document none
-BADGE_MAX = 2**31 - 1
+BADGE_MAX = 2**31 - 1  # Android keeps a badge count in a 32-bit int; APNs documents no ceiling
 APNS_COLLAPSE_ID_MAX_BYTES = 64
 
 NOTIFICATION_ACTIONS = ("OPEN_URL", "OPEN_WEBVIEW", "OPEN_HTML", "DEEPLINK", "OPEN_APP")

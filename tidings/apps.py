@@ -1,18 +1,24 @@
 """Apps (CONTRACT.md "Apps"): what Webex Connect calls an app asset — a mobile or web app, later a
 Facebook page, a WhatsApp number. Requests of app channels name one by `appid`; each belongs to one
 service and has one provider block per thing it can reach (a platform without one is served by the
-sandbox)."""
+sandbox).
 
-import base64
-import binascii
+Apps come from `[[apps]]` in the config file and from the admin API (`/admin/v1/apps`), through the
+catalogue; the runtime keeps an AppRegistry of them (`runtime.apps.find(appid)`)."""
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
+from tidings.config import decode_secret as decode_base64
 
 # The channels an app serves through its provider blocks; an app with no block at all is a sandbox app
 # and serves every app channel.
 PUSH_BLOCKS = ("fcm", "apns", "webpush", "wns")
+
+# Keys whose values are secrets, at an app's top level or in any of its provider blocks: the admin API
+# never shows them and keeps the stored value when a change leaves them out.
+SECRET_KEYS = frozenset({"client_secret", "access_token", "app_secret", "verify_token"})
 
 
 @dataclass(frozen=True)
@@ -24,7 +30,13 @@ class App:
     apns: ApnsSettings | None = None
     webpush: WebPushSettings | None = None
     wns: WnsSettings | None = None
-    base_dir: Path = field(default=Path("."))  # relative key files are read from here (the config's folder)
+    # Relative key files are read from here: the config file's folder for apps from the file, the
+    # process's working directory (".") for apps added through the admin API.
+    base_dir: Path = field(default=Path("."))
+
+    def __repr__(self) -> str:  # the client secret and the blocks' secrets never reach a log line
+        blocks = ",".join(b for b in PUSH_BLOCKS if getattr(self, b) is not None)
+        return f"App(id={self.id!r}, service_id={self.service_id!r}, blocks={blocks!r})"
 
     def has_blocks(self) -> bool:
         return any(getattr(self, b) is not None for b in PUSH_BLOCKS)
@@ -37,12 +49,9 @@ class App:
 
 
 def decode_secret(text: str) -> bytes:
-    """An app's Base64 client secret, decoded (empty when it is not valid Base64: the config checks say
-    so)."""
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        return b""
+    """An app's Base64 client secret (padded or not, as a service's secret), decoded; empty when there
+    is none or it is not Base64 (the config checks and the admin API refuse that)."""
+    return decode_base64(text) or b""
 
 
 class AppRegistry:

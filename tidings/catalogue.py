@@ -1,9 +1,11 @@
-"""The catalogue: services, templates, smart links and contact-policy groups, kept in the database.
+"""The catalogue: services, templates, smart links, contact-policy groups and apps, kept in the database.
 
 The config file seeds it at every start; the admin API changes it while running. Each process holds a
 snapshot in memory, because authentication and lookups on the hot path must be dict reads, and takes a
 new one when the stored revision moves. An entry is stored as the JSON of its config table, with
 `service` always the owning service's id, so a service can be renamed without touching what it owns.
+An app's secrets are stored with it but never shown (`shown_entry`), and a change that leaves one out
+keeps it (`prepare`).
 """
 
 import dataclasses
@@ -11,12 +13,14 @@ import itertools
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from tidings.apps import App
+from tidings.apps import SECRET_KEYS, App, decode_secret
 from tidings.config import (
+    AppConfig,
     Config,
     GroupConfig,
     KeyPath,
@@ -33,7 +37,7 @@ from tidings.services import Service, demo_service
 from tidings.store.base import CatalogueEntry
 from tidings.templates import Template
 
-Entry = ServiceConfig | TemplateConfig | SmartlinkConfig | GroupConfig
+Entry = ServiceConfig | TemplateConfig | SmartlinkConfig | GroupConfig | AppConfig
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,9 @@ KINDS = {
     "templates": Kind("templates", TemplateConfig, ("service", "channel", "id"), ("templates",)),
     "smartlinks": Kind("smartlinks", SmartlinkConfig, ("service", "linkid"), ("smartlinks",)),
     "groups": Kind("groups", GroupConfig, ("service", "id"), ("contact_policy", "groups")),
+    "apps": Kind("apps", AppConfig, ("id",), ("apps",)),
 }
+OWNED = ("templates", "smartlinks", "groups", "apps")  # the kinds whose entries belong to a service
 
 
 class CatalogueError(Exception):
@@ -79,6 +85,7 @@ class Snapshot:
             templates=tables["templates"],
             smartlinks=tables["smartlinks"],
             groups=tables["groups"],
+            apps=tables["apps"],
         )
         return cls(revision, entries, config)
 
@@ -92,7 +99,19 @@ class Snapshot:
         return [Group(g.id, g.service, g.kind, g.caps) for g in self.config.groups]
 
     def apps(self) -> list[App]:
-        return []  # apps join the catalogue with `[[apps]]` (issue 11, item 6)
+        return [
+            App(
+                id=a.id,
+                service_id=a.service,
+                client_secret=decode_secret(a.client_secret),
+                fcm=a.fcm,
+                apns=a.apns,
+                webpush=a.webpush,
+                wns=a.wns,
+                base_dir=Path(a.base_dir or "."),
+            )
+            for a in self.config.apps
+        ]
 
     def smartlinks(self) -> list[Smartlink]:
         return [
@@ -120,9 +139,9 @@ class Snapshot:
         return out
 
     def owned_by(self, service_id: str) -> list[str]:
-        """What belongs to a service, e.g. ['templates svc-a/sms/otp']."""
+        """What belongs to a service, e.g. ['templates svc-a/sms/otp', 'apps app-demo']."""
         found = []
-        for kind in ("templates", "smartlinks", "groups"):
+        for kind in OWNED:
             for entry in getattr(self.config, kind):
                 if entry.service == service_id:
                     found.append(f"{kind} {name_of(KINDS[kind], entry)}")
@@ -134,13 +153,52 @@ def name_of(kind: Kind, entry: Entry) -> str:
 
 
 def shown_entry(row: CatalogueEntry) -> dict[str, Any]:
+    """An entry as the admin API shows it: its config table and where it came from. An app's secrets
+    are left out (they are write-only), and its base_dir is shown only when it has one."""
     shown: dict[str, Any] = msgspec.json.decode(row.body)
+    if row.kind == "apps":
+        shown = _without_secrets(shown)
+        if not shown.get("base_dir"):
+            shown.pop("base_dir", None)
     shown["origin"] = row.origin
     return shown
 
 
+def _without_secrets(table: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in table.items():
+        if key in SECRET_KEYS:
+            continue
+        out[key] = _without_secrets(value) if isinstance(value, dict) else value
+    return out
+
+
+def _keep_secrets(given: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """`given` with each secret it leaves out taken from `stored`, in the app's blocks too, so that
+    a listing edited and sent back (which never holds secrets) does not wipe them."""
+    out = dict(given)
+    for key, value in stored.items():
+        if key in SECRET_KEYS and key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _keep_secrets(out[key], value)
+    return out
+
+
+def _merge(stored: dict[str, Any], given: dict[str, Any], depth: int) -> dict[str, Any]:
+    """A PATCH: the keys `given` gives replace the stored ones; an app's blocks merge key by key too
+    (`depth` 2), so changing one key of a block need not repeat the rest; null drops a block."""
+    out = dict(stored)
+    for key, value in given.items():
+        old = stored.get(key)
+        if depth > 1 and isinstance(old, dict) and isinstance(value, dict):
+            value = _merge(old, value, depth - 1)
+        out[key] = value
+    return out
+
+
 def config_entries(config: Config, known: Snapshot) -> list[CatalogueEntry]:
-    """The file's services, templates, smart links and groups as catalogue entries (origin 'config'),
+    """The file's services, templates, smart links, groups and apps as catalogue entries (origin 'config'),
     each `service` resolved to an id among the file's services and those already stored."""
     services = [
         *config.services,
@@ -194,7 +252,8 @@ def find(snapshot: Snapshot, kind: Kind, path: Sequence[str]) -> CatalogueEntry:
     """The entry a URL names by its key fields (a service by its id or name); 404 when there is none."""
     if len(path) != len(kind.keys):
         raise CatalogueError(404, f"{kind.name} entries are named {'/'.join(kind.keys)}")
-    owner = path[0] if kind.name == "services" else snapshot.service_id(path[0])
+    # Only a service key may be a service's name; an app's id is never resolved as one.
+    owner = snapshot.service_id(path[0]) if kind.keys[0] == "service" else path[0]
     found = snapshot.entries.get((kind.name, "/".join((owner, *path[1:]))))
     if found is None:
         raise CatalogueError(404, f"no {kind.name} entry {'/'.join(path)}")
@@ -207,14 +266,18 @@ def prepare(
     """Check an admin API body against the rest of the catalogue and return the entry to write: a new
     one, or with `current` its replacement (with `patch`, only the keys the body gives change). The
     key fields may be left out of a replacement but not changed. A new service without a key gets a
-    random one."""
+    random one. An app's secrets that a change leaves out keep their stored values."""
     if not isinstance(body, dict):
         raise CatalogueError(400, "the body must be a JSON object")
-    body = {k: v for k, v in body.items() if k != "origin"}  # shown in listings; not the caller's to set
+    body = {k: v for k, v in body.items() if k not in SHOWN_ONLY}  # shown in listings; not the caller's
+    stored: dict[str, Any] = {}
     if current is not None:
         stored = msgspec.json.decode(current.body)
         if patch:
-            body = {**stored, **body}
+            merged = _merge(stored, body, 2 if kind.name == "apps" else 1)
+            body = {k: v for k, v in merged.items() if k not in SHOWN_ONLY}
+        if kind.name == "apps":
+            body = _keep_secrets(body, stored)
         for key in kind.keys:
             given = body.setdefault(key, stored[key])
             same = snapshot.service_id(str(given)) if key == "service" else given
@@ -227,6 +290,8 @@ def prepare(
         raise CatalogueError(400, "the body has problems", (_say(p, m) for p, m in problems))
     if not isinstance(entry, ServiceConfig):
         entry = msgspec.structs.replace(entry, service=snapshot.service_id(entry.service))
+    if isinstance(entry, AppConfig):  # an app from the file keeps reading its files from the file's folder
+        entry = msgspec.structs.replace(entry, base_dir=str(stored.get("base_dir", "")))
     new = _entry(kind, entry, current.origin if current else "admin")
     if current is None and (kind.name, new.name) in snapshot.entries:
         raise CatalogueError(409, f"{kind.name} entry {new.name} already exists")
@@ -241,12 +306,15 @@ def prepare(
 
 
 def removable(snapshot: Snapshot, entry: CatalogueEntry) -> None:
-    """Refuse (409) to delete a service that still owns templates, smart links or groups."""
+    """Refuse (409) to delete a service that still owns templates, smart links, groups or apps."""
     if entry.kind == "services" and (owned := snapshot.owned_by(entry.name)):
         raise CatalogueError(
             409,
             f"service {entry.name} still owns {', '.join(owned)}: delete those first, or set active to false",
         )
+
+
+SHOWN_ONLY = ("origin", "base_dir")  # keys a listing shows that a change may not set
 
 
 def _say(path: KeyPath, message: str) -> str:

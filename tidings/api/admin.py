@@ -1,10 +1,11 @@
-"""The admin API: `/admin/v1/services`, `/templates`, `/smartlinks` and `/contact-policy/groups`.
+"""The admin API: `/admin/v1/services`, `/templates`, `/smartlinks`, `/contact-policy/groups` and `/apps`.
 
 Bodies are shaped like the config file's tables. `Authorization: Bearer <[server] admin_token>`; with no
 token configured the API is off (403). An entry is named in the URL by its key fields: a service by its
 id, a template by service/channel/id, a smart link by service/linkid, a group by service/id (a service
-may be given by id or name). Changes are in force for the next request; other processes follow within
-a second.
+may be given by id or name), an app by its id. An app's secrets are write-only: no answer holds them, and
+a change that leaves one out keeps the stored one. Changes are in force for the next request; other
+processes follow within a second.
 """
 
 import hmac
@@ -30,6 +31,7 @@ PREFIXES = {
     "templates": "templates",
     "smartlinks": "smartlinks",
     "contact-policy/groups": "groups",
+    "apps": "apps",
 }
 How = Literal["add", "update", "patch", "delete"]
 METHODS: dict[str, How] = {"PUT": "update", "PATCH": "patch", "DELETE": "delete"}

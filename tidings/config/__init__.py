@@ -8,9 +8,17 @@ from tidings.channels.sandbox import SandboxConfig
 from tidings.channels.smpp import SmscConfig
 from tidings.config.loading import check_table, database_problem, load_config, parse_config
 from tidings.config.problems import ConfigError, KeyPath, Problems, dotted
-from tidings.config.rules import CAP_WINDOWS, CATEGORIES, GROUP_KINDS, check_catalogue, decode_secret
+from tidings.config.rules import (
+    CAP_WINDOWS,
+    CATEGORIES,
+    GROUP_KINDS,
+    app_blocks,
+    check_catalogue,
+    decode_secret,
+)
 from tidings.config.schema import (
     DEFAULT_DATABASE,
+    AppConfig,
     Config,
     GroupConfig,
     NotifyConfig,
@@ -27,6 +35,7 @@ __all__ = [
     "CATEGORIES",
     "DEFAULT_DATABASE",
     "GROUP_KINDS",
+    "AppConfig",
     "Config",
     "ConfigError",
     "GroupConfig",
@@ -40,6 +49,7 @@ __all__ = [
     "SmartlinkConfig",
     "SmscConfig",
     "TemplateConfig",
+    "app_blocks",
     "check_catalogue",
     "check_table",
     "database_problem",

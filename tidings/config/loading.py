@@ -6,6 +6,7 @@ Every problem is collected, not just the first, so `tidings check-config` can li
 import contextlib
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tidings.channels.kind import ProviderKind, configured
 from tidings.config.problems import Checker, ConfigError, KeyPath, Problems
 from tidings.config.rules import check_owned, check_services
 from tidings.config.schema import (
+    AppConfig,
     Config,
     GroupConfig,
     NotifyConfig,
@@ -41,7 +43,11 @@ _ARRAYS: dict[str, type[msgspec.Struct]] = {
     **{kind.key: kind.settings for kind in KINDS if kind.many},
     "templates": TemplateConfig,
     "smartlinks": SmartlinkConfig,
+    "apps": AppConfig,
 }
+
+# Fields that are not TOML keys: the file a config came from, the folder an app's key files are read from.
+_NOT_KEYS = frozenset({"source", "base_dir"})
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
@@ -61,12 +67,28 @@ def _locate(text: str) -> dict[tuple[str | int, ...], int]:
                 counts[names] = index + 1
                 table = (*names, index)
             else:
-                table = names
+                table = _within_array(names, counts)
             lines.setdefault(table, number)
         elif m := _KEY.match(raw):
             keys = tuple(p.strip().strip('"') for p in m.group(1).split("."))
             lines.setdefault((*table, *keys), number)
     return lines
+
+
+def _within_array(names: tuple[str, ...], counts: dict[tuple[str, ...], int]) -> tuple[str | int, ...]:
+    """The key path of a table header: `[apps.fcm]` after the second `[[apps]]` is apps[1].fcm."""
+    for cut in range(len(names) - 1, 0, -1):
+        if (count := counts.get(names[:cut])) is not None:
+            return (*names[:cut], count - 1, *names[cut:])
+    return names
+
+
+def _struct_in(annotation: Any) -> type[msgspec.Struct] | None:
+    """The table type a field holds (`FcmSettings | None` holds FcmSettings), if it holds one."""
+    for option in typing.get_args(annotation) or (annotation,):
+        if isinstance(option, type) and issubclass(option, msgspec.Struct):
+            return option
+    return None
 
 
 def _check_struct(
@@ -76,12 +98,18 @@ def _check_struct(
     if not isinstance(value, dict):
         check.add(path, f"expected a table, got {type(value).__name__}")
         return {}
-    fields = {f.name: f for f in msgspec.structs.fields(kind)}
+    fields = {f.name: f for f in msgspec.structs.fields(kind) if f.name not in _NOT_KEYS}
     good: dict[str, Any] = {}
     for key, item in value.items():
         field = fields.get(key)
-        if field is None or key == "source":
-            check.add((*path, key), f"unknown key (known: {', '.join(sorted(set(fields) - {'source'}))})")
+        if field is None:
+            check.add((*path, key), f"unknown key (known: {', '.join(sorted(fields))})")
+            continue
+        if (table := _struct_in(field.type)) is not None and isinstance(item, dict):
+            # A table within the table (an app's provider block): each of its keys is checked on its own.
+            inner = _check_struct(check, (*path, key), item, table)
+            with contextlib.suppress(msgspec.ValidationError):  # a missing key is reported above
+                good[key] = msgspec.convert(inner, table)
             continue
         try:
             good[key] = msgspec.convert(item, field.type)
@@ -97,8 +125,9 @@ def _type_message(exc: msgspec.ValidationError) -> str:
     return str(exc).replace("Expected `", "expected `").split(" - at ")[0]
 
 
-def parse_config(text: str, source: str = "<config>") -> Config:
-    """Parse and check a config file's text; raise ConfigError listing every problem."""
+def parse_config(text: str, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Parse and check a config file's text; raise ConfigError listing every problem. Relative key
+    files of apps are read from `base_dir` (the file's folder; None: the working directory)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -129,6 +158,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             check.add((key,), f"unknown key (known: {known})")
     # Values are checked even when some keys had the wrong type, so one run lists every problem.
     lists: dict[str, Any] = {name: [entry for _, entry in found] for name, found in arrays.items()}
+    if base_dir is not None:
+        lists["apps"] = [msgspec.structs.replace(a, base_dir=str(base_dir)) for a in lists["apps"]]
     config = Config(
         **tables,
         **lists,
@@ -152,7 +183,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{path}: cannot read the file: {exc.strerror}"]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: the file is not UTF-8 text"]) from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), p.resolve().parent)
 
 
 def _check_groups_table(check: Checker, value: Any) -> list[tuple[int, GroupConfig]]:

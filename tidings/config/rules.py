@@ -1,24 +1,30 @@
-"""The catalogue's rules: services, templates, smart links and contact-policy groups, as the file and
-the admin API must both keep them."""
+"""The catalogue's rules: services, templates, smart links, contact-policy groups and apps, as the file
+and the admin API must both keep them."""
 
 import base64
 import binascii
+import importlib
+from pathlib import Path
+from typing import Any
 
-from tidings.config.problems import Checker, Problems
-from tidings.config.schema import Config, ServiceConfig
+import msgspec
+
+from tidings.config.problems import Checker, KeyPath, Problems
+from tidings.config.schema import AppConfig, Config, ServiceConfig
 from tidings.schema.common import sender_id_problem
 from tidings.specs import names as channel_names
 from tidings.urls import is_http_url
 
 
 def check_catalogue(config: Config) -> Problems:
-    """The problems of the services, templates, smart links and groups in `config`, by key path."""
+    """The problems of the services, templates, smart links, groups and apps in `config`, by key path."""
     check = Checker({}, "", [])
     rows = {
         "services": list(range(len(config.services))),
         "templates": list(range(len(config.templates))),
         "groups": list(range(len(config.groups))),
         "smartlinks": list(range(len(config.smartlinks))),
+        "apps": list(range(len(config.apps))),
     }
     check_services(config.services, rows["services"], check)
     check_owned(config, rows, check)
@@ -26,11 +32,12 @@ def check_catalogue(config: Config) -> Problems:
 
 
 def check_owned(config: Config, rows: dict[str, list[int]], check: Checker) -> None:
-    """Check what services own (templates, groups, smart links); `rows` says which entry of the file
-    each one was."""
+    """Check what services own (templates, groups, smart links, apps); `rows` says which entry of the
+    file each one was."""
     _check_templates(config, rows["templates"], check)
     _check_groups(config, rows["groups"], check)
     _check_smartlinks(config, rows["smartlinks"], check)
+    _check_apps(config, rows["apps"], check)
 
 
 def _service_names(config: Config) -> set[str]:
@@ -102,6 +109,74 @@ def _check_groups(config: Config, rows: list[int], check: Checker) -> None:
                     check.add((*where, "caps", category, window), "must be day, week or month")
                 elif count < 0:
                     check.add((*where, "caps", category, window), "must be 0 or more")
+
+
+def _check_apps(config: Config, rows: list[int], check: Checker) -> None:
+    owners = _service_names(config)
+    seen: set[str] = set()
+    for i, app in zip(rows, config.apps, strict=True):
+        where = ("apps", i)
+        if not app.id.strip():
+            check.add((*where, "id"), "must not be empty")
+        elif app.id in seen:
+            check.add((*where, "id"), f"duplicate app id {app.id!r}")
+        seen.add(app.id)
+        if config.services and app.service not in owners:
+            check.add((*where, "service"), f"no service named {app.service!r}")
+        if app.client_secret and decode_secret(app.client_secret) is None:
+            check.add((*where, "client_secret"), "must be Base64 (its decoded bytes sign user tokens)")
+        base = Path(app.base_dir or ".")
+        for block, settings in app_blocks(app):
+            for key, message in _block_problems(block, settings, base):
+                check.add((*where, block, *key), message)
+
+
+def app_blocks(app: AppConfig) -> list[tuple[str, msgspec.Struct]]:
+    """An app's provider blocks that are present, by key (`fcm`, `apns`, …)."""
+    out = []
+    for field in msgspec.structs.fields(app):
+        value = getattr(app, field.name)
+        if isinstance(value, msgspec.Struct):
+            out.append((field.name, value))
+    return out
+
+
+def _block_problems(block: str, settings: msgspec.Struct, base: Path) -> list[tuple[KeyPath, str]]:
+    """What is wrong with one provider block: its URLs and its files first (every provider has them),
+    then, when those are sound, what the provider's own module finds (its keys, hosts, ids)."""
+    found: list[tuple[KeyPath, str]] = []
+    for field in msgspec.structs.fields(settings):
+        value: Any = getattr(settings, field.name)
+        if field.name.endswith("_url") and not is_http_url(value):
+            found.append(((field.name,), "must be an http:// or https:// URL"))
+        elif field.name.endswith("_file") and value and (problem := _file_problem(base / value)):
+            found.append(((field.name,), problem))
+    if not found:
+        found = [((), message) for message in provider_problems(block, settings, base)]
+    return found
+
+
+def provider_problems(block: str, settings: msgspec.Struct, base: Path) -> list[str]:
+    """The checks of the provider module that reads `block` (tidings.channels.push.<block>): each
+    exposes `check(settings, base_dir) -> list[str]`, e.g. that a key file holds a usable key. A block
+    whose module is not there yet (or has no checks) passes."""
+    name = f"tidings.channels.push.{block}"
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:  # the module is there but something it needs is not: say so
+            raise
+        return []
+    checker = getattr(module, "check", None)
+    return [str(m) for m in checker(settings, base)] if callable(checker) else []
+
+
+def _file_problem(path: Path) -> str | None:
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
 
 
 def check_services(services: list[ServiceConfig], rows: list[int], check: Checker) -> None:

@@ -5,6 +5,7 @@ A provider kind's table is declared by its package (`tidings.channels.<kind>`) a
 
 import msgspec
 
+from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
 from tidings.channels.sandbox import SandboxConfig
 from tidings.channels.smpp import SmscConfig
 
@@ -68,6 +69,21 @@ class GroupConfig(msgspec.Struct, forbid_unknown_fields=True):
     caps: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)  # category -> window -> count
 
 
+class AppConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """`[[apps]]`: an app asset, its owning service and one block per provider it reaches."""
+
+    id: str  # the requests' `appid`
+    service: str  # the owning service's name (or id)
+    client_secret: str = ""  # Base64; signs user tokens. Write-only in the admin API
+    fcm: FcmSettings | None = None
+    apns: ApnsSettings | None = None
+    webpush: WebPushSettings | None = None
+    wns: WnsSettings | None = None
+    # Not a TOML key: the folder relative key files are read from, set from the file's location when it
+    # is loaded ("" for an app added through the admin API: the process's working directory).
+    base_dir: str = ""
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
@@ -78,5 +94,6 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     templates: list[TemplateConfig] = msgspec.field(default_factory=list)
     smartlinks: list[SmartlinkConfig] = msgspec.field(default_factory=list)
     groups: list[GroupConfig] = msgspec.field(default_factory=list)  # [[contact_policy.groups]]
+    apps: list[AppConfig] = msgspec.field(default_factory=list)
     routes: dict[str, str] = msgspec.field(default_factory=dict)
     source: str | None = None  # the file it came from; not a TOML key

@@ -443,18 +443,69 @@ def test_the_grant_google_receives(tmp_path: Path) -> None:
 
 
 def test_token_cached_then_refreshed_before_expiry(tmp_path: Path) -> None:
-    """A token living 1 s is refreshed after half its life (the 5-minute margin, scaled down)."""
+    """A token living 1 s (the margins scale down with the lifetime): used as is for 0.5 s; then the next
+    one is fetched while senders keep using it, until 0.75 s; after that senders wait for a new one."""
 
     async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
         for _ in range(3):
             await provider.send(push("dev-1"))
         assert (stand.token_requests, stand.sends) == (1, 3)
-        await asyncio.sleep(0.6)
-        await provider.send(push("dev-1"))
-        assert (stand.token_requests, stand.sends) == (2, 4)
+        await asyncio.sleep(0.55)
+        await provider.send(push("dev-1"))  # starts the next fetch beside it, does not wait for it
+        for _ in range(20):  # until the new token is in use
+            await provider.send(push("dev-1"))
+            if stand.sent()[-1].headers["authorization"] == f"Bearer {stand.issued[1]}":
+                break
+            await asyncio.sleep(0.01)
         assert stand.sent()[-1].headers["authorization"] == f"Bearer {stand.issued[1]}"
+        assert stand.token_requests == 2
+        await asyncio.sleep(0.8)  # past the second token's usable life: the next send waits for a third
+        await provider.send(push("dev-1"))
+        assert stand.token_requests == 3
+        assert stand.sent()[-1].headers["authorization"] == f"Bearer {stand.issued[2]}"
 
     run(tmp_path, body, expires_in=1)
+
+
+def test_failed_early_refresh_keeps_the_working_token(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="tidings")
+
+    async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
+        await provider.send(push("dev-1"))
+        stand.refuse_grant = True
+        await asyncio.sleep(0.55)
+        for _ in range(5):
+            assert NAME.fullmatch(await provider.send(push("dev-1")))
+            await asyncio.sleep(0.01)
+        assert stand.token_requests == 2  # one failed refresh, not one per send
+        assert {r.headers["authorization"] for r in stand.sent()} == {f"Bearer {stand.issued[0]}"}
+        await asyncio.sleep(0.25)  # the token is no longer usable: now the refusal reaches the sender
+        result = await outcome(provider, push("dev-1"), seen)
+        assert isinstance(result, SendError)
+        assert (result.kind, result.code) == (FailureKind.CONFIG, codes.AUTH_ERROR)
+        assert stand.token_requests == 3
+
+    seen = run(tmp_path, body, expires_in=1)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert_no_secrets(seen, caplog)
+
+
+def test_slow_answer_is_a_timeout(tmp_path: Path) -> None:
+    async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
+        settings = FcmSettings("demo-project", "fcm.json", stand.base_url)
+        hurried = FcmProvider(settings, base_dir=tmp_path, deadline=0.3)
+        try:
+            started = time.monotonic()
+            result = await outcome(hurried, push("slow"), seen)
+            assert isinstance(result, SendError)
+            assert (result.kind, result.code) == (FailureKind.TIMEOUT, codes.SERVICE_UNAVAILABLE)
+            assert time.monotonic() - started < 1.5
+        finally:
+            await hurried.close()
+
+    run(tmp_path, body)
 
 
 def test_one_refresh_however_many_senders_wait(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ Bearer token on every send (one it issued, not expired), the body (`message` wit
 string data values, no reserved data keys, the 4096-byte limit), and answers in FCM's own JSON shapes.
 
 Scripted device tokens answer as FCM does for them (see `SCRIPTED`); `answers` takes more
-(token -> (status, JSON body, headers)); `unauthorized_next = N` makes the next N sends answer 401;
-`refuse_grant = True` makes the token endpoint refuse; `expires_in` sets the access tokens' lifetime.
+(token -> (status, JSON body, headers)); `delays` holds tokens answered late ("slow": 2 s);
+`unauthorized_next = N` makes the next N sends answer 401; `refuse_grant = True` makes the token
+endpoint refuse; `expires_in` sets the access tokens' lifetime.
 """
 
 import asyncio
@@ -127,6 +128,9 @@ class FcmStandIn:
     expires_in: int = 3599
     record: bool = True  # keep every request in `received` (a benchmark turns it off)
     answers: dict[str, Answer] = field(default_factory=lambda: dict(SCRIPTED))
+    delays: dict[str, float] = field(
+        default_factory=lambda: {"slow": 2.0}
+    )  # token -> seconds before answering
     unauthorized_next: int = 0
     refuse_grant: bool = False
     received: list[Received] = field(default_factory=list)
@@ -186,7 +190,7 @@ class FcmStandIn:
         config.bind = ["127.0.0.1:0"]
         config.errorlog = None
         config.accesslog = None
-        config.graceful_timeout = 0.5
+        config.graceful_timeout = 0.2
         config.keep_alive_max_requests = 10_000_000
         sockets: Sockets = config.create_sockets()
         listening = sockets.insecure_sockets[0]
@@ -283,6 +287,9 @@ class FcmStandIn:
         problem = _message_problem(message, size)
         if problem:
             return _invalid(problem)
+        pause = self.delays.get(message.get("token", ""))
+        if pause:
+            await asyncio.sleep(pause)
         scripted = self.answers.get(message.get("token", ""))
         if scripted is not None:
             return _answer(*scripted)

@@ -48,14 +48,21 @@ GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PAYLOAD = 4096  # bytes FCM accepts for one message to a token
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 _ASSERTION_LIFETIME = 3600  # the longest Google accepts
-_REFRESH_MARGIN = 300.0
+_REFRESH_MARGIN = 300.0  # fetch the next token this long before the current one runs out
+_USABLE_MARGIN = 30.0  # stop sending with a token this long before it runs out (clock skew, transit)
+_REFRESH_RETRY = 5.0  # after a failed early refresh, while the current token still works
 _QUOTA_BACKOFF = 60.0  # FCM asks for at least a minute when it gives no Retry-After
 _TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+_DEADLINE = 10.0  # a whole request, however slowly the answer trickles in
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 _TEXT_LIMIT = 200  # of the service's own error text kept in a description
 
 # Data keys FCM refuses (its own wire fields); a custom tag named so is sent as `customtag_<key>`.
 _RESERVED_KEYS = frozenset({"from", "message_type", "collapse_key", "notification"})
 _RESERVED_PREFIXES = ("google", "gcm")
+# APNs or a web push service refused the credentials stored in Firebase: a 401 no new token cures.
+_THIRD_PARTY_AUTH = frozenset({"THIRD_PARTY_AUTH_ERROR", "APNS_AUTH_ERROR"})
+_AUTH_CODES = _THIRD_PARTY_AUTH | {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 _WEB_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 Topic: at most 32 base64url characters
 
 
@@ -358,18 +365,12 @@ def send_error(response: httpx.Response) -> SendError:
     if code == "SENDER_ID_MISMATCH":
         return SendError(FailureKind.INVALID, text, codes.TOKEN_NOT_FOR_APP)
     if code in ("QUOTA_EXCEEDED", "RESOURCE_EXHAUSTED") or status == 429:
-        return SendError(FailureKind.THROTTLED, text, codes.QUOTA_EXCEEDED, wait or _QUOTA_BACKOFF)
+        return SendError(
+            FailureKind.THROTTLED, text, codes.QUOTA_EXCEEDED, _QUOTA_BACKOFF if wait is None else wait
+        )
     if code == "UNAVAILABLE":
         return SendError(FailureKind.THROTTLED, text, codes.SERVICE_UNAVAILABLE, wait)
-    if code in (
-        "THIRD_PARTY_AUTH_ERROR",
-        "APNS_AUTH_ERROR",
-        "UNAUTHENTICATED",
-        "PERMISSION_DENIED",
-    ) or status in (
-        401,
-        403,
-    ):
+    if code in _AUTH_CODES or status in (401, 403):
         return SendError(FailureKind.CONFIG, text, codes.AUTH_ERROR)
     if status >= 500 or code == "INTERNAL":
         return SendError(FailureKind.CONNECTION, text, codes.SERVICE_UNAVAILABLE, wait)
@@ -379,11 +380,11 @@ def send_error(response: httpx.Response) -> SendError:
 
 
 def _third_party_auth(response: httpx.Response) -> bool:
-    return _error_parts(response)[0] in ("THIRD_PARTY_AUTH_ERROR", "APNS_AUTH_ERROR")
+    return _error_parts(response)[0] in _THIRD_PARTY_AUTH
 
 
-def _transport_error(exc: httpx.HTTPError, what: str) -> SendError:
-    if isinstance(exc, httpx.TimeoutException):
+def _transport_error(exc: Exception, what: str) -> SendError:
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return SendError(FailureKind.TIMEOUT, f"{what}: no answer in time", codes.SERVICE_UNAVAILABLE)
     return SendError(FailureKind.CONNECTION, f"{what}: {type(exc).__name__}", codes.SERVICE_UNAVAILABLE)
 
@@ -394,7 +395,15 @@ def _transport_error(exc: httpx.HTTPError, what: str) -> SendError:
 @dataclass(frozen=True, slots=True)
 class _AccessToken:
     value: str
-    refresh_at: float  # monotonic: when to fetch the next one
+    refresh_at: float  # monotonic: when to start fetching the next one (senders keep using this one)
+    usable_until: float  # monotonic: after this, senders wait for the next one
+
+    @classmethod
+    def lasting(cls, value: str, seconds: float) -> "_AccessToken":
+        # margins shrink for short-lived tokens so that one is always used for a while
+        now = time.monotonic()
+        refresh_at = now + seconds - min(_REFRESH_MARGIN, seconds / 2)
+        return cls(value, refresh_at, now + seconds - min(_USABLE_MARGIN, seconds / 4))
 
 
 class FcmProvider:
@@ -402,8 +411,11 @@ class FcmProvider:
 
     name: ClassVar[str] = "fcm"
 
-    def __init__(self, settings: FcmSettings, *, base_dir: Path = Path(".")) -> None:
+    def __init__(
+        self, settings: FcmSettings, *, base_dir: Path = Path("."), deadline: float = _DEADLINE
+    ) -> None:
         self._settings = settings
+        self._deadline = deadline  # seconds for one request to FCM or to the token endpoint
         self._key_path = base_dir / settings.service_account_file
         base = settings.base_url.rstrip("/")
         self._send_url = f"{base}/v1/projects/{settings.project_id}/messages:send"
@@ -446,14 +458,15 @@ class FcmProvider:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(http2=True, timeout=_TIMEOUT)
+            self._client = httpx.AsyncClient(http2=True, timeout=_TIMEOUT, limits=_LIMITS)
         return self._client
 
     async def _post(self, raw: bytes, token: str) -> httpx.Response:
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         try:
-            return await self._http().post(self._send_url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self._deadline):
+                return await self._http().post(self._send_url, content=raw, headers=headers)
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM messages:send") from None
 
     @staticmethod
@@ -467,22 +480,25 @@ class FcmProvider:
     def _auth_failed(self, description: str) -> None:
         if not self._auth_failing:
             self._auth_failing = True
-            log.warning(
-                "FCM refused the credentials of project %s: %s", self._settings.project_id, description
-            )
+            log.warning("FCM project %s is misconfigured: %s", self._settings.project_id, description)
 
-    # Access tokens: one fetch at a time; every sender waiting for it shares its outcome.
+    # Access tokens: one fetch at a time. While the current token still works, senders use it and the
+    # next one is fetched beside them; without one, every sender waits for the same fetch and shares
+    # its outcome.
 
     async def _access_token(self) -> str:
-        current = self._token
-        if current is not None and time.monotonic() < current.refresh_at:
+        current, now = self._token, time.monotonic()
+        if current is not None and now < current.refresh_at:
             return current.value
-        if self._refresh is None:
-            self._refresh = asyncio.ensure_future(self._fetch_token())
-            self._refresh.add_done_callback(self._refreshed)
+        refresh = self._refresh
+        if refresh is None:
+            refresh = self._refresh = asyncio.ensure_future(self._fetch_token())
+            refresh.add_done_callback(self._refreshed)
+        if current is not None and now < current.usable_until:
+            return current.value
         try:
             # shield: one sender giving up must not cancel the fetch the others wait for
-            token = await asyncio.shield(self._refresh)
+            token = await asyncio.shield(refresh)
         except SendError as exc:  # each waiter raises its own copy of the shared failure
             raise SendError(exc.kind, exc.description, exc.code, exc.retry_after) from None
         return token.value
@@ -490,9 +506,15 @@ class FcmProvider:
     def _refreshed(self, future: asyncio.Future[_AccessToken]) -> None:
         if self._refresh is future:
             self._refresh = None
-        if not future.cancelled() and future.exception() is None:
+        if future.cancelled():
+            return
+        if future.exception() is None:  # (also marks a failure nobody awaited as seen)
             self._token = future.result()
             self._auth_failing = False
+        elif (current := self._token) is not None:
+            # an early refresh failed: keep the working token, try again a little later
+            retry_at = min(time.monotonic() + _REFRESH_RETRY, current.usable_until)
+            self._token = _AccessToken(current.value, retry_at, current.usable_until)
 
     def _forget(self, token: str) -> None:
         if self._token is not None and self._token.value == token:
@@ -506,11 +528,11 @@ class FcmProvider:
         assertion = jwt.encode(
             claims, account.key, algorithm="RS256", headers={"kid": account.private_key_id}
         )
+        form = {"grant_type": GRANT_TYPE, "assertion": assertion}
         try:
-            response = await self._http().post(
-                account.token_uri, data={"grant_type": GRANT_TYPE, "assertion": assertion}
-            )
-        except httpx.HTTPError as exc:
+            async with asyncio.timeout(self._deadline):
+                response = await self._http().post(account.token_uri, data=form)
+        except (httpx.HTTPError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM token endpoint") from None
         return self._token_from(response)
 
@@ -535,7 +557,7 @@ class FcmProvider:
             self._auth_failed(text)
             raise SendError(FailureKind.CONFIG, text, codes.AUTH_ERROR)
         seconds = float(lifetime) if isinstance(lifetime, int | float) else float(_ASSERTION_LIFETIME)
-        return _AccessToken(value, time.monotonic() + seconds - min(_REFRESH_MARGIN, seconds / 2))
+        return _AccessToken.lasting(value, seconds)
 
     def _service_account(self) -> ServiceAccount:
         if self._account is None:

@@ -105,6 +105,9 @@ class Update:
     notification: OutgoingNotification | None = None
     # Every part's id when the message went out in several parts (each gets its own receipt).
     part_ids: tuple[str, ...] = ()
+    # The failure said the address is gone for good (FailureKind.GONE): remember it with the outcome's
+    # code, so later messages to it fail without a provider call (`gone_addresses`).
+    gone: bool = False
 
 
 @dataclass(slots=True)
@@ -250,6 +253,48 @@ class MessageRecord:
 
 
 @dataclass(slots=True)
+class Device:
+    """A device registered for push (CONTRACT.md "Devices and users"). `token` is the provider's token
+    (FCM registration token, APNs hex token, WNS channel URI) or, for web push, the subscription's
+    endpoint, with its keys in `p256dh` and `auth`."""
+
+    device_id: str
+    app_id: str
+    service_id: str
+    user_id: str
+    customer_id: str
+    platform: str  # android | ios | web | windows
+    provider: str  # fcm | apns | webpush | wns
+    token: str
+    p256dh: str = ""
+    auth: str = ""
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+
+@dataclass(slots=True)
+class GoneAddress:
+    service_id: str
+    channel: str
+    address: str
+    code: str
+    description: str
+    at: float
+
+
+@dataclass(slots=True)
+class Advance:
+    """A status a message moves forward to on the word of its app or provider (a push receipt, later a
+    WhatsApp status webhook): Submitted < Delivered < Read. It never moves a message backwards nor out
+    of a failure, and a repeat changes nothing."""
+
+    service_id: str
+    transid: str
+    outcome: Outcome
+    at: float
+
+
+@dataclass(slots=True)
 class CatalogueEntry:
     kind: str  # services, templates, smartlinks, groups
     name: str  # its key fields joined by "/": "svc-a", "svc-a/sms/otp", "svc-a/5"
@@ -342,7 +387,9 @@ class Store(Protocol):
         """When the earliest message next needs work (a receipt, a retry, an expired lease)."""
 
     async def record(self, updates: Sequence[Update]) -> None:
-        """Apply status changes, history entries and their notifications in one transaction."""
+        """Apply status changes, history entries and their notifications in one transaction; a failure
+        with `gone` also remembers its message's address as gone (`gone_addresses`), with the failure's
+        code, description and time, replacing what was remembered for it before."""
 
     async def claim_notifications(
         self, now: float, limit: int, lease_s: float, busy: Sequence[str] = ()
@@ -354,3 +401,39 @@ class Store(Protocol):
 
     async def get_message(self, service_id: str, transid: str) -> MessageRecord | None:
         """The message, its status history and its notifications, if it belongs to the service."""
+
+    async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
+        """Move each message forward to its outcome's status (see `Advance`), with its history entry
+        and the notification `notice` builds, in one transaction; True for each that moved. A message
+        of another service, unknown, not yet sent (Queued), or already at or past that status (or
+        failed, expired) is left alone, as is a change to a status outside the forward order. Changes
+        apply in order: each sees the ones before it. Moving a message on ends any receipt scheduled for
+        it (`Update.pending`), which would otherwise be applied later over what the app said."""
+
+    async def save_device(self, device: Device) -> Device:
+        """Register a device, or update the one with the same app, provider and token (keeping its
+        device_id, service_id and created_at); return what is stored. A new device gets a new device_id
+        unless the caller gave one; times left at 0 are now."""
+
+    async def list_devices(self, app_id: str, user_id: str | None = None) -> list[Device]:
+        """An app's devices (one user's, with `user_id`), oldest first."""
+
+    async def find_devices(self, app_id: str, key: str, value: str) -> list[Device]:
+        """The app's devices whose `key` is `value`, oldest first: key is user_id, customer_id,
+        device_id or token (anything else raises ValueError)."""
+
+    async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
+        """Remove devices of the app; return how many there were."""
+
+    async def gone_addresses(
+        self, service_id: str, channel: str, addresses: Sequence[str]
+    ) -> dict[str, GoneAddress]:
+        """Which of the addresses are remembered as gone for the service and channel (see
+        `Update.gone`), by address; one query for the whole batch."""
+
+    async def list_gone(self, service_id: str | None = None) -> list[GoneAddress]:
+        """Every remembered gone address (one service's with `service_id`), newest first."""
+
+    async def forget_gone(self, service_id: str, channel: str, address: str) -> bool:
+        """Stop remembering an address as gone (the admin removes it from the list); False when it was
+        not remembered."""

@@ -24,13 +24,16 @@ import asyncpg
 
 from tidings import clock
 from tidings.policy.contact import PolicyCheck
-from tidings.statuses import Outcome
+from tidings.statuses import Outcome, Status
 from tidings.store.base import (
+    Advance,
     CatalogueEntry,
     ClaimedNotification,
     Click,
     ConsentChange,
+    Device,
     DueMessage,
+    GoneAddress,
     IdempotentAnswer,
     InboundMessage,
     IncomingReceipt,
@@ -52,11 +55,16 @@ from tidings.store.rows import (
     POLICY_SENDS_KEPT_S,
     Waiting,
     decode_outcome,
+    device_query,
+    device_record,
     due_message,
     early_matches,
     encode_outcome,
+    gone_record,
     match_receipts,
     message_record,
+    moves_forward,
+    new_device,
     sent_ids,
     settled,
 )
@@ -481,6 +489,11 @@ class PostgresStore:
             if (n := u.notification) is not None:
                 notes.append((n.event_id, u.transid, u.service_id, n.url, n.body, u.at))
         parts = [(key, u.transid, n) for u in ordered for n, key in enumerate(u.part_ids, start=1)]
+        gone = [
+            (u.transid, u.service_id, u.outcome.code, u.outcome.description, u.at)
+            for u in ordered
+            if u.gone and u.outcome is not None
+        ]
         sent = sent_ids(ordered)
         ext_keys = sorted(sent)
 
@@ -490,6 +503,7 @@ class PostgresStore:
                 # early receipt that the query below finds.
                 await c.execute(Q["lock_keys"], [f"x:{k}" for k in ext_keys])
             await c.executemany(Q["record_status"], statuses)
+            await c.executemany(Q["remember_gone"], gone)
             await c.executemany(Q["insert_event"], events)
             await c.executemany(Q["reschedule"], reschedules)
             await c.executemany(Q["insert_notification"], notes)
@@ -646,6 +660,73 @@ class PostgresStore:
             return message_record(r, events, notes, clicks)
 
         return await self._read(job)
+
+    async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
+        transids = sorted({a.transid for a in changes})
+
+        async def job(c: Conn) -> list[bool]:
+            found: dict[str, tuple[ReceiptTarget, Status]] = {}
+            for row in await c.fetch(Q["advance_targets"], transids):
+                found[row[0]] = (ReceiptTarget(*row[:9]), Status.from_word(row[9]))
+            moved: list[bool] = []
+            statuses, events, notes = [], [], []
+            # In order: a change sees the ones before it (Read, then a late Delivered, is behind).
+            for a in changes:
+                got, o = found.get(a.transid), a.outcome
+                if got is None or got[0].service_id != a.service_id or not moves_forward(got[1], o.status):
+                    moved.append(False)
+                    continue
+                target = got[0]
+                found[a.transid] = (target, o.status)
+                statuses.append((a.transid, o.status.word, o.code, o.description, a.at))
+                events.append((a.transid, o.status.word, o.code, o.description, a.at))
+                if (n := notice(target, o, a.at)) is not None:
+                    notes.append((n.event_id, a.transid, a.service_id, n.url, n.body, a.at))
+                moved.append(True)
+            await c.executemany(Q["advance_status"], statuses)
+            await c.executemany(Q["insert_event"], events)
+            await c.executemany(Q["insert_notification"], notes)
+            return moved
+
+        return await self._tx(job)
+
+    # -- devices and gone addresses --------------------------------------------------------------
+
+    async def save_device(self, device: Device) -> Device:
+        d = new_device(device, clock.now())
+        row = (d.device_id, d.app_id, d.service_id, d.user_id, d.customer_id, d.platform, d.provider,
+               d.token, d.p256dh, d.auth, d.created_at, d.updated_at)  # fmt: skip
+        return device_record(await self._tx(lambda c: c.fetchrow(Q["save_device"], *row)))
+
+    async def list_devices(self, app_id: str, user_id: str | None = None) -> list[Device]:
+        if user_id is not None:
+            return await self.find_devices(app_id, "user_id", user_id)
+        rows = await self._read(lambda c: c.fetch(Q["devices_of_app"], app_id))
+        return [device_record(r) for r in rows]
+
+    async def find_devices(self, app_id: str, key: str, value: str) -> list[Device]:
+        query = Q[device_query(key)]
+        return [device_record(r) for r in await self._read(lambda c: c.fetch(query, app_id, value))]
+
+    async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
+        status = await self._tx(lambda c: c.execute(Q["delete_devices"], app_id, list(device_ids)))
+        return int(status.rsplit(" ", 1)[1])
+
+    async def gone_addresses(
+        self, service_id: str, channel: str, addresses: Sequence[str]
+    ) -> dict[str, GoneAddress]:
+        if not addresses:
+            return {}
+        query, wanted = Q["gone_addresses"], list(addresses)
+        rows = await self._read(lambda c: c.fetch(query, service_id, channel, wanted))
+        return {r[2]: gone_record(r) for r in rows}
+
+    async def list_gone(self, service_id: str | None = None) -> list[GoneAddress]:
+        return [gone_record(r) for r in await self._read(lambda c: c.fetch(Q["list_gone"], service_id))]
+
+    async def forget_gone(self, service_id: str, channel: str, address: str) -> bool:
+        status = await self._tx(lambda c: c.execute(Q["forget_gone"], service_id, channel, address))
+        return bool(status == "DELETE 1")
 
     # -- notifications ---------------------------------------------------------------------------
 

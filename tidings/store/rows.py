@@ -2,14 +2,17 @@
 outcomes as JSON text, the rule that settles a message sent in parts, and how long things are kept."""
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import msgspec
 
-from tidings.statuses import Outcome, Status
+from tidings.ids import new_id
+from tidings.statuses import PROGRESS, Outcome, Status
 from tidings.store.base import (
+    Device,
     DueMessage,
+    GoneAddress,
     HistoryEntry,
     IncomingReceipt,
     MessageRecord,
@@ -76,6 +79,45 @@ def message_record(r: Any, events: Sequence[Any], notes: Sequence[Any], clicks: 
         notifications=[NotificationRecord(*n) for n in notes],
         clicks=int(clicks),
     )
+
+
+def moves_forward(current: Status, new: Status) -> bool:
+    """Whether `Store.advance` takes a message from `current` to `new`: forward only, and only once it
+    was sent (a Queued message has not reached anyone yet); a failure, an expiry or any status outside
+    the forward order stays as it is."""
+    was, will = PROGRESS.get(current), PROGRESS.get(new)
+    return was is not None and will is not None and 0 < was < will
+
+
+# find_devices' keys, each with its own named query: a key is never put into SQL text.
+DEVICE_KEYS = ("user_id", "customer_id", "device_id", "token")
+
+
+def device_query(key: str) -> str:
+    """The name of the query that finds an app's devices by `key`."""
+    if key not in DEVICE_KEYS:
+        raise ValueError(f"devices are found by one of {', '.join(DEVICE_KEYS)}, not {key!r}")
+    return f"devices_by_{key}"
+
+
+def new_device(d: Device, now: float) -> Device:
+    """What `save_device` inserts: a new device_id unless the caller chose one, and `now` for the times
+    the caller left at 0."""
+    updated = d.updated_at or now
+    return replace(
+        d, device_id=d.device_id or new_id(), updated_at=updated, created_at=d.created_at or updated
+    )
+
+
+def device_record(r: Any) -> Device:
+    """A devices row: device_id, app_id, service_id, user_id, customer_id, platform, provider, token,
+    p256dh, auth, created_at, updated_at."""
+    return Device(*r)
+
+
+def gone_record(r: Any) -> GoneAddress:
+    """A gone_addresses row: service_id, channel, address, code, description, at."""
+    return GoneAddress(*r)
 
 
 def settled(parts: Sequence[Outcome | None]) -> Outcome | None:

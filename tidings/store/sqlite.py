@@ -19,13 +19,16 @@ from typing import Any, Literal, NamedTuple, TypeVar
 
 from tidings import clock
 from tidings.policy.contact import PolicyCheck
-from tidings.statuses import Outcome
+from tidings.statuses import Outcome, Status
 from tidings.store.base import (
+    Advance,
     CatalogueEntry,
     ClaimedNotification,
     Click,
     ConsentChange,
+    Device,
     DueMessage,
+    GoneAddress,
     IdempotentAnswer,
     InboundMessage,
     IncomingReceipt,
@@ -48,10 +51,15 @@ from tidings.store.rows import (
     POLICY_SENDS_KEPT_S,
     Waiting,
     decode_outcome,
+    device_query,
+    device_record,
     due_message,
     early_matches,
     encode_outcome,
+    gone_record,
     message_record,
+    moves_forward,
+    new_device,
     sent_ids,
     settled,
 )
@@ -429,10 +437,17 @@ class SqliteStore:
             for u in updates
             for n, key in enumerate(u.part_ids, start=1)
         ]
+        gone = [
+            {"transid": u.transid, "service_id": u.service_id, "code": u.outcome.code,
+             "description": u.outcome.description, "at": u.at}
+            for u in updates
+            if u.gone and u.outcome is not None
+        ]  # fmt: skip
         sent = sent_ids(updates)
 
         def job(c: sqlite3.Connection) -> None:
             c.executemany(Q["record_status"], status_rows)
+            c.executemany(Q["remember_gone"], gone)
             c.executemany(Q["insert_event"], events)
             c.executemany(Q["reschedule"], reschedules)
             c.executemany(Q["insert_notification"], notes)
@@ -567,6 +582,63 @@ class SqliteStore:
 
         return await self._call(job)
 
+    async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
+        # In order, one at a time: a change sees the ones before it (Read, then a late Delivered, is
+        # behind and ignored).
+        return await self._call(lambda c: [_advance(c, a, notice) for a in changes])
+
+    # -- devices and gone addresses --------------------------------------------------------------
+
+    async def save_device(self, device: Device) -> Device:
+        d = new_device(device, clock.now())
+        row = {
+            "device_id": d.device_id,
+            "app_id": d.app_id,
+            "service_id": d.service_id,
+            "user_id": d.user_id,
+            "customer_id": d.customer_id,
+            "platform": d.platform,
+            "provider": d.provider,
+            "token": d.token,
+            "p256dh": d.p256dh,
+            "auth": d.auth,
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        }
+        saved = await self._call(lambda c: c.execute(Q["save_device"], row).fetchone(), durable=True)
+        return device_record(saved)
+
+    async def list_devices(self, app_id: str, user_id: str | None = None) -> list[Device]:
+        if user_id is not None:
+            return await self.find_devices(app_id, "user_id", user_id)
+        rows = await self._call(lambda c: c.execute(Q["devices_of_app"], {"app_id": app_id}).fetchall())
+        return [device_record(r) for r in rows]
+
+    async def find_devices(self, app_id: str, key: str, value: str) -> list[Device]:
+        query, where = Q[device_query(key)], {"app_id": app_id, "value": value}
+        return [device_record(r) for r in await self._call(lambda c: c.execute(query, where).fetchall())]
+
+    async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
+        where = {"app_id": app_id, "device_ids": json.dumps(list(device_ids))}
+        return int(await self._call(lambda c: c.execute(Q["delete_devices"], where).rowcount, durable=True))
+
+    async def gone_addresses(
+        self, service_id: str, channel: str, addresses: Sequence[str]
+    ) -> dict[str, GoneAddress]:
+        if not addresses:
+            return {}
+        where = {"service_id": service_id, "channel": channel, "addresses": json.dumps(list(addresses))}
+        rows = await self._call(lambda c: c.execute(Q["gone_addresses"], where).fetchall())
+        return {r[2]: gone_record(r) for r in rows}
+
+    async def list_gone(self, service_id: str | None = None) -> list[GoneAddress]:
+        rows = await self._call(lambda c: c.execute(Q["list_gone"], {"service_id": service_id}).fetchall())
+        return [gone_record(r) for r in rows]
+
+    async def forget_gone(self, service_id: str, channel: str, address: str) -> bool:
+        key = {"service_id": service_id, "channel": channel, "address": address}
+        return bool(await self._call(lambda c: c.execute(Q["forget_gone"], key).rowcount == 1, durable=True))
+
     # -- notifications ---------------------------------------------------------------------------
 
     async def claim_notifications(
@@ -695,6 +767,20 @@ def _give(
         apply(target.transid, final)
     else:
         c.execute(Q["stage_receipt"], {"transid": target.transid, "outcome": encode_outcome(final), "at": at})
+
+
+def _advance(c: sqlite3.Connection, a: Advance, notice: ReceiptNotice) -> bool:
+    row = c.execute(Q["advance_target"], {"transid": a.transid, "service_id": a.service_id}).fetchone()
+    if row is None or not moves_forward(Status.from_word(row[9]), a.outcome.status):
+        return False
+    target, o = ReceiptTarget(*row[:9]), a.outcome
+    change = {"transid": a.transid, "status": o.status.word, "code": o.code, "description": o.description}
+    c.execute(Q["advance_status"], {**change, "at": a.at})
+    c.execute(Q["insert_event"], {**change, "at": a.at})
+    if (n := notice(target, o, a.at)) is not None:
+        note = {"event_id": n.event_id, "transid": a.transid, "service_id": a.service_id}
+        c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": a.at})
+    return True
 
 
 def _consent_row(c: ConsentChange) -> dict[str, Any]:

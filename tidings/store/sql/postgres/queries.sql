@@ -311,3 +311,87 @@ SELECT a.pid, a.state, a.wait_event_type, a.wait_event,
 FROM pg_stat_activity AS a
 WHERE a.application_name = $1 AND a.state <> 'idle' AND a.pid <> pg_backend_pid()
 ORDER BY a.xact_start NULLS LAST;
+
+-- advance_targets --
+-- transids, sorted (rows are locked in that order). Messages whatever their status (advance decides
+-- whether each moves), with what a notification needs.
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE;
+
+-- advance_status --
+-- transid, status, code, description, at. Only ever to Delivered or Read: a receipt still scheduled for
+-- the message is stale now, and is dropped.
+UPDATE messages
+SET status = $2, code = $3, description = $4, updated_at = $5, next_at = NULL, leased = false,
+    pending = NULL, lane = priority
+WHERE transid = $1;
+
+-- remember_gone --
+-- transid, service_id, code, description, at. The address of a message whose failure said it is gone
+-- for good.
+INSERT INTO gone_addresses (service_id, channel, address, code, description, at)
+SELECT service_id, channel, address, $3, $4, $5 FROM messages WHERE transid = $1 AND service_id = $2
+ON CONFLICT (service_id, channel, address) DO UPDATE
+SET code = excluded.code, description = excluded.description, at = excluded.at;
+
+-- gone_addresses --
+-- service_id, channel, addresses
+SELECT service_id, channel, address, code, description, at FROM gone_addresses
+WHERE service_id = $1 AND channel = $2 AND address = ANY($3::text[]);
+
+-- list_gone --
+-- service_id (NULL: every service)
+SELECT service_id, channel, address, code, description, at FROM gone_addresses
+WHERE $1::text IS NULL OR service_id = $1
+ORDER BY at DESC, service_id, channel, address;
+
+-- forget_gone --
+-- service_id, channel, address
+DELETE FROM gone_addresses WHERE service_id = $1 AND channel = $2 AND address = $3;
+
+-- save_device --
+-- device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth, created_at,
+-- updated_at. A token already registered for the app and provider keeps its row, device_id and created_at.
+INSERT INTO devices (device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh,
+                     auth, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (app_id, token, provider) DO UPDATE
+SET user_id = excluded.user_id, customer_id = excluded.customer_id, platform = excluded.platform,
+    p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at
+RETURNING device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+          created_at, updated_at;
+
+-- devices_of_app --
+-- app_id
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 ORDER BY created_at, device_id;
+
+-- devices_by_user_id --
+-- app_id, user_id
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND user_id = $2 ORDER BY created_at, device_id;
+
+-- devices_by_customer_id --
+-- app_id, customer_id
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND customer_id = $2 ORDER BY created_at, device_id;
+
+-- devices_by_device_id --
+-- app_id, device_id
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND device_id = $2 ORDER BY created_at, device_id;
+
+-- devices_by_token --
+-- app_id, token
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND token = $2 ORDER BY created_at, device_id;
+
+-- delete_devices --
+-- app_id, device_ids
+DELETE FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]);

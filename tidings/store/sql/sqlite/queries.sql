@@ -241,3 +241,79 @@ SELECT service_id, transid, linkid, expires_at, target, track FROM links WHERE c
 
 -- message_clicks --
 SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;
+
+-- advance_target --
+-- A message whatever its status (advance decides whether it moves), with what its notification needs.
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages WHERE transid = :transid AND service_id = :service_id;
+
+-- advance_status --
+-- Only ever to Delivered or Read: a receipt still scheduled for the message is stale now, and is dropped.
+UPDATE messages
+SET status = :status, code = :code, description = :description, updated_at = :at, next_at = NULL,
+    leased = 0, pending = NULL, lane = priority
+WHERE transid = :transid;
+
+-- remember_gone --
+-- The address of a message whose failure said it is gone for good.
+INSERT INTO gone_addresses (service_id, channel, address, code, description, at)
+SELECT service_id, channel, address, :code, :description, :at FROM messages
+WHERE transid = :transid AND service_id = :service_id
+ON CONFLICT (service_id, channel, address) DO UPDATE
+SET code = excluded.code, description = excluded.description, at = excluded.at;
+
+-- gone_addresses --
+-- addresses: a JSON array.
+SELECT service_id, channel, address, code, description, at FROM gone_addresses
+WHERE service_id = :service_id AND channel = :channel
+  AND address IN (SELECT value FROM json_each(:addresses));
+
+-- list_gone --
+SELECT service_id, channel, address, code, description, at FROM gone_addresses
+WHERE :service_id IS NULL OR service_id = :service_id
+ORDER BY at DESC, service_id, channel, address;
+
+-- forget_gone --
+DELETE FROM gone_addresses WHERE service_id = :service_id AND channel = :channel AND address = :address;
+
+-- save_device --
+-- A token already registered for the app and provider keeps its row, device_id and created_at.
+INSERT INTO devices (device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh,
+                     auth, created_at, updated_at)
+VALUES (:device_id, :app_id, :service_id, :user_id, :customer_id, :platform, :provider, :token, :p256dh,
+        :auth, :created_at, :updated_at)
+ON CONFLICT (app_id, token, provider) DO UPDATE
+SET user_id = excluded.user_id, customer_id = excluded.customer_id, platform = excluded.platform,
+    p256dh = excluded.p256dh, auth = excluded.auth, updated_at = excluded.updated_at
+RETURNING device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+          created_at, updated_at;
+
+-- devices_of_app --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id ORDER BY created_at, device_id;
+
+-- devices_by_user_id --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND user_id = :value ORDER BY created_at, device_id;
+
+-- devices_by_customer_id --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND customer_id = :value ORDER BY created_at, device_id;
+
+-- devices_by_device_id --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND device_id = :value ORDER BY created_at, device_id;
+
+-- devices_by_token --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND token = :value ORDER BY created_at, device_id;
+
+-- delete_devices --
+-- device_ids: a JSON array.
+DELETE FROM devices WHERE app_id = :app_id AND device_id IN (SELECT value FROM json_each(:device_ids));

@@ -1,0 +1,280 @@
+"""A Web Push service (RFC 8030) on 127.0.0.1 over TLS (HTTP/2 or 1.1), that also plays the browser.
+
+`POST /push/<id>` is checked as a push service checks it: a `vapid t=<JWT>, k=<key>` Authorization whose
+ES256 JWT verifies with `k`, names the origin the request was sent to (its Host) as `aud`, expires
+within 24 h and has a `sub` (401 otherwise; 403 when `k` is not the key the subscription was made with,
+`expected_vapid_key`); a TTL header and `Content-Encoding: aes128gcm` (400 otherwise); a body of at
+most 4096 bytes (413). As the browser, it then decrypts the body with the subscription's private key and
+auth secret (400 when that fails) and records it in `received`, answering 201 with a Location.
+
+Subscriptions come from `new_subscription(id)`. Scripted ids (`script`, id -> (status, headers)) answer
+as given once the request passed the checks; by default "gone" 410, "missing" 404, "toolarge" 413,
+"badreq" 400, "flood" 429 with Retry-After 7, "boom" 503 with Retry-After 3, "down" 502 without one.
+Refused and scripted requests land in `refused` as (id, status, reason).
+"""
+
+import asyncio
+import base64
+import contextlib
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import http_ece
+import jwt
+import msgspec
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from tidings.channels.push.provider import WebPushKeys
+
+MAX_BODY = 4096
+MAX_JWT_LIFETIME_S = 24 * 3600
+
+DEFAULT_SCRIPT: dict[str, tuple[int, dict[str, str]]] = {
+    "gone": (410, {}),
+    "missing": (404, {}),
+    "toolarge": (413, {}),
+    "badreq": (400, {}),
+    "flood": (429, {"Retry-After": "7"}),
+    "boom": (503, {"Retry-After": "3"}),
+    "down": (502, {}),
+}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _b64url_decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _public_raw(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+
+
+def write_vapid_key(path: Path, *, pkcs8: bool = True) -> str:
+    """Write a fresh P-256 VAPID private key as PEM (PKCS#8, or SEC1 "EC PRIVATE KEY"); return its public
+    key as base64url, the applicationServerKey a browser would subscribe with."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    fmt = serialization.PrivateFormat.PKCS8 if pkcs8 else serialization.PrivateFormat.TraditionalOpenSSL
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()))
+    return b64url(_public_raw(key))
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """One push the browser decrypted."""
+
+    sub_id: str
+    headers: dict[str, str]  # lower-case names
+    plaintext: bytes
+    claims: dict[str, Any]  # the VAPID JWT's
+    vapid_key: str  # the `k` it came with
+    http_version: str
+    body_size: int  # the encrypted record's
+    keyid: bytes  # the sender's public key in the record header: a fresh one per message
+
+    @property
+    def json(self) -> Any:
+        return msgspec.json.decode(self.plaintext)
+
+
+@dataclass(slots=True)
+class _Browser:
+    key: ec.EllipticCurvePrivateKey
+    auth: bytes
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class WebPushService:
+    directory: Path  # where the TLS files go (a test's tmp_path)
+    expected_vapid_key: str | None = None  # when set, any other `k` is refused with 403
+    script: dict[str, tuple[int, dict[str, str]]] = field(default_factory=lambda: dict(DEFAULT_SCRIPT))
+    received: list[Received] = field(default_factory=list)
+    refused: list[tuple[str, int, str]] = field(default_factory=list)
+    requests: int = 0
+    port: int = 0
+    _browsers: dict[str, _Browser] = field(default_factory=dict)
+    _verified: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    _stop: asyncio.Event | None = None
+    _task: asyncio.Task[None] | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.directory / "webpush-ca.pem"
+
+    def endpoint(self, sub_id: str) -> str:
+        return f"{self.origin}/push/{sub_id}"
+
+    def new_subscription(self, sub_id: str) -> tuple[dict[str, Any], WebPushKeys]:
+        """Subscribe a browser: its subscription JSON (as PushSubscription.toJSON() gives it) and the
+        same keys as the provider takes them."""
+        browser = _Browser(ec.generate_private_key(ec.SECP256R1()), os.urandom(16))
+        self._browsers[sub_id] = browser
+        keys = WebPushKeys(p256dh=b64url(_public_raw(browser.key)), auth=b64url(browser.auth))
+        sub = {"endpoint": self.endpoint(sub_id), "keys": {"p256dh": keys.p256dh, "auth": keys.auth}}
+        return sub, keys
+
+    async def start(self) -> None:
+        ca = trustme.CA()
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        server_pem = self.directory / "webpush-server.pem"
+        ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = Config()
+        config.bind = [f"fd://{sock.detach()}"]
+        config.certfile = config.keyfile = str(server_pem)
+        config.alpn_protocols = ["h2", "http/1.1"]
+        config.accesslog = None
+        config.graceful_timeout = 1.0
+        config.keep_alive_max_requests = 1 << 30  # hypercorn closes a connection after 1000 by default
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            serve(cast(Any, self._app), config, shutdown_trigger=self._stop.wait)
+        )
+        await self._wait_listening()
+
+    async def _wait_listening(self) -> None:
+        for _ in range(200):  # at most 2 s
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                await writer.wait_closed()
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the web push stand-in did not start")
+
+    async def stop(self) -> None:
+        if self._stop is not None and self._task is not None:
+            self._stop.set()
+            await asyncio.wait_for(self._task, 5)
+
+    async def __aenter__(self) -> "WebPushService":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # --- ASGI ------------------------------------------------------------------------------------
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body") or len(body) > 65536:
+                break
+        self.requests += 1
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        sub_id = scope["path"].removeprefix("/push/")
+        try:
+            status, extra = self._handle(scope, sub_id, headers, body)
+        except _Refused as exc:
+            self.refused.append((sub_id, exc.status, exc.reason))
+            status, extra, answer = exc.status, {"content-type": "application/json"}, exc.reason
+        else:
+            answer = ""
+        content = msgspec.json.encode({"reason": answer}) if answer else b""
+        raw_headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        raw_headers.append((b"content-length", str(len(content)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _handle(
+        self, scope: dict[str, Any], sub_id: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str]]:
+        if scope["method"] != "POST" or not scope["path"].startswith("/push/"):
+            raise _Refused(404, "no such resource")
+        if sub_id not in self._browsers and sub_id not in self.script:
+            raise _Refused(404, "no such subscription")
+        # The JWT's audience is the origin the request was sent to, as its Host (:authority) names it.
+        claims, key = self._vapid(headers.get("authorization", ""), f"https://{headers.get('host', '')}")
+        if not headers.get("ttl", "").isdigit():
+            raise _Refused(400, "TTL header missing or not a non-negative integer")
+        if headers.get("content-encoding") != "aes128gcm":
+            raise _Refused(400, "Content-Encoding must be aes128gcm")
+        if headers.get("urgency", "normal") not in ("very-low", "low", "normal", "high"):
+            raise _Refused(400, "bad Urgency")
+        topic = headers.get("topic")
+        if topic is not None and (len(topic) > 32 or not topic.replace("-", "").replace("_", "").isalnum()):
+            raise _Refused(400, "bad Topic")
+        if len(body) > MAX_BODY:
+            raise _Refused(413, "payload too large")
+        if sub_id in self.script:
+            status, extra = self.script[sub_id]
+            self.refused.append((sub_id, status, "scripted"))
+            return status, extra
+        plaintext = self._decrypt(self._browsers[sub_id], body)
+        seen = Received(
+            sub_id, headers, plaintext, claims, key, scope["http_version"], len(body), body[21:86]
+        )
+        self.received.append(seen)
+        return 201, {"Location": f"{self.origin}/m/{len(self.received)}"}
+
+    def _vapid(self, authorization: str, origin: str) -> tuple[dict[str, Any], str]:
+        scheme, _, rest = authorization.partition(" ")
+        params = dict(p.strip().partition("=")[::2] for p in rest.split(","))
+        token, key = params.get("t", ""), params.get("k", "")
+        if scheme.lower() != "vapid" or not token or not key:
+            raise _Refused(401, "Authorization is not vapid t=…, k=…")
+        if self.expected_vapid_key is not None and key != self.expected_vapid_key:
+            raise _Refused(403, "the VAPID key is not the one of the subscription")
+        claims = self._verified.get((token, key, origin))
+        if claims is None:
+            claims = self._verify(token, key, origin)
+            self._verified[(token, key, origin)] = claims
+        if claims["exp"] <= time.time():
+            raise _Refused(401, "the JWT has expired")
+        return claims, key
+
+    def _verify(self, token: str, key: str, origin: str) -> dict[str, Any]:
+        try:
+            public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), _b64url_decode(key))
+            claims: dict[str, Any] = jwt.decode(
+                token, public, algorithms=["ES256"], audience=origin, options={"require": ["exp", "sub"]}
+            )
+        except (ValueError, jwt.PyJWTError) as exc:
+            raise _Refused(401, f"bad VAPID JWT: {type(exc).__name__}") from None
+        if claims["exp"] > time.time() + MAX_JWT_LIFETIME_S:
+            raise _Refused(401, "the JWT expires more than 24 h ahead")
+        if not str(claims["sub"]).startswith(("mailto:", "https:")):
+            raise _Refused(401, "sub is neither mailto: nor https:")
+        return claims
+
+    @staticmethod
+    def _decrypt(browser: _Browser, body: bytes) -> bytes:
+        if len(body) < 21 or body[20] != 65:
+            raise _Refused(400, "the record's keyid is not a P-256 public key")
+        try:
+            plaintext: bytes = http_ece.decrypt(
+                body, private_key=browser.key, auth_secret=browser.auth, version="aes128gcm"
+            )
+        except http_ece.ECEException:
+            raise _Refused(400, "cannot decrypt") from None
+        return plaintext

@@ -1,0 +1,1 @@
+"""Stand-ins of the outside services Tidings talks to, speaking their wire formats on loopback."""

@@ -20,10 +20,12 @@ answer an error. Everything received is in `received` (channel) and `token_reque
 import asyncio
 import contextlib
 import itertools
+import json
 import secrets
 import socket
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,10 +34,6 @@ from urllib.parse import parse_qs
 import hypercorn.asyncio
 import hypercorn.config
 import trustme
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tidings.channels.push.settings import WnsSettings
 
@@ -219,45 +217,93 @@ class WnsStandIn:
 # ----------------------------------------------------------------------------------------------- the app
 
 
-def _app(state: _State) -> Starlette:
-    async def token(request: Request) -> Response:
-        form = {k: v[0] for k, v in parse_qs((await request.body()).decode(), keep_blank_values=True).items()}
-        status, body = _token_answer(state, request, form)
-        state.token_requests.append(TokenRequest(form, status))
-        return JSONResponse(body, status, headers={"Cache-Control": "no-store"})
+Asgi = Callable[
+    [dict[str, Any], Callable[[], Awaitable[dict[str, Any]]], Callable[[dict[str, Any]], Awaitable[None]]],
+    Awaitable[None],
+]
 
-    async def channel(request: Request) -> Response:
-        body = await request.body()
-        cid = request.path_params["cid"]
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        seen = Received(cid, request.scope.get("http_version", ""), headers, body, 0)
-        status, extra = _channel_answer(state, seen)
-        seen.status = status
-        state.received.append(seen)
-        if status == 200:
-            seen.msg_id = f"{next(state.ids):016X}"
-            extra = {
-                "X-WNS-Msg-ID": seen.msg_id,
-                "X-WNS-Status": "received",
-                "X-WNS-Debug-Trace": "STANDIN",
-                **extra,
-            }
-            if headers.get("x-wns-requestforstatus") == "true":
-                extra.setdefault("X-WNS-DeviceConnectionStatus", "connected")
-        return Response(b"", status, headers=extra)
 
-    return Starlette(
-        routes=[
-            Route("/accesstoken.srf", token, methods=["POST"]),
-            Route("/w/{cid}", channel, methods=["POST"]),
-        ]
+def _app(state: _State) -> Asgi:
+    """A bare ASGI app: the stand-in also carries benchmarks, so no framework on the request path."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        body = await _body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        path = scope["path"]
+        extra: dict[str, str]
+        if scope["method"] != "POST":
+            status, extra, out = 405, {}, b""
+        elif path == "/accesstoken.srf":
+            status, extra, out = _token(state, headers, body)
+        elif path.startswith("/w/") and "/" not in path[3:]:
+            status, extra, out = _channel(state, scope, path[3:], headers, body)
+        else:
+            status, extra, out = 404, {}, b""
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+        raw.append((b"content-length", str(len(out)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": out})
+
+    return app
+
+
+async def _lifespan(receive: Any, send: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _token(state: _State, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
+    status, answer = _token_answer(state, headers, form)
+    state.token_requests.append(TokenRequest(form, status))
+    return (
+        status,
+        {"content-type": "application/json", "cache-control": "no-store"},
+        json.dumps(answer).encode(),
     )
 
 
-def _token_answer(state: _State, request: Request, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+def _channel(
+    state: _State, scope: dict[str, Any], cid: str, headers: dict[str, str], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    seen = Received(cid, scope.get("http_version", ""), headers, body, 0)
+    status, extra = _channel_answer(state, seen)
+    seen.status = status
+    state.received.append(seen)
+    if status == 200:
+        seen.msg_id = f"{next(state.ids):016X}"
+        extra = {
+            "X-WNS-Msg-ID": seen.msg_id,
+            "X-WNS-Status": "received",
+            "X-WNS-Debug-Trace": "STANDIN",
+            **extra,
+        }
+        if headers.get("x-wns-requestforstatus") == "true":
+            extra.setdefault("X-WNS-DeviceConnectionStatus", "connected")
+    return status, extra, b""
+
+
+def _token_answer(state: _State, headers: dict[str, str], form: dict[str, str]) -> tuple[int, dict[str, Any]]:
     if state.token_failure is not None:
         return state.token_failure
-    if request.headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
+    if headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
         return 400, {"error": "invalid_request", "error_description": "form body expected"}
     if form.get("grant_type") != "client_credentials":
         return 400, {"error": "unsupported_grant_type"}

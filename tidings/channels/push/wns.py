@@ -365,7 +365,9 @@ class WnsProvider:
         except (TimeoutError, httpx.TimeoutException):
             raise SendError(FailureKind.TIMEOUT, f"no answer from {what} within {_REQUEST_S:g} s") from None
         except httpx.HTTPError as exc:
-            raise SendError(FailureKind.CONNECTION, f"{what}: {type(exc).__name__}") from None
+            # httpx's text names the failure (refused, TLS verification, reset), never our headers.
+            detail = str(exc)[:200] or type(exc).__name__
+            raise SendError(FailureKind.CONNECTION, f"{what}: {detail}") from None
 
     async def _access_token(self, stale: str | None) -> str:
         """The cached token, or a new one when it is near expiry or `stale` (the one WNS refused) is
@@ -378,7 +380,8 @@ class WnsProvider:
                 assert self._token is not None
                 return self._token
             if self._refused is not None and time.monotonic() < self._refused[0]:
-                raise self._refused[1]
+                held = self._refused[1]
+                raise SendError(held.kind, held.description, held.code)
             try:
                 token, life = await self._fetch_token()
             except SendError as exc:

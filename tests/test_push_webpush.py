@@ -319,9 +319,10 @@ def test_jwt_is_cached_per_audience_and_renewed_an_hour_before_it_expires(tmp_pa
 def test_connection_failures(tmp_path: Path) -> None:
     write_vapid_key(tmp_path / "vapid.pem")
 
+    held: list[asyncio.StreamWriter] = []
+
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # never answers the TLS handshake; closes when the client gives up
-        writer.close()
+        held.append(writer)  # never answers the TLS handshake
 
     async def main() -> None:
         async with WebPushService(tmp_path) as service:
@@ -338,6 +339,7 @@ def test_connection_failures(tmp_path: Path) -> None:
                 (trusting, f"https://127.0.0.1:{closed_port}/push/a", FailureKind.CONNECTION),
                 (trusting, f"https://127.0.0.1:{silent_port}/push/a", FailureKind.TIMEOUT),
                 (untrusting, service.endpoint("a"), FailureKind.CONNECTION),  # its certificate is not trusted
+                (trusting, service.endpoint("hang"), FailureKind.TIMEOUT),  # takes the request, never answers
             ]
             try:
                 for provider, url, kind in cases:
@@ -350,6 +352,9 @@ def test_connection_failures(tmp_path: Path) -> None:
                 for provider in (trusting, untrusting):
                     await provider.close()
                 server.close()
+                for writer in held:
+                    writer.close()
+                    await writer.wait_closed()
                 await server.wait_closed()
             assert service.received == []
 

@@ -9,7 +9,8 @@ auth secret (400 when that fails) and records it in `received`, answering 201 wi
 
 Subscriptions come from `new_subscription(id)`. Scripted ids (`script`, id -> (status, headers)) answer
 as given once the request passed the checks; by default "gone" 410, "missing" 404, "toolarge" 413,
-"badreq" 400, "flood" 429 with Retry-After 7, "boom" 503 with Retry-After 3, "down" 502 without one.
+"badreq" 400, "flood" 429 with Retry-After 7, "boom" 503 with Retry-After 3, "down" 502 without one;
+status 0 (default "hang") never answers until the stand-in stops.
 Refused and scripted requests land in `refused` as (id, status, reason).
 """
 
@@ -45,6 +46,7 @@ DEFAULT_SCRIPT: dict[str, tuple[int, dict[str, str]]] = {
     "flood": (429, {"Retry-After": "7"}),
     "boom": (503, {"Retry-After": "3"}),
     "down": (502, {}),
+    "hang": (0, {}),
 }
 
 
@@ -114,6 +116,7 @@ class WebPushService:
     _browsers: dict[str, _Browser] = field(default_factory=dict)
     _verified: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     _stop: asyncio.Event | None = None
+    _release: asyncio.Event = field(default_factory=asyncio.Event)  # lets "hang" requests end
     _task: asyncio.Task[None] | None = None
 
     @property
@@ -142,6 +145,7 @@ class WebPushService:
         server_pem = self.directory / "webpush-server.pem"
         ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # hypercorn sets it only on binds it makes
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = Config()
@@ -169,6 +173,7 @@ class WebPushService:
 
     async def stop(self) -> None:
         if self._stop is not None and self._task is not None:
+            self._release.set()
             self._stop.set()
             await asyncio.wait_for(self._task, 5)
 
@@ -195,6 +200,9 @@ class WebPushService:
         sub_id = scope["path"].removeprefix("/push/")
         try:
             status, extra = self._handle(scope, sub_id, headers, body)
+            if status == 0:
+                await self._release.wait()
+                status = 503
         except _Refused as exc:
             self.refused.append((sub_id, exc.status, exc.reason))
             status, extra, answer = exc.status, {"content-type": "application/json"}, exc.reason

@@ -17,6 +17,7 @@ when it is already a valid topic (1-32 URL-safe base64 characters), else the fir
 URL-safe base64 SHA-256 of it, so the same key always replaces the same queued message.
 """
 
+import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -324,6 +325,8 @@ class WebPushProvider:
     ) -> None:
         self.settings = settings
         self._timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
+        # httpx bounds each phase (connect, each read and write); this backstop bounds the whole request
+        self._deadline_s = 1.5 * timeout_s
         self._clock = clock  # wall-clock seconds: JWT exp and TTL are absolute times
         self._base_dir = base_dir
         self._key: ec.EllipticCurvePrivateKey | None = None
@@ -357,8 +360,9 @@ class WebPushProvider:
             version="aes128gcm",
         )
         try:
-            resp = await client.post(item.token, content=record, headers=headers)
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self._deadline_s):
+                resp = await client.post(item.token, content=record, headers=headers)
+        except (httpx.TimeoutException, TimeoutError):
             raise SendError(FailureKind.TIMEOUT, f"no answer from {host} in time") from None
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise SendError(FailureKind.CONNECTION, f"{host}: {str(exc) or type(exc).__name__}") from None

@@ -10,6 +10,7 @@ verification and check().
 
 import asyncio
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Coroutine
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -567,6 +569,21 @@ def test_nobody_listening_is_a_connection_failure(tmp_path: Path) -> None:
         finally:
             await closed.close()
         assert isinstance(got, SendError) and got.kind is FailureKind.CONNECTION
+
+    run(scenario, tmp_path)
+
+
+def test_the_stand_in_speaks_http2_only(tmp_path: Path) -> None:
+    async def scenario(stand_in: ApnsStandIn, provider: ApnsProvider) -> None:
+        ctx = ssl.create_default_context()
+        stand_in.ca.configure_trust(ctx)
+        async with httpx.AsyncClient(verify=ctx) as http1:  # offers ALPN http/1.1 only
+            response = await http1.post(f"{stand_in.base_url}/3/device/{device_token(1)}", content=b"{}")
+        # No ALPN in common: hypercorn falls back to HTTP/1.1, which the stand-in refuses as APNs would.
+        assert response.status_code == 505
+        assert stand_in.protocol_errors == ["HTTP/1.1 /3/device/" + device_token(1)]
+        stand_in.protocol_errors.clear()
+        assert stand_in.received == []
 
     run(scenario, tmp_path)
 

@@ -154,6 +154,7 @@ class ApnsStandIn:
         self._stop: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._config: _TlsConfig | None = None
+        self._loop_handler: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
 
     # -- credentials ---------------------------------------------------------------------------------
 
@@ -196,7 +197,21 @@ class ApnsStandIn:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(512)
+        loop = asyncio.get_running_loop()
+        self._loop_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._quiet_tls_close)
         await self._serve()
+
+    def _quiet_tls_close(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        # hypercorn lets this escape when a client writes on a connection the server is closing (the
+        # case `close_when_idle` tests); it is the client's business, not an error of the stand-in.
+        exc = context.get("exception")
+        if isinstance(exc, ssl.SSLError) and exc.reason == "APPLICATION_DATA_AFTER_CLOSE_NOTIFY":
+            return
+        if self._loop_handler is None:
+            loop.default_exception_handler(context)
+        else:
+            self._loop_handler(loop, context)
 
     async def _serve(self) -> None:
         assert self._config is not None and self._sock is not None
@@ -216,6 +231,7 @@ class ApnsStandIn:
             self._task = None
         if self._sock is not None:
             self._sock.close()
+            asyncio.get_running_loop().set_exception_handler(self._loop_handler)
 
     async def __aenter__(self) -> "ApnsStandIn":
         await self.start()
@@ -258,7 +274,11 @@ class ApnsStandIn:
         client: tuple[str, int] = tuple(scope["client"])
         self.connections.add(client)
         if scope["http_version"] != "2":
+            # Only reachable without ALPN (a client offering none): APNs speaks HTTP/2 alone.
             self.protocol_errors.append(f"HTTP/{scope['http_version']} {scope['path']}")
+            await send({"type": "http.response.start", "status": 505, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
         answer, item = self._answer(scope, body, client)
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)

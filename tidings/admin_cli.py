@@ -22,6 +22,7 @@ from tidings.config import ConfigError, load_config
 
 PREFIX = {"services": "services", "templates": "templates", "smartlinks": "smartlinks"}
 PREFIX["groups"] = "contact-policy/groups"
+PREFIX["apps"] = "apps"
 F = TypeVar("F", bound=Callable[..., Any])
 HIDDEN = ("key", "secret")  # shown in full by `show` and --json, not in a listing's columns
 

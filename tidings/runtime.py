@@ -108,7 +108,7 @@ class Runtime:
 
     async def _start_dispatch(self) -> None:
         config, store = self.config, self.store
-        self.connectors = build_connectors(config)
+        self.connectors = build_connectors(config, self.apps, store)
         self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(store, self.services, config.notify)
         await self.notifier.start()

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings import ids
-from tidings.api import admin
+from tidings.api import admin, devices
 from tidings.api.consent import members
 from tidings.api.links import follow
 from tidings.api.messages import get_message
@@ -126,6 +126,10 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/sms/messages", send_sms, methods=["POST"]),
         Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
+        Route("/v1/apps/{app_id}/devices", devices.devices, methods=["GET", "POST"]),
+        Route("/v1/apps/{app_id}/devices/{device_id}", devices.device, methods=["DELETE"]),
+        Route("/v1/apps/{app_id}/users/{user_id}/token", devices.user_token, methods=["POST"]),
+        Route("/v1/apps/{app_id}/receipts", devices.receipts, methods=["POST"]),
         Route("/l/{code}", follow, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 from tidings.channels import sandbox, smpp
 from tidings.channels.base import Connector
 from tidings.channels.kind import ProviderKind, configured
-from tidings.specs import names as channel_names
+from tidings.specs import SPECS
 
 if TYPE_CHECKING:  # the config's schema reads KINDS, so importing it here at run time would be a cycle
+    from tidings.apps import AppRegistry
     from tidings.config import Config
+    from tidings.store.base import Store
 
 KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND)
 
@@ -20,16 +22,35 @@ KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND)
 SANDBOX = sandbox.SandboxConnector.name
 
 
-def build_connectors(config: "Config") -> dict[str, Connector]:
-    """Every configured connector by its name: the sandbox, and one per `[[smsc]]`."""
-    return {kind.name(entry): kind.build(entry) for kind in KINDS for entry in configured(config, kind)}
+# Connectors that serve apps rather than a config table: each reaches its providers through the apps
+# (`[[apps]]`) and keeps its devices in the store.
+APP_CONNECTORS = ("push",)
+
+
+def build_connectors(
+    config: "Config", apps: "AppRegistry | None" = None, store: "Store | None" = None
+) -> dict[str, Connector]:
+    """Every configured connector by its name: the sandbox, one per `[[smsc]]`, and (given the apps
+    and the store) the app connectors."""
+    built: dict[str, Connector] = {
+        kind.name(entry): kind.build(entry) for kind in KINDS for entry in configured(config, kind)
+    }
+    if apps is not None and store is not None:
+        from tidings.channels.push.connector import PushConnector
+
+        built[PushConnector.name] = PushConnector(apps, store, config.sandbox.delay_ms)
+    return built
 
 
 def connector_names(config: "Config") -> set[str]:
     """The names `[routes]` may give, without building anything."""
-    return {kind.name(entry) for kind in KINDS for entry in configured(config, kind)}
+    return {kind.name(entry) for kind in KINDS for entry in configured(config, kind)} | set(APP_CONNECTORS)
 
 
 def build_routes(config: "Config", connectors: dict[str, Connector]) -> dict[str, Connector]:
-    """The connector serving each channel: the one `[routes]` names, else the sandbox."""
-    return {channel: connectors[config.routes.get(channel, SANDBOX)] for channel in channel_names()}
+    """The connector serving each channel: the one `[routes]` names, else the channel's own (the
+    sandbox when that one is not built)."""
+    return {
+        spec.name: connectors.get(config.routes.get(spec.name, spec.connector)) or connectors[SANDBOX]
+        for spec in SPECS
+    }

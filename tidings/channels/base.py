@@ -75,6 +75,7 @@ class Outbound:
     content: dict[str, Any]
     attempt: int  # 1 on the first try
     expiry: float | None = None  # epoch seconds; the provider may drop the message after it
+    address_type: str = ""  # the destination key the address came from (msisdn, userid, ios_pushid, …)
 
 
 @dataclass(frozen=True, slots=True)

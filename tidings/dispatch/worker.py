@@ -117,6 +117,8 @@ class Dispatcher:
                 updates.append(self._change(m, channel_spec(m.channel).expired, now))
             else:
                 to_send.append(m)
+        if any(channel_spec(m.channel).remembers_gone for m in to_send):
+            to_send = await self._skip_gone(to_send, updates, now)
         if any(m.policy is not None for m in to_send):
             to_send = await self._apply_policies(to_send, updates, now)
         for channel, batch in _by_channel(to_send).items():
@@ -165,6 +167,26 @@ class Dispatcher:
                 updates.append(update)
         return [m for m in batch if m.transid not in refused]
 
+    async def _skip_gone(
+        self, batch: list[DueMessage], updates: list[Update], now: float
+    ) -> list[DueMessage]:
+        """Fail, without a provider call, the messages to addresses a provider said are gone; return the
+        others. One store query per service and channel in the batch."""
+        groups: dict[tuple[str, str], list[DueMessage]] = {}
+        for m in batch:
+            if channel_spec(m.channel).remembers_gone:
+                groups.setdefault((m.service_id, m.channel), []).append(m)
+        skipped: set[str] = set()
+        for (service_id, channel), messages in groups.items():
+            found = await self.store.gone_addresses(service_id, channel, [m.address for m in messages])
+            for m in messages:
+                if (gone := found.get(m.address)) is not None:
+                    update = self._change(m, Outcome(Status.FAILED, gone.code, gone.description), now)
+                    update.error = "the address is gone: a provider said so earlier"
+                    updates.append(update)
+                    skipped.add(m.transid)
+        return [m for m in batch if m.transid not in skipped]
+
     async def _record(self, updates: list[Update]) -> None:
         # What was sent must not be sent again because one commit failed (a foreign write lock, say):
         # keep the results and try again before leaving the messages to their lease.
@@ -180,7 +202,16 @@ class Dispatcher:
 
     async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
         outbound = [
-            Outbound(m.transid, m.service_id, m.channel, m.address, m.content, m.attempts + 1, m.expiry)
+            Outbound(
+                m.transid,
+                m.service_id,
+                m.channel,
+                m.address,
+                m.content,
+                m.attempts + 1,
+                m.expiry,
+                m.address_type,
+            )
             for m in batch
         ]
         results: list[SendResult | SendError]
@@ -241,6 +272,7 @@ class Dispatcher:
             outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
         update = self._change(m, outcome, now, attempts=attempt)
         update.error = exc.description[:500]
+        update.gone = exc.kind.address_gone and channel_spec(m.channel).remembers_gone
         return update
 
     def _change(self, m: DueMessage, outcome: Outcome, at: float, attempts: int | None = None) -> Update:

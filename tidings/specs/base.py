@@ -26,7 +26,11 @@ class ChannelSpec:
     platform_code: str  # retries ran out and the connector named no code
     aliases: tuple[str, ...] = ()  # other `deliverychannel` spellings (lower case)
     inbound_name: str = ""  # the `Channel` of an MO webhook; the name in upper case when empty
-    needs_app: bool = False  # requests name an `appid` (CONTRACT.md "Apps"): 7003 without, 7104 unknown
+    connector: str = "sandbox"  # the connector serving it when `[routes]` names none
+    needs_app: bool = False
+    # Addresses a provider said are gone (FailureKind.GONE) are remembered per service, and messages to
+    # them fail at once with the code they failed with (`Store.gone_addresses`).
+    remembers_gone: bool = False  # requests name an `appid` (CONTRACT.md "Apps"): 7003 without, 7104 unknown
 
     def __post_init__(self) -> None:
         if self.request.name != self.name:

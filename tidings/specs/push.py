@@ -63,4 +63,6 @@ PUSH = ChannelSpec(
     expired_code=EXPIRED,
     platform_code=PLATFORM_FAILURE,
     needs_app=True,
+    connector="push",
+    remembers_gone=True,
 )

@@ -1,0 +1,227 @@
+"""The push connector: one message (one address) becomes one notification per device it reaches.
+
+An address is a user (`userid`, `customerid`: every device of that user in the app), a registered
+`deviceId`, or a provider token given directly (`android_pushid` an FCM token, `ios_pushid` an APNs hex
+token, `windows_pushid` a WNS channel URI; web push always goes through a registered subscription).
+Each device goes to its provider through the app's block for it (`[apps.fcm]`, …); a provider the app
+has no block for is served by the sandbox, which reports Delivered (or the failure the token's last four
+digits name) `[sandbox] delay_ms` later.
+
+The message is Submitted once any device's provider took it; it fails only when every device failed,
+with the most telling failure: one worth retrying first (the whole message is retried), else the
+first. A dead token removes its device; for a token given directly it is a GONE failure, so the
+dispatcher remembers the address and later messages to it fail without a provider call.
+"""
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import msgspec
+
+from tidings.apps import App, AppRegistry
+from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.push.provider import PushProvider, PushSend, WebPushKeys
+from tidings.schema.push import PushContent
+from tidings.specs import push_codes
+from tidings.specs.push import DESTINATION_KEYS, PUSH
+from tidings.store.base import Device, Store
+
+log = logging.getLogger("tidings.push")
+
+# Devices one message may reach at once, and messages in flight per batch.
+IN_FLIGHT = 1000
+USER_KEYS = {"userid": "user_id", "customerid": "customer_id"}
+# A deviceId, as `ids.new_id` makes them; anything else given as a *_pushid is a provider token.
+_DEVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]{32,200}")
+
+ProviderFactory = Callable[[App, str], PushProvider]
+
+
+def build_provider(app: App, provider: str) -> PushProvider:
+    """The provider client for one of an app's blocks (imported here: each pulls in its own libraries)."""
+    if provider == "fcm" and app.fcm is not None:
+        from tidings.channels.push.fcm import FcmProvider
+
+        return FcmProvider(app.fcm, base_dir=app.base_dir)
+    if provider == "apns" and app.apns is not None:
+        from tidings.channels.push.apns import ApnsProvider
+
+        return ApnsProvider(app.apns, base_dir=app.base_dir)
+    if provider == "webpush" and app.webpush is not None:
+        from tidings.channels.push.webpush import WebPushProvider
+
+        return WebPushProvider(app.webpush, base_dir=app.base_dir)
+    if provider == "wns" and app.wns is not None:
+        from tidings.channels.push.wns import WnsProvider
+
+        return WnsProvider(app.wns, base_dir=app.base_dir)
+    raise ValueError(f"app {app.id} has no {provider} block")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    platform: str
+    provider: str
+    token: str
+    device: Device | None = None  # None: a token given directly
+
+
+class PushConnector:
+    name: ClassVar[str] = "push"
+
+    def __init__(
+        self, apps: AppRegistry, store: Store, delay_ms: int, factory: ProviderFactory = build_provider
+    ) -> None:
+        self.apps = apps
+        self.store = store
+        self.delay_s = delay_ms / 1000
+        self.factory = factory
+        self.label = "push"
+        # One client per app block, kept while its settings stay as they were (the admin API may change
+        # them: the next send then gets a new client and the old one is closed).
+        self._providers: dict[tuple[str, str], tuple[bytes, PushProvider]] = {}
+        self._limit = asyncio.Semaphore(IN_FLIGHT)
+
+    async def start(self, inbox: Inbox) -> None:
+        return None
+
+    async def stop(self) -> None:
+        providers, self._providers = self._providers, {}
+        for _, provider in providers.values():
+            await _close(provider)
+
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        return list(await asyncio.gather(*(self._one(m) for m in batch)))
+
+    async def _one(self, m: Outbound) -> SendResult | SendError:
+        try:
+            content = m.content
+            app = self.apps.find(str(content.get("appid", "")))
+            if app is None:
+                return SendError(FailureKind.CONFIG, f"app {content.get('appid')!r} no longer exists")
+            push = msgspec.convert(content.get("push", {}), PushContent)
+            targets = await self._targets(app, m)
+            if isinstance(targets, SendError):
+                return targets
+            return await self._deliver(app, m, push, targets)
+        except SendError as exc:
+            return exc
+
+    async def _targets(self, app: App, m: Outbound) -> list[Target] | SendError:
+        key = m.address_type or "userid"
+        if key in USER_KEYS:
+            devices = await self.store.find_devices(app.id, USER_KEYS[key], m.address)
+            if devices:
+                return [Target(d.platform, d.provider, d.token, d) for d in devices]
+            if not app.has_blocks():
+                # A sandbox app reaches its users without devices, so a first try needs no set-up.
+                return [Target("android", "sandbox", m.address)]
+            return _unknown(f"no device registered for {key} {m.address}")
+        platform = DESTINATION_KEYS.get(key) or "android"
+        if _DEVICE_ID.fullmatch(m.address):
+            devices = await self.store.find_devices(app.id, "device_id", m.address)
+            if not devices:
+                return _unknown(f"no device {m.address} in app {app.id}")
+            d = devices[0]
+            return [Target(d.platform, d.provider, d.token, d)]
+        if platform == "web":
+            return _unknown("web push goes to a registered subscription: give its deviceId")
+        return [Target(platform, _provider_for(app, platform, m.address), m.address)]
+
+    async def _deliver(
+        self, app: App, m: Outbound, push: PushContent, targets: list[Target]
+    ) -> SendResult | SendError:
+        usable = [t for t in targets if getattr(push, t.platform) is not None]
+        if not usable:
+            platforms = ", ".join(sorted({t.platform for t in targets}))
+            return SendError(
+                FailureKind.INVALID,
+                f"the message has no block for the address's platform ({platforms})",
+                push_codes.INVALID_PAYLOAD,
+            )
+        results = await asyncio.gather(*(self._send_to(app, m, push, t) for t in usable))
+        accepted = [r for r in results if isinstance(r, SendResult)]
+        dead = [t.device.device_id for t, r in zip(usable, results, strict=True) if _dead(r) and t.device]
+        if dead:
+            await self.store.delete_devices(app.id, dead)
+            log.info("push: removed %d device(s) of app %s whose tokens are dead", len(dead), app.id)
+        if accepted:
+            real = [r for r in accepted if r.receipt is None]
+            # Only the sandbox knows a final status; a real provider's comes from the app's receipt.
+            return real[0] if real else accepted[0]
+        errors = [r for r in results if isinstance(r, SendError)]
+        return _worst(errors, direct=targets[0].device is None)
+
+    async def _send_to(self, app: App, m: Outbound, push: PushContent, t: Target) -> SendResult | SendError:
+        if t.provider == "sandbox" or getattr(app, t.provider) is None:
+            return SendResult(f"push:{m.transid}", PUSH.sandbox_outcome(t.token), self.delay_s)
+        item = PushSend(
+            transid=m.transid,
+            platform=t.platform,
+            token=t.token,
+            content=push,
+            expiry=m.expiry,
+            keys=WebPushKeys(t.device.p256dh, t.device.auth) if t.device and t.device.p256dh else None,
+        )
+        provider = await self._provider(app, t.provider)
+        async with self._limit:
+            try:
+                ext_id = await provider.send(item)
+            except SendError as exc:
+                return exc
+            except Exception as exc:  # a provider's bug must not lose the batch
+                log.exception("push provider %s failed unexpectedly", t.provider)
+                return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
+        return SendResult(f"push:{ext_id}")
+
+    async def _provider(self, app: App, name: str) -> PushProvider:
+        settings = msgspec.json.encode(getattr(app, name))
+        held = self._providers.get((app.id, name))
+        if held is not None and held[0] == settings:
+            return held[1]
+        provider = self.factory(app, name)
+        self._providers[(app.id, name)] = (settings, provider)
+        if held is not None:
+            await _close(held[1])
+        return provider
+
+
+def _provider_for(app: App, platform: str, token: str) -> str:
+    """Which provider a token given directly goes to: APNs for an iOS hex token when the app has APNs,
+    else FCM (FCM tokens serve iOS too); WNS for Windows."""
+    if platform == "windows":
+        return "wns"
+    if platform == "ios" and (app.apns is not None or app.fcm is None) and _HEX.fullmatch(token):
+        return "apns"
+    return "fcm"
+
+
+def _dead(r: SendResult | SendError) -> bool:
+    return isinstance(r, SendError) and r.kind is FailureKind.GONE
+
+
+def _unknown(why: str) -> SendError:
+    return SendError(FailureKind.INVALID, why, push_codes.UNKNOWN_USER)
+
+
+def _worst(errors: list[SendError], direct: bool) -> SendError:
+    """The failure that speaks for the message when every device failed: one worth retrying first (so
+    the message is tried again), else the first. A user whose devices are all dead is not gone (a new
+    device may register), so only a token given directly is."""
+    retry = next((e for e in errors if e.retryable), None)
+    chosen = retry or errors[0]
+    if chosen.kind is FailureKind.GONE and not direct:
+        return SendError(FailureKind.REJECTED, chosen.description, chosen.code)
+    return chosen
+
+
+async def _close(provider: PushProvider) -> None:
+    try:
+        await provider.close()
+    except Exception:
+        log.warning("closing a push provider failed", exc_info=True)

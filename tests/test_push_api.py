@@ -111,9 +111,7 @@ def test_a_user_of_a_sandbox_app_is_delivered_then_read_on_the_apps_receipt(
     assert receipt(push_server, token, transid, "Read").status_code == 204  # a repeat changes nothing
     receiver.wait_count(path, 3)
     time.sleep(0.5)
-    assert [(h.info["deliveryStatus"], h.info["code"]) for h in receiver.at(path)][2:] == [
-        ("Read", "7502")
-    ]
+    assert [(h.info["deliveryStatus"], h.info["code"]) for h in receiver.at(path)][2:] == [("Read", "7502")]
     view = push_server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
     assert view["status"] == "Read"
     assert view["content"]["appid"] == "app-a" and view["content"]["push"]["android"]["text"] == "Hello"

@@ -492,6 +492,21 @@ def test_failed_early_refresh_keeps_the_working_token(
     assert_no_secrets(seen, caplog)
 
 
+def test_a_connection_closed_under_a_send_is_tried_once_more(tmp_path: Path) -> None:
+    async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
+        await provider.send(push("dev-1"))
+        stand.drop_next = 1
+        assert NAME.fullmatch(await provider.send(push("dev-2")))
+        assert stand.sends == 3
+        stand.drop_next = 2
+        result = await outcome(provider, push("dev-3"), seen)
+        assert isinstance(result, SendError)
+        assert (result.kind, result.code) == (FailureKind.CONNECTION, codes.SERVICE_UNAVAILABLE)
+        assert stand.sends == 5
+
+    run(tmp_path, body)
+
+
 def test_slow_answer_is_a_timeout(tmp_path: Path) -> None:
     async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
         settings = FcmSettings("demo-project", "fcm.json", stand.base_url)

@@ -465,7 +465,13 @@ class FcmProvider:
         headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         try:
             async with asyncio.timeout(self._deadline):
-                return await self._http().post(self._send_url, content=raw, headers=headers)
+                try:
+                    return await self._http().post(self._send_url, content=raw, headers=headers)
+                except (httpx.WriteError, httpx.RemoteProtocolError):
+                    # The service closed the connection under us (an HTTP/2 GOAWAY, an idle keep-alive
+                    # connection timed out): once more, on a fresh connection. A retry by the
+                    # dispatcher would risk the same duplicate and cost the message an attempt.
+                    return await self._http().post(self._send_url, content=raw, headers=headers)
         except (httpx.HTTPError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM messages:send") from None
 

@@ -653,7 +653,7 @@ def test_check(tmp_path: Path) -> None:
         (problem,) = check(FcmSettings("demo-project", name), tmp_path)
         assert expected[name] in problem and name in problem, problem
         assert "AAAA" not in problem and "BEGIN" not in problem
-    for base_url in ("fcm.googleapis.com", "https://", "https://h/v1/x", "https://h?x=1"):
+    for base_url in ("fcm.googleapis.com", "https://", "https://h/v1/x", "https://h?x=1", "https://h:port"):
         (problem,) = check(FcmSettings("demo-project", "good.json", base_url), tmp_path)
         assert "base_url" in problem
     assert "project_id" in check(FcmSettings("demo project", "good.json"), tmp_path)[0]

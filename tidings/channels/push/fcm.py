@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 import msgspec
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -102,7 +103,7 @@ def load_service_account(path: Path) -> ServiceAccount:
         raise ValueError(f"service_account_file {path}: token_uri is not an http(s) URL")
     try:
         key = load_pem_private_key(str(fields["private_key"]).encode(), password=None)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):
         raise ValueError(f"service_account_file {path}: private_key is not an unencrypted PEM key") from None
     if not isinstance(key, RSAPrivateKey):
         raise ValueError(f"service_account_file {path}: private_key is not an RSA key")
@@ -110,7 +111,11 @@ def load_service_account(path: Path) -> ServiceAccount:
 
 
 def _is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises on a port that is not a number
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 

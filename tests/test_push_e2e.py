@@ -1,0 +1,251 @@
+"""Push end to end: a real `tidings serve` process whose app has a block for every provider, each aimed at
+its local stand-in (FCM, APNs over HTTP/2 + TLS, a web push service that decrypts as the browser, WNS).
+What is checked is what a user sees (the API, notifications, the message's status) and what each
+provider received."""
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import KEY_A, SECRETS, assert_no_secrets, b64, config_text, unique_path
+from tests.standins.apns import device_token
+from tests.standins.fcm import SCRIPTED, fcm_error
+from tests.support.push_standins import PushStandIns
+from tests.support.receiver import Receiver
+from tests.support.server import TidingsServer
+from tidings.specs import push_codes
+
+APP = "app-e2e"
+APP_SECRET = b"e2e-app-client-secret-0123456789"
+SECRETS.append(b64(APP_SECRET))
+SETTLE_S = 0.3  # time for a notification that should not come to show up anyway
+
+THROTTLED = (
+    429,
+    fcm_error(429, "RESOURCE_EXHAUSTED", "Sending quota for this device exceeded.", "QUOTA_EXCEEDED"),
+    {"Retry-After": "1"},
+)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("push-e2e")
+
+
+@pytest.fixture(scope="module")
+def providers(workdir: Path) -> Iterator[PushStandIns]:
+    with PushStandIns(workdir) as standins:
+        yield standins
+
+
+@pytest.fixture(scope="module")
+def server(workdir: Path, providers: PushStandIns, receiver: Receiver) -> Iterator[TidingsServer]:
+    app = providers.app_toml(APP, "alpha", b64(APP_SECRET))
+    s = TidingsServer(workdir, config_text(receiver) + app).start()
+    yield s
+    code = s.stop()
+    s.close()
+    assert code == 0, s.output()
+    SECRETS.extend(providers.secrets())
+    assert_no_secrets(s)
+
+
+def register(server: TidingsServer, **device: Any) -> str:
+    r = server.client.post(f"/v1/apps/{APP}/devices", json=device, headers={"key": KEY_A})
+    assert r.status_code == 201, r.text
+    return str(r.json()["deviceId"])
+
+
+def devices_of(server: TidingsServer, user: str) -> list[dict[str, Any]]:
+    r = server.client.get(f"/v1/apps/{APP}/devices", params={"userid": user}, headers={"key": KEY_A})
+    assert r.status_code == 200, r.text
+    return list(r.json()["devices"])
+
+
+def send(server: TidingsServer, destination: dict[str, list[str]], notify: str, **blocks: Any) -> str:
+    body = {
+        "appid": APP,
+        "deliverychannel": "push",
+        "channels": {"push": blocks or {"android": {"title": "Hi", "text": "Hello"}}},
+        "destination": [destination],
+        "notifyurl": notify,
+    }
+    answer = server.send(body, KEY_A).json()["response"]
+    assert isinstance(answer, list) and answer[0]["code"] == "1001", answer
+    return str(answer[0]["transid"])
+
+
+def statuses(receiver: Receiver, path: str) -> list[tuple[str, str]]:
+    return [(h.info["deliveryStatus"], h.info["code"]) for h in receiver.at(path)]
+
+
+def settled(receiver: Receiver, path: str, count: int) -> list[tuple[str, str]]:
+    """The notifications at `path` once `count` came and no more followed."""
+    receiver.wait_count(path, count, timeout=10)
+    time.sleep(SETTLE_S)
+    return statuses(receiver, path)
+
+
+def user_token(server: TidingsServer, user: str) -> str:
+    r = server.client.post(f"/v1/apps/{APP}/users/{user}/token", headers={"key": KEY_A})
+    assert r.status_code == 201, r.text
+    token = str(r.json()["token"])
+    SECRETS.append(token)
+    return token
+
+
+def receipt(server: TidingsServer, token: str, transid: str, status: str) -> int:
+    r = server.client.post(
+        f"/v1/apps/{APP}/receipts",
+        json={"transid": transid, "status": status},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    return r.status_code
+
+
+EVERY_PLATFORM: dict[str, Any] = {
+    "android": {"title": "Android title", "text": "Android text"},
+    "ios": {"title": "iOS title", "text": "iOS text"},
+    "web": {"title": "Web title", "text": "Web text", "platform_types": ["chrome"]},
+    "windows": {"text": ["Windows title", "Windows text"]},
+}
+
+
+def register_everywhere(
+    server: TidingsServer, providers: PushStandIns, user: str, n: int
+) -> tuple[str, str, str, str]:
+    """A phone (FCM), an iPhone (APNs), a browser (web push) and a PC (WNS) for `user`: their FCM
+    token, APNs token, web push subscription id and WNS channel id."""
+    fcm_token, apns_token, browser, channel = (
+        f"fcm-{user}-phone",
+        device_token(n),
+        f"{user}-web",
+        f"{user}-pc",
+    )
+    register(server, userid=user, platform="android", token=fcm_token)
+    register(server, userid=user, platform="ios", token=apns_token)
+    register(server, userid=user, platform="web", subscription=providers.subscribe(browser))
+    register(server, userid=user, platform="windows", token=providers.wns.channel(channel))
+    return fcm_token, apns_token, browser, channel
+
+
+def test_a_user_is_reached_on_every_device_and_the_apps_receipts_move_the_message(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    fcm_token, apns_token, browser, channel = register_everywhere(server, providers, "u1", 0xE2E1)
+    assert {(d["platform"], d["provider"]) for d in devices_of(server, "u1")} == {
+        ("android", "fcm"),
+        ("ios", "apns"),
+        ("web", "webpush"),
+        ("windows", "wns"),
+    }
+
+    path = unique_path("e2e-user")
+    transid = send(server, {"userid": ["u1"]}, receiver.url(path), **EVERY_PLATFORM)
+    assert settled(receiver, path, 1) == [("Submitted", "7501")]
+    first = receiver.at(path)[0]
+    assert (first.transid, first.info["destination"], first.info["destinationType"]) == (
+        transid,
+        "u1",
+        "userid",
+    )
+
+    # Each provider got exactly one request, carrying its platform's block.
+    print(providers.call(lambda: providers.fcm.received))
+    print(server.output())
+    print(server.message(transid, KEY_A))
+    (fcm,) = providers.fcm_sent(fcm_token)
+    assert fcm["notification"] == {"title": "Android title", "body": "Android text"}
+    (apns,) = providers.call(lambda: [r for r in providers.apns.received if r.token == apns_token])
+    assert (apns.status, apns.headers["apns-topic"]) == (200, providers.apns.topic)
+    assert apns.body["aps"]["alert"] == {"title": "iOS title", "body": "iOS text"}
+    (web,) = providers.call(lambda: [r for r in providers.webpush.received if r.sub_id == browser])
+    assert (web.json["title"], web.json["body"], web.json["transid"]) == ("Web title", "Web text", transid)
+    assert web.vapid_key == providers.vapid_public_key
+    (toast,) = providers.call(lambda: [r for r in providers.wns.received if r.channel == channel])
+    assert toast.status == 200 and toast.toast is not None
+    assert [t.text for t in toast.toast.iter("text")] == ["Windows title", "Windows text"]
+
+    # The real providers say nothing more: the app's receipts do.
+    token = user_token(server, "u1")
+    assert receipt(server, token, transid, "Delivered") == 204
+    receiver.wait_count(path, 2, timeout=10)
+    assert receipt(server, token, transid, "Read") == 204
+    assert receipt(server, token, transid, "Read") == 204  # a repeat changes nothing
+    assert settled(receiver, path, 3) == [("Submitted", "7501"), ("Delivered", "7500"), ("Read", "7502")]
+    assert {h.transid for h in receiver.at(path)} == {transid}
+    view = server.message(transid, KEY_A)
+    assert (view["status"], view["code"]) == ("Read", "7502"), view
+
+
+def test_a_dead_fcm_token_removes_its_device(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    token = "fcm-uninstalled-e2e"
+    providers.script_fcm(token, SCRIPTED["stale"])  # 404 UNREGISTERED
+    device = register(server, userid="u-dead", platform="android", token=token)
+    path = unique_path("e2e-dead-fcm")
+    send(server, {"android_pushid": [device]}, receiver.url(path))
+    assert settled(receiver, path, 1) == [("Failed", push_codes.TOKEN_UNREGISTERED)]
+    assert len(providers.fcm_sent(token)) == 1
+    assert devices_of(server, "u-dead") == []
+
+    again = unique_path("e2e-dead-fcm-again")
+    send(server, {"android_pushid": [device]}, receiver.url(again))
+    assert settled(receiver, again, 1) == [("Failed", push_codes.UNKNOWN_USER)]
+    assert len(providers.fcm_sent(token)) == 1  # nothing more reached FCM
+
+
+def test_a_dead_apns_token_given_directly_is_remembered(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    token = "dead" + device_token(0xE2E2)[4:]  # the stand-in answers 410 Unregistered to "dead…"
+    ios = {"title": "Hi", "text": "Hello"}
+    path = unique_path("e2e-dead-apns")
+    send(server, {"ios_pushid": [token]}, receiver.url(path), ios=ios)
+    assert settled(receiver, path, 1) == [("Failed", push_codes.TOKEN_UNREGISTERED)]
+
+    def to_token() -> list[tuple[int, str | None]]:
+        return [(r.status, r.reason) for r in providers.apns.received if r.token == token]
+
+    assert providers.call(to_token) == [(410, "Unregistered")]
+    again = unique_path("e2e-dead-apns-again")
+    send(server, {"ios_pushid": [token]}, receiver.url(again), ios=ios)
+    assert settled(receiver, again, 1) == [("Failed", push_codes.TOKEN_UNREGISTERED)]
+    assert providers.call(to_token) == [(410, "Unregistered")]  # the dispatcher did not ask APNs again
+
+
+def test_a_throttled_send_is_retried_after_the_wait_fcm_asked_for(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    token = "fcm-throttled-once-e2e"
+    providers.script_fcm(token, THROTTLED, times=1)
+    path = unique_path("e2e-throttled")
+    send(server, {"android_pushid": [token]}, receiver.url(path))
+    # The dispatcher's own backoff (5 s) is longer than FCM's Retry-After (1 s), so the retry comes then.
+    assert settled(receiver, path, 1) == [("Submitted", "7501")]
+    asked = providers.fcm_answered_at(token)
+    assert len(asked) == 2, asked
+    assert asked[1] - asked[0] >= 1.0, asked
+    assert len(providers.fcm_sent(token)) == 2
+
+
+def test_no_secret_shows_in_the_servers_output(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    register_everywhere(server, providers, "u-secret", 0xE2E3)
+    path = unique_path("e2e-secrets")
+    transid = send(server, {"userid": ["u-secret"]}, receiver.url(path), **EVERY_PLATFORM)
+    receiver.wait_count(path, 1, timeout=10)
+    assert receipt(server, user_token(server, "u-secret"), transid, "Read") == 204
+    receiver.wait_count(path, 3, timeout=10)
+    issued = providers.call(
+        lambda: (providers.fcm.issued, providers.apns.provider_tokens, providers.wns.issued)
+    )
+    assert all(issued), f"each provider's credentials were used: {issued}"
+    output = server.output()
+    leaked = [s for s in [*SECRETS, *providers.secrets()] if s in output]
+    assert not leaked, f"secrets in the server's output: {leaked}"

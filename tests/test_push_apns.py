@@ -579,7 +579,7 @@ def test_the_stand_in_speaks_http2_only(tmp_path: Path) -> None:
         stand_in.ca.configure_trust(ctx)
         async with httpx.AsyncClient(verify=ctx) as http1:  # offers ALPN http/1.1 only
             response = await http1.post(f"{stand_in.base_url}/3/device/{device_token(1)}", content=b"{}")
-        # No ALPN in common: hypercorn falls back to HTTP/1.1, which the stand-in refuses as APNs would.
+        # No ALPN in common: the client speaks HTTP/1.1, which the stand-in refuses as APNs would.
         assert response.status_code == 505
         assert stand_in.protocol_errors == ["HTTP/1.1 /3/device/" + device_token(1)]
         stand_in.protocol_errors.clear()

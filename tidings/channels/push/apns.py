@@ -1,9 +1,9 @@
 """Apple Push Notification service (APNs): HTTP/2 over TLS with token (ES256 JWT) authentication.
 
-One long-lived HTTP/2 connection per provider: Apple treats connection churn as abuse, so the client is
-limited to one connection and many concurrent streams on it (httpcore also caps streams at
-min(server's SETTINGS_MAX_CONCURRENT_STREAMS, 100)). A 500/503 retires the connection (Apple says to
-retry on a new one): the next push opens a fresh one while pushes already in flight finish on the old.
+One long-lived HTTP/2 connection per provider (`h2client.H2Client`): Apple treats connection churn as
+abuse, so pushes share one connection as concurrent streams, up to the server's
+SETTINGS_MAX_CONCURRENT_STREAMS and our own cap. A 500/503 retires the connection (Apple says to retry
+on a new one): the next push opens a fresh one while pushes already in flight finish on the old.
 
 The provider token (header alg ES256, kid = key_id; claims iss = team_id, iat) is reused for 40 minutes,
 inside Apple's 20-60 minute window, and renewed early only when Apple answers 403 ExpiredProviderToken,
@@ -41,7 +41,6 @@ QUOTA_EXCEEDED (Retry-After); 500/503 -> UNAVAILABLE SERVICE_UNAVAILABLE; a brok
 reset) -> retried once on a new connection, then CONNECTION; no answer in time -> TIMEOUT.
 """
 
-import asyncio
 import logging
 import ssl
 import time
@@ -53,13 +52,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
 import jwt
 import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.channels.base import FailureKind, SendError
+from tidings.channels.push.h2client import ConnectError, H2Client, H2ClientError, Response
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import ApnsSettings
 from tidings.specs import push_codes as codes
@@ -214,9 +213,9 @@ def _retry_after(value: str | None) -> float | None:
         return None
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(response: Response) -> str:
     try:
-        reason = msgspec.json.decode(response.content).get("reason")
+        reason = msgspec.json.decode(response.body).get("reason")
     except (msgspec.DecodeError, AttributeError):
         return ""
     return reason if isinstance(reason, str) else ""
@@ -276,15 +275,6 @@ class _ProviderToken:
         self._jwt = jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self._key_id})
 
 
-class _Connection:
-    """One httpx client holding one HTTP/2 connection; closed once retired and idle."""
-
-    def __init__(self, client: httpx.AsyncClient) -> None:
-        self.client = client
-        self.active = 0
-        self.retired = False
-
-
 class ApnsProvider:
     name: ClassVar[str] = "apns"
 
@@ -299,47 +289,46 @@ class ApnsProvider:
     ) -> None:
         self._settings = settings
         self._base_dir = base_dir
-        self._base_url = settings.base_url.rstrip("/")
         self._clock = clock
         self._timeout_s = timeout_s
-        self._streams = asyncio.Semaphore(max_streams)
+        self._max_streams = max_streams
+        self._topic = settings.topic.encode()
         self._tokens: _ProviderToken | None = None
-        self._conn: _Connection | None = None
-        self._draining: set[_Connection] = set()
+        self._client: H2Client | None = None
         self._warned = ""  # the refusal already logged, so a flood of them logs once
-        self._closing: set[asyncio.Task[None]] = set()
 
     async def send(self, item: PushSend) -> str:
         request = payload(item, self._clock())
         tokens = self._provider_token()
-        async with self._streams:
-            bearer = tokens.current()
-            for attempt in (1, 2):
-                try:
-                    response = await self._exchange(request, bearer)
-                except (TimeoutError, httpx.TimeoutException):
-                    raise SendError(FailureKind.TIMEOUT, "APNs did not answer in time") from None
-                except httpx.TransportError as exc:
-                    # A connection Apple closed (GOAWAY, reset) is replaced by the pool: try once more.
-                    if attempt == 1 and not isinstance(exc, httpx.ConnectError):
-                        continue
-                    raise SendError(FailureKind.CONNECTION, f"APNs connection failed: {exc!r}") from None
-                if response.status_code == 200:
-                    self._warned = ""
-                    return response.headers.get("apns-id") or request.headers["apns-id"]
-                reason = _reason(response)
-                if response.status_code == 403 and reason == "ExpiredProviderToken" and attempt == 1:
-                    bearer = tokens.renew(bearer)
+        client = self._h2()
+        path = f"/3/device/{request.token}".encode()
+        bearer = tokens.current()
+        for attempt in (1, 2):
+            try:
+                response = await client.request(
+                    b"POST", path, self._headers(request, bearer), request.body, self._timeout_s
+                )
+            except TimeoutError:
+                raise SendError(FailureKind.TIMEOUT, "APNs did not answer in time") from None
+            except H2ClientError as exc:
+                # A connection Apple closed (GOAWAY, reset) is replaced by the client: try once more.
+                if attempt == 1 and not isinstance(exc, ConnectError):
                     continue
-                raise self._failure(response, reason)
+                raise SendError(FailureKind.CONNECTION, f"APNs connection failed: {exc}") from None
+            if response.status == 200:
+                self._warned = ""
+                return _text(response.header(b"apns-id")) or request.headers["apns-id"]
+            reason = _reason(response)
+            if response.status == 403 and reason == "ExpiredProviderToken" and attempt == 1:
+                bearer = tokens.renew(bearer)
+                continue
+            raise self._failure(response, reason)
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def close(self) -> None:
-        conns = [*self._draining, *([self._conn] if self._conn else [])]
-        self._conn = None
-        self._draining.clear()
-        for conn in conns:
-            await conn.client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()
 
     def _provider_token(self) -> _ProviderToken:
         if self._tokens is None:
@@ -351,64 +340,44 @@ class ApnsProvider:
             self._tokens = _ProviderToken(key, self._settings, self._clock)
         return self._tokens
 
-    def _connection(self) -> _Connection:
-        if self._conn is None:
-            client = httpx.AsyncClient(
-                http1=False,
-                http2=True,
-                verify=_tls(self._settings, self._base_dir),
-                timeout=httpx.Timeout(self._timeout_s, connect=min(CONNECT_TIMEOUT_S, self._timeout_s)),
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1, keepalive_expiry=None),
+    def _h2(self) -> H2Client:
+        if self._client is None:
+            url = urlsplit(self._settings.base_url)
+            self._client = H2Client(
+                url.hostname or "",
+                url.port or 443,
+                _tls(self._settings, self._base_dir),
+                max_streams=self._max_streams,
+                connect_timeout_s=min(CONNECT_TIMEOUT_S, self._timeout_s),
             )
-            self._conn = _Connection(client)
-        return self._conn
+        return self._client
 
-    async def _exchange(self, request: ApnsRequest, bearer: str) -> httpx.Response:
-        conn = self._connection()
-        conn.active += 1
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                return await conn.client.post(
-                    f"{self._base_url}/3/device/{request.token}",
-                    content=request.body,
-                    headers={
-                        "authorization": f"bearer {bearer}",
-                        "apns-topic": self._settings.topic,
-                        "content-type": "application/json",
-                        **request.headers,
-                    },
-                )
-        finally:
-            conn.active -= 1
-            if conn.retired and conn.active == 0 and conn in self._draining:
-                self._draining.discard(conn)
-                await conn.client.aclose()
+    def _headers(self, request: ApnsRequest, bearer: str) -> list[tuple[bytes, bytes]]:
+        headers = [
+            (b"authorization", b"bearer " + bearer.encode()),
+            (b"apns-topic", self._topic),
+            (b"content-type", b"application/json"),
+        ]
+        headers += [(name.encode(), value.encode()) for name, value in request.headers.items()]
+        return headers
 
-    def _failure(self, response: httpx.Response, reason: str) -> SendError:
-        error = _error(response.status_code, reason, _retry_after(response.headers.get("retry-after")))
-        if error.kind is FailureKind.UNAVAILABLE:
-            self._retire()
+    def _failure(self, response: Response, reason: str) -> SendError:
+        retry_after = _retry_after(_text(response.header(b"retry-after")))
+        error = _error(response.status, reason, retry_after)
+        if error.kind is FailureKind.UNAVAILABLE and self._client is not None:
+            self._client.retire()  # Apple asks for a new connection after a 500/503
         elif error.kind is FailureKind.CONFIG:
             self._warn(f"APNs refused the app's credentials or topic: {error.description}")
         return error
-
-    def _retire(self) -> None:
-        """Apple asks for a new connection after a 500/503: the next push opens one."""
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        conn.retired = True
-        self._draining.add(conn)
-        if conn.active == 0:
-            self._draining.discard(conn)
-            task = asyncio.get_running_loop().create_task(conn.client.aclose())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
 
     def _warn(self, text: str) -> None:
         if text != self._warned:
             self._warned = text
             log.warning(text)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
 
 
 def check(settings: ApnsSettings, base_dir: Path) -> list[str]:

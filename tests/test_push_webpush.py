@@ -1,8 +1,7 @@
-"""The Web Push provider against a push service stand-in on 127.0.0.1 (TLS, HTTP/2) that checks the VAPID
-JWT, the RFC 8030 headers and the record size, and decrypts the body as the browser would
-(tests/standins/webpush.py). Each case: the message, the subscription id the service scripts (or an
-endpoint we must refuse), what the browser must decrypt and the headers the service must get, and the
-id or the SendError kind + code the provider must give.
+"""The Web Push provider beyond its table cases (those run through the push connector in the shared
+runner: tests/connectors/cases_webpush.py): the pure payload mapping, the VAPID JWT cache, the warning
+on a refused key, connection failures with a short timeout, the endpoint and key rules, and check().
+The stand-in is the push service of tests/standins/webpush.py (TLS, HTTP/2), which decrypts as the browser.
 """
 
 import asyncio
@@ -10,7 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from tidings.channels.base import FailureKind, SendError
 from tidings.channels.push.provider import PushSend, WebPushKeys
 from tidings.channels.push.settings import WebPushSettings
 from tidings.channels.push.webpush import (
-    MAX_PLAINTEXT,
     WebPushProvider,
     check,
     endpoint_problem,
@@ -32,133 +30,14 @@ from tidings.channels.push.webpush import (
     vapid_public_key,
 )
 from tidings.schema.push import PushContent, WebExtras, WebPushMessage
-from tidings.specs.push_codes import (
-    AUTH_ERROR,
-    INVALID_PAYLOAD,
-    INVALID_TOKEN,
-    PAYLOAD_TOO_LARGE,
-    PLATFORM_FAILURE,
-    QUOTA_EXCEEDED,
-    SERVICE_UNAVAILABLE,
-    TOKEN_UNREGISTERED,
-)
+from tidings.specs.push_codes import AUTH_ERROR
 
 SUBJECT = "mailto:ops@example.com"
-FOUR_WEEKS = 2419200
-
-
-def at_limit(name: str, extra: int = 0) -> PushContent:
-    """A message whose JSON is MAX_PLAINTEXT (+ extra) bytes long when sent as case `name`."""
-    rest = len(f'{{"title":"t","body":"","transid":"tid-{name}"}}'.encode())
-    return web("t", "x" * (MAX_PLAINTEXT - rest + extra))
+OTHER_KEY = "BOtherKeyThatIsNotOursAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 
 
 def web(title: str = "Sale", text: str = "50% off", **kw: Any) -> PushContent:
     return PushContent(web=WebPushMessage(title=title, text=text, **kw))
-
-
-@dataclass
-class Case:
-    name: str
-    content: PushContent
-    sub: str = "a"  # the subscription id at the stand-in (scripted ids answer as scripted)
-    endpoint: str | None = None  # instead of the stand-in's: an endpoint the provider must refuse
-    keys: WebPushKeys | str | None = "sub"  # "sub": the subscription's own keys
-    priority: int = 2
-    expires_in: float | None = None
-    pushref: str | None = None
-    plaintext: bytes | None = None  # exactly what the browser decrypts
-    headers: dict[str, str] = field(default_factory=dict)  # what the service must get (lower-case names)
-    absent: tuple[str, ...] = ()  # headers the service must not get
-    error: tuple[FailureKind, str] | None = None
-    retry_after: float | None = None
-    reaches_service: bool = True
-    vapid_key: str | None = None  # the key the service expects for this case, when not ours
-
-
-OTHER_KEY = "BOtherKeyThatIsNotOursAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
-
-CASES = [
-    Case(
-        "everything",
-        web(
-            "Sale",
-            "50% off, été",
-            url="https://shop.example.com/sale",
-            actiontext="Open",
-            platform_types=["chrome", "firefox"],
-            extras=WebExtras(collapse_key="sale", time_to_live=600, customtags={"k": "v", "n": 2}),
-        ),
-        priority=1,
-        pushref="ref-1",
-        plaintext=(
-            '{"title":"Sale","body":"50% off, été","url":"https://shop.example.com/sale","actiontext":"Open",'
-            '"platform_types":["chrome","firefox"],"customtags":{"k":"v","n":2},"pushref":"ref-1",'
-            '"transid":"tid-everything"}'
-        ).encode(),
-        headers={"ttl": "600", "urgency": "high", "topic": "sale", "content-encoding": "aes128gcm"},
-    ),
-    Case(
-        "minimal",
-        web(),
-        plaintext=b'{"title":"Sale","body":"50% off","transid":"tid-minimal"}',
-        headers={"ttl": str(FOUR_WEEKS), "urgency": "normal", "content-encoding": "aes128gcm"},
-        absent=("topic",),
-    ),
-    Case(
-        "long collapse key, low priority, expiry in the past",
-        web(extras=WebExtras(collapse_key="order status #42 for user")),
-        priority=3,
-        expires_in=-30,
-        headers={"ttl": "0", "urgency": "low", "topic": "8d0_TuLeMzqvN7F6tBzYwf_gNUeJVwXs"},
-    ),
-    Case("at the limit", at_limit("at the limit"), headers={"content-length": "4096"}),
-    Case(
-        "one byte more",
-        at_limit("one byte more", 1),
-        error=(FailureKind.INVALID, PAYLOAD_TOO_LARGE),
-        reaches_service=False,
-    ),
-    Case("410", web(), sub="gone", error=(FailureKind.GONE, TOKEN_UNREGISTERED)),
-    Case("404", web(), sub="missing", error=(FailureKind.GONE, TOKEN_UNREGISTERED)),
-    Case("413", web(), sub="toolarge", error=(FailureKind.INVALID, PAYLOAD_TOO_LARGE)),
-    Case("400", web(), sub="badreq", error=(FailureKind.INVALID, INVALID_PAYLOAD)),
-    Case("429", web(), sub="flood", error=(FailureKind.THROTTLED, QUOTA_EXCEEDED), retry_after=7),
-    Case("503", web(), sub="boom", error=(FailureKind.UNAVAILABLE, SERVICE_UNAVAILABLE), retry_after=3),
-    Case("502 without Retry-After", web(), sub="down", error=(FailureKind.UNAVAILABLE, SERVICE_UNAVAILABLE)),
-    Case("401", web(), sub="unauth", error=(FailureKind.CONFIG, AUTH_ERROR)),
-    Case("418", web(), sub="teapot", error=(FailureKind.REJECTED, PLATFORM_FAILURE)),
-    # The service verifies the JWT but holds another key for the subscription: 403, twice, one warning.
-    Case("403", web(), vapid_key=OTHER_KEY, error=(FailureKind.CONFIG, AUTH_ERROR)),
-    Case("403 again", web(), vapid_key=OTHER_KEY, error=(FailureKind.CONFIG, AUTH_ERROR)),
-    Case("accepted after the 403s", web()),
-    Case("no web block", PushContent(), error=(FailureKind.INVALID, INVALID_PAYLOAD), reaches_service=False),
-    Case("no keys", web(), keys=None, error=(FailureKind.INVALID, INVALID_TOKEN), reaches_service=False),
-    Case(
-        "auth secret too short",
-        web(),
-        keys="short-auth",
-        error=(FailureKind.INVALID, INVALID_TOKEN),
-        reaches_service=False,
-    ),
-    *[
-        Case(
-            f"endpoint {url}",
-            web(),
-            endpoint=url,
-            error=(FailureKind.INVALID, INVALID_TOKEN),
-            reaches_service=False,
-        )
-        for url in (
-            "http://fcm.googleapis.com/fcm/send/x",
-            "https://10.0.0.1/push/x",
-            "https://user:pw@fcm.googleapis.com/fcm/send/x",
-            "https://fcm.googleapis.com:8443/fcm/send/x",
-            "https://push.example.net/x",
-            "https://fcm.googleapis.com.example.net/x",
-        )
-    ],
-]
 
 
 def settings(tmp_path: Path, service: WebPushService, **kw: Any) -> WebPushSettings:
@@ -178,88 +57,44 @@ async def outcome(provider: WebPushProvider, item: PushSend) -> str | SendError:
         return exc
 
 
-def test_cases(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_key_is_logged_once_until_a_send_succeeds(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="tidings")
     public = write_vapid_key(tmp_path / "vapid.pem")
-    errors: list[SendError] = []
 
-    async def main() -> None:
+    async def main() -> list[str | SendError]:
         async with WebPushService(tmp_path, expected_vapid_key=public) as service:
-            service.script |= {"unauth": (401, {}), "teapot": (418, {})}
+            service.script["unauth"] = (401, {})
             _, keys = service.new_subscription("a")
             provider = WebPushProvider(settings(tmp_path, service), base_dir=tmp_path)
+
+            async def send(sub: str, key: str) -> str | SendError:
+                service.expected_vapid_key = key
+                return await outcome(provider, PushSend("t", "web", service.endpoint(sub), web(), keys=keys))
+
             try:
-                for case in CASES:
-                    got = await run_case(service, provider, case, keys, public)
-                    if isinstance(got, SendError):
-                        errors.append(got)
+                return [
+                    await send("unauth", public),
+                    await send("a", OTHER_KEY),  # 403: the subscription was made with another key
+                    await send("a", public),
+                    await send("a", OTHER_KEY),
+                ]
             finally:
                 await provider.close()
-            # One JWT for the one audience, signed with our key, and one fresh ECDH key per message.
-            assert {r.headers["authorization"] for r in service.received} == {
-                service.received[0].headers["authorization"]
-            }
-            assert {r.vapid_key for r in service.received} == {public}
-            assert len({r.keyid for r in service.received}) == len(service.received) == 5
-            claims = service.received[0].claims
-            assert claims["aud"] == service.origin and claims["sub"] == SUBJECT
-            assert 11.9 * 3600 < claims["exp"] - time.time() <= 12 * 3600
-            assert {r.http_version for r in service.received} == {"2"}
-            secrets = [
-                (tmp_path / "vapid.pem").read_text().splitlines()[1],
-                service.received[0].headers["authorization"].split("t=")[1].split(",")[0],
-                keys.auth,
-            ]
-            texts = [r.getMessage() for r in caplog.records] + [e.description for e in errors]
-            assert not [t for t in texts for s in secrets if s in t]
 
-    asyncio.run(main())
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert [r.getMessage() for r in warnings] == ["web push: 127.0.0.1 refused our VAPID authorization (401)"]
-
-
-async def run_case(
-    service: WebPushService, provider: WebPushProvider, case: Case, keys: WebPushKeys, public: str
-) -> str | SendError:
-    if case.keys == "sub":
-        item_keys: WebPushKeys | None = keys
-    elif case.keys == "short-auth":
-        item_keys = WebPushKeys(p256dh=keys.p256dh, auth="c2hvcnQ")
-    else:
-        item_keys = None
-    expiry = time.time() + case.expires_in if case.expires_in is not None else None
-    item = PushSend(
-        transid=f"tid-{case.name}",
-        platform="web",
-        token=case.endpoint or service.endpoint(case.sub),
-        content=PushContent(**{**_fields(case.content), "pushref": case.pushref}),
-        expiry=expiry,
-        priority=case.priority,
-        keys=item_keys,
-    )
-    service.expected_vapid_key = case.vapid_key or public
-    requests, delivered = service.requests, len(service.received)
-    got = await outcome(provider, item)
-    assert service.requests == requests + (1 if case.reaches_service else 0), case.name
-    if case.error is not None:
-        assert isinstance(got, SendError), (case.name, got)
-        assert (got.kind, got.code) == case.error, (case.name, got.kind, got.code, got.description)
-        assert got.retry_after == case.retry_after, case.name
-        assert len(service.received) == delivered, case.name
-        return got
-    assert len(service.received) == delivered + 1, (case.name, got, service.refused[-1:])
-    seen = service.received[-1]
-    assert got == f"{service.origin}/m/{len(service.received)}", case.name
-    if case.plaintext is not None:
-        assert seen.plaintext == case.plaintext, case.name
-    assert seen.json["transid"] == item.transid
-    assert {k: seen.headers.get(k) for k in case.headers} == case.headers, case.name
-    assert not [h for h in case.absent if h in seen.headers], case.name
-    return got
-
-
-def _fields(content: PushContent) -> dict[str, Any]:
-    return {f: getattr(content, f) for f in content.__struct_fields__}
+    got = asyncio.run(main())
+    assert [(g.kind, g.code) if isinstance(g, SendError) else "sent" for g in got] == [
+        (FailureKind.CONFIG, AUTH_ERROR),
+        (FailureKind.CONFIG, AUTH_ERROR),
+        "sent",
+        (FailureKind.CONFIG, AUTH_ERROR),
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "web push: 127.0.0.1 refused our VAPID authorization (401)",
+        "web push: 127.0.0.1 refused our VAPID authorization (403)",
+    ]
 
 
 def test_payload_is_pure_and_golden() -> None:
@@ -281,6 +116,9 @@ def test_payload_is_pure_and_golden() -> None:
             "Content-Type": "application/octet-stream",
         },
     )
+    # The v1 priority as Urgency (it does not reach the push connector yet, so only here).
+    urgency = {p: payload(replace(item, priority=p), now)[1]["Urgency"] for p in (1, 2, 3)}
+    assert urgency == {1: "high", 2: "normal", 3: "low"}
 
 
 def test_jwt_is_cached_per_audience_and_renewed_an_hour_before_it_expires(tmp_path: Path) -> None:
@@ -312,6 +150,7 @@ def test_jwt_is_cached_per_audience_and_renewed_an_hour_before_it_expires(tmp_pa
             finally:
                 await provider.close()
             assert len({r.headers["authorization"] for r in service.received}) == 3
+            assert len({r.keyid for r in service.received}) == 4  # a fresh ECDH key per message
 
     asyncio.run(main())
 

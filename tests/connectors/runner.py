@@ -7,8 +7,9 @@ A case file (`cases_<provider>.py`) holds two tables and one adapter:
   (whatever the stand-in understands), the exact requests the provider must have received (golden
   payloads, as the adapter normalises them to plain dicts), the expected result (`Accepted`: the
   `SendResult`'s ids and fallback outcome) or `Failure` (kind and code from the catalogue in
-  `tidings.channels.base`), and the receipts the inbox must get afterwards, as (status word, code)
-  (each must name the message's `ext_id`, or a part's id, among its keys: that is what correlates it).
+  `tidings.channels.base`, and the wait the provider asked for), and the receipts the inbox must get
+  afterwards, as (status word, code) (each must name the message's `ext_id`, or a part's id, among its
+  keys: that is what correlates it).
 - `INBOUND`: `InboundCase`s. Each names the callbacks the provider makes (PDUs, HTTP posts, …), what
   the inbox must record, and the provider-visible answers (e.g. the deliver_sm_resp status).
 - `PROVIDER`: a `Provider` whose `open(**config)` is a context manager yielding a `StandIn`: the
@@ -23,35 +24,56 @@ stand-in, never a mock of Tidings' code. Every case, outbound or inbound, captur
 under `tidings` at DEBUG and asserts that none of the provider's secrets appears in a log line, an
 error description or anything the inbox received.
 
+`open` may also be an async context manager: it is then entered on the case's own event loop, so a
+stand-in served by an asyncio server (hypercorn, aiohttp) and what the connector needs opened on that
+loop (a store) live beside the connector; a plain context manager is entered around the loop (a
+stand-in with its own threads, as the SMPP fake).
+
+Two optional parts of a `StandIn`, for providers whose addresses and answers hold run-time values:
+- `placeholders()`: {name: value} for values only known once the stand-in runs (its origin with the
+  ephemeral port, issued tokens). The runner fills the names into the message's address before sending
+  and names the values in the result's ids, so a case is written with the names; an adapter uses the
+  same names in its golden requests (a secret then appears in a golden only as its name).
+- `async state()`: what the stand-in's side looks like once the send is done (e.g. the devices still
+  registered), compared with the case's `state` when the case gives one.
+
 Adding a provider: write `tests/connectors/cases_<provider>.py` with a `PROVIDER`, its `OUTBOUND` and
 `INBOUND` tables and a `StandIn` for its wire (an HTTP stand-in for an HTTP API; its secrets: keys,
 tokens, passwords), then add that module to `CASE_FILES` in `tests/connectors/test_cases.py`. Nothing
-in this runner changes. `cases_smpp.py` is the worked example. Each case gets a fresh stand-in and
-connector and must finish within CASE_BUDGET_S; keep a case's waits short (the SMPP cases take
-about 0.1 s each).
+in this runner changes. `cases_smpp.py` is the worked example of a connector with its own socket;
+`cases_webpush.py` and `cases_wns.py` of providers behind a shared connector: a push provider's case
+file writes only a `PushWire` (its stand-in, the app block aimed at it, its golden form, secrets and
+placeholders) and `serve`, and `PROVIDER = push_provider(name, serve, OUTBOUND)`; push_provider.py
+opens the store, the app and the push connector per case. Each case gets a fresh stand-in and connector
+and must finish within CASE_BUDGET_S; keep a case's waits short (the SMPP cases take about 0.1 s each,
+the push cases about 0.15 s with their TLS stand-in).
 """
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from tidings.channels.base import Ack, Connector, FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.statuses import Outcome
 
 CASE_BUDGET_S = 10.0  # one case, start to stop
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Failure:
-    """The expected failure of one send: its catalogue kind and the documented code (None: no code)."""
+    """The expected failure of one send: its catalogue kind, the documented code (None: no code) and
+    the wait the provider asked for (`SendError.retry_after`)."""
 
     kind: FailureKind
     code: str | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,7 @@ class OutboundCase:
     expect: Accepted | Failure = Accepted(None)
     receipts: Sequence[tuple[str, str]] = ()  # (status word, code) of each receipt the inbox must get
     config: dict[str, Any] = field(default_factory=dict)  # connector config overrides
+    state: Any = None  # what the stand-in's `state()` must give afterwards; None: not checked
 
 
 @dataclass(frozen=True)
@@ -107,10 +130,15 @@ class InboundCase:
 
 
 class StandIn(Protocol):
-    """One provider stand-in, listening on loopback, and a connector configured to use it."""
+    """One provider stand-in, listening on loopback, and a connector configured to use it. It may also
+    have `placeholders()` and `state()` (see the module's docstring)."""
 
-    connector: Connector
-    secrets: Sequence[str]  # what must never reach a log
+    @property
+    def connector(self) -> Connector: ...
+
+    @property
+    def secrets(self) -> Sequence[str]:
+        """What must never reach a log (read once the case has run: tokens issued during it count)."""
 
     async def ready(self) -> None:
         """Return once the started connector is connected to the stand-in (bounded in time)."""
@@ -125,10 +153,13 @@ class StandIn(Protocol):
         """Make the provider call us with `callback`; return its answer as the provider sees it."""
 
 
+OpenStandIn = Callable[..., AbstractContextManager[StandIn] | AbstractAsyncContextManager[StandIn]]
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
-    open: Callable[..., AbstractContextManager[StandIn]]
+    open: OpenStandIn
     outbound: Sequence[OutboundCase]
     inbound: Sequence[InboundCase]
 
@@ -193,14 +224,56 @@ async def wait_for(predicate: Callable[[], bool], limit_s: float, what: str) -> 
         await asyncio.sleep(0.01)
 
 
-def _check_result(case: OutboundCase, result: SendResult | SendError) -> None:
+def placeholders(stand_in: StandIn) -> dict[str, str]:
+    """The stand-in's {name: run-time value}, empty when it has none."""
+    get: Callable[[], dict[str, str]] | None = getattr(stand_in, "placeholders", None)
+    return get() if get is not None else {}
+
+
+def fill(text: str, names: dict[str, str]) -> str:
+    """`text` with each placeholder name replaced by its value."""
+    for name, value in names.items():
+        text = text.replace(name, value)
+    return text
+
+
+def named(text: str, names: dict[str, str]) -> str:
+    """`text` with each run-time value replaced by its name (longest values first: one may hold another)."""
+    for name, value in sorted(names.items(), key=lambda item: -len(item[1])):
+        if value:
+            text = text.replace(value, name)
+    return text
+
+
+def _with_stand_in(
+    opened: AbstractContextManager[StandIn] | AbstractAsyncContextManager[StandIn],
+    use: Callable[[StandIn], Coroutine[Any, Any, T]],
+) -> T:
+    """Run `use` on a fresh event loop with the stand-in open: one with its own threads is opened around
+    the loop, an async one inside it (bounded with the case)."""
+    if isinstance(opened, AbstractAsyncContextManager):
+        served = opened
+
+        async def inside() -> T:
+            async with asyncio.timeout(2 * CASE_BUDGET_S), served as stand_in:
+                return await use(stand_in)
+
+        return asyncio.run(inside())
+    with opened as stand_in:
+        return asyncio.run(use(stand_in))
+
+
+def _check_result(case: OutboundCase, result: SendResult | SendError, names: dict[str, str]) -> None:
     expect = case.expect
     if isinstance(expect, Failure):
         assert isinstance(result, SendError), f"{case.label}: expected {expect}, got {result}"
-        assert (result.kind, result.code) == (expect.kind, expect.code), result.description
+        got = (result.kind, result.code, result.retry_after)
+        assert got == (expect.kind, expect.code, expect.retry_after), result.description
     else:
         assert isinstance(result, SendResult), f"{case.label}: expected a result, got {result!r}"
-        assert (result.ext_id, result.part_ids) == (expect.ext_id, expect.part_ids)
+        ext_id = None if result.ext_id is None else named(result.ext_id, names)
+        part_ids = tuple(named(part, names) for part in result.part_ids)
+        assert (ext_id, part_ids) == (expect.ext_id, expect.part_ids)
         if expect.fallback is not None:
             assert result.receipt is not None
             assert (result.receipt.status.word, result.receipt.code) == expect.fallback
@@ -208,16 +281,28 @@ def _check_result(case: OutboundCase, result: SendResult | SendError) -> None:
             assert result.receipt_after_s == expect.fallback_after_s
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """What one outbound case gave, read before the stand-in closed."""
+
+    results: list[SendResult | SendError]
+    items: list[Receipt | Inbound]
+    received: list[dict[str, Any]]
+    secrets: list[str]
+    names: dict[str, str]
+    state: Any
+
+
 def run_outbound(provider: Provider, case: OutboundCase) -> None:
     """Send the case's message through a fresh connector and stand-in; check what the provider got,
     what the connector answered, the receipts that followed and the logs."""
-    with provider.open(**case.config) as stand_in, captured_logs() as logs:
-        stand_in.script(case.reply)
-        inbox = RecordingInbox()
-        results, items = asyncio.run(_outbound(stand_in, inbox, case))
-        received = stand_in.requests()
-    assert received == list(case.requests), f"{case.label}: the provider received {received}"
-    _check_result(case, results[0])
+    with captured_logs() as logs:
+        sent = _with_stand_in(provider.open(**case.config), lambda stand_in: _outbound(stand_in, case))
+    results, items = sent.results, sent.items
+    assert sent.received == list(case.requests), f"{case.label}: the provider received {sent.received}"
+    _check_result(case, results[0], sent.names)
+    if case.state is not None:
+        assert sent.state == case.state, f"{case.label}: afterwards the stand-in holds {sent.state}"
     outcomes = [(r.status, r.code) for r in items if isinstance(r, Receipt)]
     assert outcomes == list(case.receipts), f"{case.label}: the inbox got {items}"
     if isinstance(results[0], SendResult) and case.receipts:
@@ -227,43 +312,53 @@ def run_outbound(provider: Provider, case: OutboundCase) -> None:
                 f"{case.label}: receipt keys {receipt.keys} do not name {ext_id}"
             )
     described = [r.description for r in results if isinstance(r, SendError)]
-    assert_no_secrets(stand_in.secrets, *logs.lines, *described, repr(items))
+    assert_no_secrets(sent.secrets, *logs.lines, *described, repr(items))
 
 
-async def _outbound(
-    stand_in: StandIn, inbox: RecordingInbox, case: OutboundCase
-) -> tuple[list[SendResult | SendError], list[Receipt | Inbound]]:
+async def _outbound(stand_in: StandIn, case: OutboundCase) -> _Sent:
+    stand_in.script(case.reply)
+    inbox = RecordingInbox()
     connector = stand_in.connector
+    names = placeholders(stand_in)
+    message = dataclasses.replace(case.message, address=fill(case.message.address, names))
     async with asyncio.timeout(CASE_BUDGET_S):
         await connector.start(inbox)
         try:
             await stand_in.ready()
-            results = await connector.send([case.message])
+            results = await connector.send([message])
             assert len(results) == 1
             await wait_for(lambda: len(inbox.receipts()) >= len(case.receipts), 5, "the receipts")
         finally:
             await connector.stop()
-    return results, list(inbox.items)
+    get_state: Callable[[], Awaitable[Any]] | None = getattr(stand_in, "state", None)
+    state = await get_state() if case.state is not None and get_state is not None else None
+    names = placeholders(stand_in)  # tokens issued during the send have their names now
+    return _Sent(results, list(inbox.items), stand_in.requests(), list(stand_in.secrets), names, state)
 
 
 def run_inbound(provider: Provider, case: InboundCase) -> None:
     """Make the stand-in call a fresh connector with the case's callbacks; check what the inbox got,
     what the provider was answered and the logs."""
-    with provider.open(**case.config) as stand_in, captured_logs() as logs:
-        inbox = RecordingInbox(case.ack)
-        answers = asyncio.run(_inbound(stand_in, inbox, case))
+    inbox = RecordingInbox(case.ack)
+    with captured_logs() as logs:
+        answers, secrets = _with_stand_in(
+            provider.open(**case.config), lambda stand_in: _inbound(stand_in, inbox, case)
+        )
     assert inbox.items == list(case.inbox), f"{case.label}: the inbox got {inbox.items}"
     if case.answers:
         assert answers == list(case.answers)
-    assert_no_secrets(stand_in.secrets, *logs.lines, repr(inbox.items))
+    assert_no_secrets(secrets, *logs.lines, repr(inbox.items))
 
 
-async def _inbound(stand_in: StandIn, inbox: RecordingInbox, case: InboundCase) -> list[Any]:
+async def _inbound(
+    stand_in: StandIn, inbox: RecordingInbox, case: InboundCase
+) -> tuple[list[Any], list[str]]:
     connector = stand_in.connector
     async with asyncio.timeout(CASE_BUDGET_S):
         await connector.start(inbox)
         try:
             await stand_in.ready()
-            return [await stand_in.callback(callback) for callback in case.callbacks]
+            answers = [await stand_in.callback(callback) for callback in case.callbacks]
         finally:
             await connector.stop()
+    return answers, list(stand_in.secrets)

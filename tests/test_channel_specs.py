@@ -15,6 +15,7 @@ from tidings.channels.sandbox import SandboxConnector, outcome_for
 from tidings.config import Config
 from tidings.errors import InvalidParameter
 from tidings.schema import sms_api, v1
+from tidings.schema.sms import SmsContent
 from tidings.specs import ChannelSpec
 from tidings.specs.sms import SMS, SMS_FAILURES
 from tidings.statuses import DELIVERED, Status
@@ -30,12 +31,14 @@ def test_every_spec_is_complete() -> None:
 
 def test_a_spec_missing_a_code_fails_when_declared() -> None:
     with pytest.raises(ValueError, match="7208"):
-        ChannelSpec("sms", SMS.request, "text", {}, expired_code="7208", platform_code="7202")
+        ChannelSpec("sms", SMS.request, SmsContent, "text", {}, expired_code="7208", platform_code="7202")
 
 
 def test_a_spec_with_another_channels_request_fails_when_declared() -> None:
     with pytest.raises(ValueError, match="request object"):
-        ChannelSpec("push", SMS.request, "push", SMS_FAILURES, expired_code="7208", platform_code="7202")
+        ChannelSpec(
+            "push", SMS.request, SmsContent, "push", SMS_FAILURES, expired_code="7208", platform_code="7202"
+        )
 
 
 def test_sms_is_declared_as_before() -> None:
@@ -113,8 +116,8 @@ def test_both_apis_take_the_same_senders(sender: str, senders: tuple[str, ...], 
     sms_api_body = msgspec.json.encode({"from": sender, "to": "+447700900123", "content": "hi"})
     outcomes = []
     for attempt in (
-        lambda: SMS.request.content(v1_object, "channels.sms", senders).data["senderid"],
-        lambda: sms_api.decode(sms_api_body, senders).items[0].content["senderid"],
+        lambda: SMS.request.content(v1_object, "channels.sms", senders).data.senderid,
+        lambda: sms_api.decode(sms_api_body, senders).items[0].content.senderid,
     ):
         try:
             outcomes.append(attempt() == sender)

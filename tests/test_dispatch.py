@@ -14,6 +14,8 @@ from tidings.statuses import DELIVERED
 from tidings.store.base import NewMessage
 from tidings.store.sqlite import SqliteStore
 
+CONTENT = b'{"type":"1","senderid":"CONNCT","text":"x"}'
+
 FINAL = ("Delivered", "Failed", "Un-Delivered", "Expired")
 
 
@@ -48,7 +50,19 @@ FINAL = ("Delivered", "Failed", "Un-Delivered", "Expired")
 def message(transid: str, now: float) -> NewMessage:
     expiry = time.time() + 0.1 if transid in EXPIRES_SOON else None
     return NewMessage(
-        transid, "svc", "sms", "+447700900123", "msisdn", b'{"text":"x"}', 1, None, None, None, 2, expiry, now
+        transid,
+        "svc",
+        "sms",
+        "+447700900123",
+        "msisdn",
+        CONTENT,
+        1,
+        None,
+        None,
+        None,
+        2,
+        expiry,
+        now,
     )
 
 

@@ -22,7 +22,7 @@ def message(transid: str, service: str, at: float, priority: int = 2) -> NewMess
         "sms",
         "+447700900123",
         "msisdn",
-        b'{"text":"x"}',
+        b'{"type":"1","senderid":"CONNCT","text":"x"}',
         1,
         None,
         None,

@@ -212,3 +212,14 @@ def test_sandbox_tokens_end_with_the_code_their_last_digits_name(
     assert final["token-ok-0001"] == ("Delivered", "7500")
     assert final["token-dead-7513"][1] == "7513"
     assert {h.info["destinationType"] for h in hits} == {"android_pushid"}
+
+
+def test_a_message_whose_expiry_passed_before_it_was_sent_expires(
+    push_server: TidingsServer, receiver: Receiver
+) -> None:
+    path = unique_path("expired")
+    push_server.send(push({"userid": ["u5"]}, receiver.url(path), expiry="2020-01-01T00:00:00Z"), KEY_A)
+    hits = receiver.wait_count(path, 1)
+    time.sleep(0.3)
+    assert [(h.info["deliveryStatus"], h.info["code"]) for h in receiver.at(path)] == [("Expired", "7503")]
+    assert len(hits) == 1

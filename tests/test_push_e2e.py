@@ -29,6 +29,9 @@ THROTTLED = (
     {"Retry-After": "1"},
 )
 
+ADMIN_TOKEN = "e2e-admin-token-4711"
+SECRETS.append(ADMIN_TOKEN)
+
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -44,7 +47,8 @@ def providers(workdir: Path) -> Iterator[PushStandIns]:
 @pytest.fixture(scope="module")
 def server(workdir: Path, providers: PushStandIns, receiver: Receiver) -> Iterator[TidingsServer]:
     app = providers.app_toml(APP, "alpha", b64(APP_SECRET))
-    s = TidingsServer(workdir, config_text(receiver) + app).start()
+    admin = f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n'
+    s = TidingsServer(workdir, admin + config_text(receiver) + app).start()
     yield s
     code = s.stop()
     s.close()
@@ -216,6 +220,23 @@ def test_a_dead_apns_token_given_directly_is_remembered(
     send(server, {"ios_pushid": [token]}, receiver.url(again), ios=ios)
     assert settled(receiver, again, 1) == [("Failed", push_codes.TOKEN_UNREGISTERED)]
     assert providers.call(to_token) == [(410, "Unregistered")]  # the dispatcher did not ask APNs again
+    # The admin lists the address as gone, and removing it lets the next message go to APNs again.
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    listed = server.client.get("/admin/v1/gone-addresses?service=alpha", headers=admin).json()[
+        "goneAddresses"
+    ]
+    assert {(g["channel"], g["address"], g["code"]) for g in listed} >= {
+        ("push", token, push_codes.TOKEN_UNREGISTERED)
+    }
+    removed = server.client.delete(f"/admin/v1/gone-addresses/alpha/push/{token}", headers=admin)
+    assert removed.status_code == 204, removed.text
+    assert (
+        server.client.delete(f"/admin/v1/gone-addresses/alpha/push/{token}", headers=admin).status_code == 404
+    )
+    third = unique_path("e2e-dead-apns-third")
+    send(server, {"ios_pushid": [token]}, receiver.url(third), ios=ios)
+    assert settled(receiver, third, 1) == [("Failed", push_codes.TOKEN_UNREGISTERED)]
+    assert providers.call(to_token) == [(410, "Unregistered")] * 2
 
 
 def test_a_throttled_send_is_retried_after_the_wait_fcm_asked_for(

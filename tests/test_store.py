@@ -12,9 +12,24 @@ from tidings.store.sqlite import SqliteStore, StoreLocked
 pytestmark = pytest.mark.sqlite_only  # the SQLite store itself; the contract suite covers both
 
 
+CONTENT = b'{"type":"1","senderid":"CONNCT","text":"x"}'
+
+
 def message(transid: str, at: float = 1000.0) -> NewMessage:
     return NewMessage(
-        transid, "svc", "sms", "+447700900123", "msisdn", b'{"text":"x"}', 1, None, None, None, 2, None, at
+        transid,
+        "svc",
+        "sms",
+        "+447700900123",
+        "msisdn",
+        CONTENT,
+        1,
+        None,
+        None,
+        None,
+        2,
+        None,
+        at,
     )
 
 

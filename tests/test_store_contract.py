@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.support.backends import MULTI_PROCESS, Backend, backend
@@ -285,7 +286,7 @@ def test_claim_due_hands_out_due_queued_messages(backend: Backend):
         ADDRESS,
         "msisdn",
     )
-    assert (m.content, m.parts, m.correlationid, m.callback_data, m.notify_url) == (
+    assert (msgspec.json.decode(m.content), m.parts, m.correlationid, m.callback_data, m.notify_url) == (
         CONTENT,
         1,
         "c",

@@ -58,8 +58,8 @@ class Intake:
         raw = self._templated(service, req) if req.template is not None else req.channel_object
         assert raw is not None  # the schema requires a channel object when no template is named
         content = channel.content(raw, "channels." + ".".join(channel.path), service.senderids)
-        if app_id is not None:
-            content = ChannelContent({"appid": app_id, **content.data}, content.parts)
+        if app_id is not None:  # an app channel's content names its app (`appid`), for its connector
+            content = ChannelContent(msgspec.structs.replace(content.data, appid=app_id), content.parts)
         if len(req.addresses) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.addresses)} addresses, more than this service's tps of {service.tps}"
@@ -70,7 +70,7 @@ class Intake:
             if self.groups.find(service.id, group) is None:
                 raise InvalidParameter(f"contactPolicy.contactPolicyGroup {group!r} is not a known group")
             policy = msgspec.json.encode(req.policy)
-        links = self._links(service, req, content.data.get("text"))
+        links = self._links(service, req, getattr(content.data, "text", None))
         # Last check before storing, so refused requests spend none of the service's budget.
         if not await self.limiter.take(service.id, service.tps, len(req.addresses)):
             raise RateLimited()
@@ -82,10 +82,14 @@ class Intake:
         if links:
             field = "channels." + ".".join(channel.path)
             for i, transid in enumerate(transids):
-                text, made = self._shorten(str(content.data["text"]), links, service.id, transid, now)
+                text, made = self._shorten(
+                    str(getattr(content.data, "text", "")), links, service.id, transid, now
+                )
                 # The link changes the text's length: check and count it again, as sent.
                 own = channel.content(
-                    msgspec.json.encode({**content.data, "text": text}), field, service.senderids
+                    msgspec.json.encode(msgspec.structs.replace(content.data, text=text)),
+                    field,
+                    service.senderids,
                 )
                 bodies[i], parts[i] = msgspec.json.encode(own.data), own.parts
                 new_links.extend(made)
@@ -237,7 +241,7 @@ class Intake:
         self, service_id: str, transid: str, item: SmsItem, track: bool, now: float, made: list[NewLink]
     ) -> SmsItem:
         """Every https URL of the text as a short link of this message's own, valid 180 days."""
-        text = item.content.get("text")
+        text = item.content.text
         if not isinstance(text, str) or "https://" not in text:
             return item
 

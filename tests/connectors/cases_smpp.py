@@ -26,6 +26,7 @@ from tests.connectors.runner import (
 from tests.support.smsc import ACCEPT, SENDER_NUMBER, SERVICE_NUMBER, ReceiptStyle, Reply, RudeSmsc
 from tidings.channels.base import Connector, FailureKind, Outbound
 from tidings.channels.smpp import SmppConnector, SmscConfig
+from tidings.schema.sms import SmsContent
 from tidings.smpp.pdu import Cmd, Pdu, Status, Tag, cstring_tlv
 
 LABEL = "carrier-a"
@@ -122,7 +123,8 @@ def submit_sm(text: str = "hello", **fields: Any) -> dict[str, Any]:
 
 
 def sms(text: str | None = "hello", expiry: float | None = None, **content: Any) -> Outbound:
-    body = {"senderid": "CONNCT", **({"text": text} if text is not None else {}), **content}
+    fields: dict[str, Any] = {"type": "1", "senderid": "CONNCT", "text": text, **content}
+    body = SmsContent(**fields)
     return Outbound("transid-1", "svc-smpp", "sms", TO, body, 1, expiry)
 
 

@@ -1,4 +1,5 @@
-"""The admin API: `/admin/v1/services`, `/templates`, `/smartlinks`, `/contact-policy/groups` and `/apps`.
+"""The admin API: `/admin/v1/services`, `/templates`, `/smartlinks`, `/contact-policy/groups` and `/apps`,
+and the list of gone addresses (`/admin/v1/gone-addresses`, read and remove).
 
 Bodies are shaped like the config file's tables. `Authorization: Bearer <[server] admin_token>`; with no
 token configured the API is off (403). An entry is named in the URL by its key fields: a service by its
@@ -22,6 +23,7 @@ from tidings.api.auth import bearer
 from tidings.api.body import read_json
 from tidings.api.responses import json_response
 from tidings.catalogue import KINDS, CatalogueError, Kind, find, prepare, removable, shown_entry
+from tidings.clock import iso
 from tidings.errors import BodyTooLarge, InvalidJson
 from tidings.runtime import Runtime
 
@@ -60,12 +62,56 @@ def _refusal(request: Request, runtime: Runtime) -> Response | None:
 
 
 def routes() -> list[Route]:
-    out = []
+    out = [
+        Route("/admin/v1/gone-addresses", gone_addresses, methods=["GET"]),
+        Route("/admin/v1/gone-addresses/{service}/{channel}/{address:path}", forget_gone, methods=["DELETE"]),
+    ]
     for prefix, kind in PREFIXES.items():
         out.append(Route(f"/admin/v1/{prefix}", _collection(KINDS[kind]), methods=["GET", "POST"]))
         methods = ["GET", "PUT", "PATCH", "DELETE"]
         out.append(Route(f"/admin/v1/{prefix}/{{name:path}}", _entry(KINDS[kind]), methods=methods))
     return out
+
+
+async def gone_addresses(request: Request) -> Response:
+    """The addresses providers said are gone (dead push tokens; later bounced and unsubscribed email
+    addresses), newest first; `?service=` narrows to one service's. Messages to them fail at once with
+    the code they failed with, until one is removed here."""
+    runtime: Runtime = request.app.state.runtime
+    if (refused := _refusal(request, runtime)) is not None:
+        return refused
+    service = request.query_params.get("service")
+    if service:
+        service = runtime.catalogue.service_id(service)
+    listed = await runtime.store.list_gone(service or None)
+    return json_response(
+        {
+            "goneAddresses": [
+                {
+                    "service": g.service_id,
+                    "channel": g.channel,
+                    "address": g.address,
+                    "code": g.code,
+                    "description": g.description,
+                    "since": iso(g.at),
+                }
+                for g in listed
+            ]
+        }
+    )
+
+
+async def forget_gone(request: Request) -> Response:
+    """Remove an address from the gone list: the next message to it goes to the provider again."""
+    runtime: Runtime = request.app.state.runtime
+    if (refused := _refusal(request, runtime)) is not None:
+        return refused
+    p = request.path_params
+    service = runtime.catalogue.service_id(p["service"])
+    if not await runtime.store.forget_gone(service, p["channel"], p["address"]):
+        return _error(404, f"{p['address']} is not a gone {p['channel']} address of {service}")
+    log.info("admin: %s address of %s is no longer remembered as gone", p["channel"], service)
+    return Response(status_code=204)
 
 
 def _collection(kind: Kind) -> Endpoint:

@@ -19,7 +19,9 @@ SendError(kind, code, description)
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
+
+import msgspec
 
 from tidings.statuses import Outcome
 
@@ -72,7 +74,7 @@ class Outbound:
     service_id: str
     channel: str
     address: str
-    content: dict[str, Any]
+    content: msgspec.Struct  # the channel's content Struct (its spec's content_type): SmsContent, …
     attempt: int  # 1 on the first try
     expiry: float | None = None  # epoch seconds; the provider may drop the message after it
     address_type: str = ""  # the destination key the address came from (msisdn, userid, ios_pushid, …)

@@ -10,6 +10,8 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
+import msgspec
+
 from tidings import clock, ids
 from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
@@ -201,19 +203,34 @@ class Dispatcher:
                 await asyncio.sleep(0.2 * 2**attempt)
 
     async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
-        outbound = [
-            Outbound(
-                m.transid,
-                m.service_id,
-                m.channel,
-                m.address,
-                m.content,
-                m.attempts + 1,
-                m.expiry,
-                m.address_type,
+        spec = channel_spec(channel)
+        outbound: list[Outbound] = []
+        unreadable: list[Update] = []
+        for m in batch:
+            try:
+                content = spec.decode_content(m.content)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # Stored by a version that wrote it otherwise: it can never be sent as it is.
+                error = SendError(FailureKind.INVALID, f"the stored content cannot be read: {exc}")
+                unreadable.append(self._failed(m, m.attempts + 1, error))
+                continue
+            outbound.append(
+                Outbound(
+                    m.transid,
+                    m.service_id,
+                    m.channel,
+                    m.address,
+                    content,
+                    m.attempts + 1,
+                    m.expiry,
+                    m.address_type,
+                )
             )
-            for m in batch
-        ]
+        if unreadable:
+            gone = {u.transid for u in unreadable}
+            batch = [m for m in batch if m.transid not in gone]
+        if not batch:
+            return unreadable
         results: list[SendResult | SendError]
         connector = self.routes.get(channel)
         try:
@@ -235,7 +252,7 @@ class Dispatcher:
             log.exception("connector for %s raised an unexpected error", channel)
             results = [SendError(FailureKind.CONNECTION, f"unexpected error: {exc}")] * len(batch)
         now = clock.now()
-        return [self._sent(m, r, now) for m, r in zip(batch, results, strict=True)]
+        return [*unreadable, *(self._sent(m, r, now) for m, r in zip(batch, results, strict=True))]
 
     def _sent(self, m: DueMessage, result: SendResult | SendError, now: float) -> Update:
         attempt = m.attempts + 1

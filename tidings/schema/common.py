@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Protocol
 
+import msgspec
 import phonenumbers
 
 from tidings.errors import ApiError, InvalidJson, InvalidParameter, MandatoryMissing
@@ -183,7 +184,8 @@ class Addressing(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ChannelContent:
-    """A validated channel object: what is stored and sent, and how many parts it takes."""
+    """A validated channel object: what is stored and sent (its channel's content Struct, the type its
+    spec names), and how many parts it takes."""
 
-    data: dict[str, Any]
+    data: msgspec.Struct
     parts: int = 1

@@ -30,6 +30,23 @@ class SmsMessage(msgspec.Struct):
     storeRegion: str | None = None
 
 
+class SmsContent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """An SMS as stored and as its connector receives it, whichever API accepted it."""
+
+    type: str  # 1 text, 2 flash, 3 binary, 4 unicode
+    senderid: str
+    text: str | None = None
+    body: str | None = None  # hexadecimal, for binary
+    dlt_templateid: str | None = None
+    template: str | None = None  # the SMS API's template id, until intake fills the text in
+    api: str | None = None  # "sms" when the SMS API accepted it: its status route answers for it
+    contentType: str | None = None  # as the SMS API request said it
+    # The SMS API's link options, kept as the request gave them (its status route shows them).
+    shortenUrls: bool | None = None
+    trackShortUrlClicks: bool | None = None
+    shortUrlDomain: str | None = None
+
+
 _decoder = msgspec.json.Decoder(SmsMessage)
 
 
@@ -54,10 +71,10 @@ class SmsAddressing:
         kind = str(msg.type if msg.type is not None else "1").strip() or "1"
         if kind not in TYPES:
             raise InvalidParameter(f"{field}.type must be 1 (text), 2 (flash), 3 (binary) or 4 (unicode)")
-        data: dict[str, object] = {"type": kind, "senderid": _sender(msg.senderid, field, senders)}
+        data = SmsContent(type=kind, senderid=_sender(msg.senderid, field, senders))
         if kind == "3":
             payload = _binary(msg.body, field)
-            data["body"] = msg.body
+            data.body = msg.body
             parts = binary_segments(payload)
         else:
             if not msg.text:
@@ -65,11 +82,11 @@ class SmsAddressing:
         if msg.text is not None:
             if len(msg.text) > TEXT_MAX_CHARS:
                 raise InvalidParameter(f"{field}.text is longer than {TEXT_MAX_CHARS} characters")
-            data["text"] = msg.text
+            data.text = msg.text
             if kind != "3":
                 parts = segments(msg.text, unicode=kind == "4")
         if msg.extras is not None and msg.extras.dlt_templateid not in (None, ""):
-            data["dlt_templateid"] = str(msg.extras.dlt_templateid)
+            data.dlt_templateid = str(msg.extras.dlt_templateid)
         return ChannelContent(data, parts)
 
 

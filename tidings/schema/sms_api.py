@@ -9,7 +9,6 @@ Every refusal names its field, as the API does: "Invalid parameter - <field>".
 
 import binascii
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
@@ -22,7 +21,7 @@ from tidings.schema.common import (
     timestamp,
     typed_error,
 )
-from tidings.schema.sms import BINARY_MAX_BYTES, is_configured_sender
+from tidings.schema.sms import BINARY_MAX_BYTES, SmsContent, is_configured_sender
 from tidings.smpp.encoding import binary_segments, segments
 from tidings.templates import render
 from tidings.urls import is_http_url
@@ -65,7 +64,7 @@ _decoder = msgspec.json.Decoder(Body)
 @dataclass(frozen=True, slots=True)
 class SmsItem:
     address: str
-    content: dict[str, Any]
+    content: SmsContent
     parts: int
     correlationid: str | None
     substitutions: dict[str, Scalar | None]
@@ -74,8 +73,8 @@ class SmsItem:
         """This message with its text decided (a template's, filled in)."""
         if len(text) > CONTENT_MAX_CHARS:
             raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once filled in", field="content")
-        content = {**self.content, "text": text}
-        parts = segments(text, unicode=content.get("type") == "4")
+        content = msgspec.structs.replace(self.content, text=text)
+        parts = segments(text, unicode=content.type == "4")
         return SmsItem(self.address, content, parts, self.correlationid, self.substitutions)
 
 
@@ -117,14 +116,15 @@ def decode(raw: bytes, senders: tuple[str, ...]) -> SmsRequest:
             expiry = timestamp(body.expireAt, "expireAt")
         except InvalidParameter as exc:
             raise InvalidParameter(exc.detail, field="expireAt") from None
-    common: dict[str, Any] = {"senderid": sender, "api": "sms", "contentType": content_type}
+    common = SmsContent(
+        type=CONTENT_TYPES[content_type], senderid=sender, api="sms", contentType=content_type
+    )
     if body.dltTemplateId not in (None, ""):
-        common["dlt_templateid"] = str(body.dltTemplateId)
+        common.dlt_templateid = str(body.dltTemplateId)
     if body.shortenUrls:
-        common["shortenUrls"] = True
-        common["trackShortUrlClicks"] = bool(body.trackShortUrlClicks)
-        if body.shortUrlDomain:
-            common["shortUrlDomain"] = body.shortUrlDomain
+        common.shortenUrls = True
+        common.trackShortUrlClicks = bool(body.trackShortUrlClicks)
+        common.shortUrlDomain = body.shortUrlDomain or None
     items = [
         _item(body, content_type, common, address, subs, corr) for address, subs, corr in _destinations(body)
     ]
@@ -175,14 +175,12 @@ def _address(value: object, field: str) -> str:
 def _item(
     body: Body,
     content_type: str,
-    common: dict[str, Any],
+    common: SmsContent,
     address: str,
     subs: dict[str, Scalar | None],
     correlationid: str | None,
 ) -> SmsItem:
     assert body.content is not None
-    content = dict(common)
-    content["type"] = CONTENT_TYPES[content_type]
     if content_type == "binary":
         try:
             payload = binascii.unhexlify(body.content.strip())
@@ -190,15 +188,15 @@ def _item(
             raise InvalidParameter("binary content must be hexadecimal", field="content") from None
         if len(payload) > BINARY_MAX_BYTES:
             raise InvalidParameter(f"longer than {BINARY_MAX_BYTES} bytes", field="content")
-        content["body"] = body.content.strip()
+        content = msgspec.structs.replace(common, body=body.content.strip())
         return SmsItem(address, content, binary_segments(payload), correlationid, subs)
     if content_type == "template":
-        content["template"] = body.content.strip()
+        content = msgspec.structs.replace(common, template=body.content.strip())
         return SmsItem(address, content, 1, correlationid, subs)
     text = render(body.content, subs, None) if subs else body.content
     if len(text) > CONTENT_MAX_CHARS:
         raise InvalidParameter(f"over {CONTENT_MAX_CHARS} characters once substituted", field="content")
-    content["text"] = text
+    content = msgspec.structs.replace(common, text=text)
     parts = segments(text, unicode=content_type == "unicode")
     return SmsItem(address, content, parts, correlationid, subs)
 

@@ -7,7 +7,10 @@ the first message expires.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
 
 from tidings.schema.common import Addressing
 from tidings.statuses import DELIVERED, Outcome
@@ -20,6 +23,7 @@ class ChannelSpec:
     # As stored with a message, named by `[routes]` and templates, and as notifications' deliveryChannel.
     name: str
     request: Addressing  # the v1 channel object: its destination key, address check and content decoder
+    content_type: type[msgspec.Struct]  # what is stored with a message and what its connector receives
     category: str  # the contact-policy category its consents and caps are kept under
     failures: Mapping[str, Outcome]  # the documented failure codes (the sandbox ends an address in them)
     expired_code: str  # what a message gets when its expiry passes before it was sent
@@ -27,17 +31,24 @@ class ChannelSpec:
     aliases: tuple[str, ...] = ()  # other `deliverychannel` spellings (lower case)
     inbound_name: str = ""  # the `Channel` of an MO webhook; the name in upper case when empty
     connector: str = "sandbox"  # the connector serving it when `[routes]` names none
-    needs_app: bool = False
+    needs_app: bool = False  # requests name an `appid` (CONTRACT.md "Apps"): 7003 without, 7104 unknown
     # Addresses a provider said are gone (FailureKind.GONE) are remembered per service, and messages to
     # them fail at once with the code they failed with (`Store.gone_addresses`).
-    remembers_gone: bool = False  # requests name an `appid` (CONTRACT.md "Apps"): 7003 without, 7104 unknown
+    remembers_gone: bool = False
+    _decoder: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "_decoder", msgspec.json.Decoder(self.content_type))
         if self.request.name != self.name:
             raise ValueError(f"channel {self.name}: its request object is for {self.request.name}")
         for code in (self.expired_code, self.platform_code):
             if code not in self.failures:
                 raise ValueError(f"channel {self.name}: code {code} is not among its documented failures")
+
+    def decode_content(self, raw: bytes) -> msgspec.Struct:
+        """A stored message's content as its connector receives it (decoded once, typed)."""
+        content: msgspec.Struct = self._decoder.decode(raw)
+        return content
 
     @property
     def expired(self) -> Outcome:

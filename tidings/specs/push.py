@@ -8,7 +8,7 @@ import msgspec
 
 from tidings.errors import InvalidParameter
 from tidings.schema.common import ChannelContent
-from tidings.schema.push import decode_push
+from tidings.schema.push import PushContent, decode_push
 from tidings.specs.base import ChannelSpec
 from tidings.specs.push_codes import EXPIRED, PLATFORM_FAILURE, PUSH_FAILURES
 
@@ -27,6 +27,14 @@ PLATFORMS = ("android", "ios", "web", "windows")
 ADDRESS_MAX_CHARS = 4096  # a WNS channel URI or a web push endpoint can be long
 
 
+class PushMessage(msgspec.Struct, kw_only=True):
+    """A push message as stored and as the push connector receives it: the request's app and its
+    checked `channels.push` object."""
+
+    appid: str = ""
+    push: PushContent
+
+
 class PushAddressing:
     name: str = "push"
     path: tuple[str, ...] = ("push",)
@@ -40,7 +48,7 @@ class PushAddressing:
         return value.strip()
 
     def content(self, raw: bytes, field: str, senders: Sequence[str]) -> ChannelContent:
-        return ChannelContent({"push": msgspec.to_builtins(decode_push(raw, field))})
+        return ChannelContent(PushMessage(push=decode_push(raw, field)))
 
     def fill_text(self, given: dict[str, Any], text: str) -> dict[str, Any]:
         """A push template's text goes into every platform block the request gave without a text (the
@@ -58,6 +66,7 @@ class PushAddressing:
 PUSH = ChannelSpec(
     name="push",
     request=PushAddressing(),
+    content_type=PushMessage,
     category="push",
     failures=PUSH_FAILURES,
     expired_code=EXPIRED,

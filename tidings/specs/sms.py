@@ -1,6 +1,7 @@
 """SMS, declared once: its documented codes (reference/webex-connect.md §2.2-2.3) and its spec."""
 
 from tidings.schema.sms import SMS as SMS_REQUEST
+from tidings.schema.sms import SmsContent
 from tidings.specs.base import ChannelSpec
 from tidings.statuses import Outcome, Status
 
@@ -43,6 +44,7 @@ SMS_FAILURES: dict[str, Outcome] = {
 SMS = ChannelSpec(
     name="sms",
     request=SMS_REQUEST,
+    content_type=SmsContent,
     category="text",
     failures=SMS_FAILURES,
     expired_code="7208",

@@ -68,7 +68,7 @@ class DueMessage:
     channel: str
     address: str
     address_type: str
-    content: dict[str, Any]
+    content: bytes  # as stored (JSON): the dispatcher decodes it into its channel's content Struct
     parts: int
     correlationid: str | None
     callback_data: str | None

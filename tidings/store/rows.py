@@ -39,7 +39,7 @@ def due_message(r: Any) -> DueMessage:
         channel=r[3],
         address=r[4],
         address_type=r[5],
-        content=msgspec.json.decode(r[6]),
+        content=r[6].encode() if isinstance(r[6], str) else bytes(r[6]),
         parts=r[7],
         correlationid=r[8],
         callback_data=r[9],

@@ -27,7 +27,7 @@ from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendR
 from tidings.channels.push.provider import PushProvider, PushSend, WebPushKeys
 from tidings.schema.push import PushContent
 from tidings.specs import push_codes
-from tidings.specs.push import DESTINATION_KEYS, PUSH
+from tidings.specs.push import DESTINATION_KEYS, PUSH, PushMessage
 from tidings.store.base import Device, Store
 
 log = logging.getLogger("tidings.push")
@@ -83,8 +83,9 @@ class PushConnector:
         self.factory = factory
         self.label = "push"
         # One client per app block, kept while its settings stay as they were (the admin API may change
-        # them: the next send then gets a new client and the old one is closed).
-        self._providers: dict[tuple[str, str], tuple[bytes, PushProvider]] = {}
+        # them: the next send then gets a new client and the old one is closed). Held with the settings
+        # object it was made from, so the usual send compares identities and encodes nothing.
+        self._providers: dict[tuple[str, str], tuple[object, bytes, PushProvider]] = {}
         self._limit = asyncio.Semaphore(IN_FLIGHT)
 
     async def start(self, inbox: Inbox) -> None:
@@ -92,7 +93,7 @@ class PushConnector:
 
     async def stop(self) -> None:
         providers, self._providers = self._providers, {}
-        for _, provider in providers.values():
+        for _, _, provider in providers.values():
             await _close(provider)
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
@@ -101,10 +102,12 @@ class PushConnector:
     async def _one(self, m: Outbound) -> SendResult | SendError:
         try:
             content = m.content
-            app = self.apps.find(str(content.get("appid", "")))
+            if not isinstance(content, PushMessage):
+                return SendError(FailureKind.INVALID, f"not a push message: {type(content).__name__}")
+            app = self.apps.find(content.appid)
             if app is None:
-                return SendError(FailureKind.CONFIG, f"app {content.get('appid')!r} no longer exists")
-            push = msgspec.convert(content.get("push", {}), PushContent)
+                return SendError(FailureKind.CONFIG, f"app {content.appid!r} no longer exists")
+            push = content.push
             targets = await self._targets(app, m)
             if isinstance(targets, SendError):
                 return targets
@@ -144,7 +147,10 @@ class PushConnector:
                 f"the message has no block for the address's platform ({platforms})",
                 push_codes.INVALID_PAYLOAD,
             )
-        results = await asyncio.gather(*(self._send_to(app, m, push, t) for t in usable))
+        if len(usable) == 1:  # the usual case: no task of its own for the one device
+            results = [await self._send_to(app, m, push, usable[0])]
+        else:
+            results = await asyncio.gather(*(self._send_to(app, m, push, t) for t in usable))
         accepted = [r for r in results if isinstance(r, SendResult)]
         dead = [t.device.device_id for t, r in zip(usable, results, strict=True) if _dead(r) and t.device]
         if dead:
@@ -180,14 +186,18 @@ class PushConnector:
         return SendResult(f"push:{ext_id}")
 
     async def _provider(self, app: App, name: str) -> PushProvider:
-        settings = msgspec.json.encode(getattr(app, name))
+        block = getattr(app, name)
         held = self._providers.get((app.id, name))
-        if held is not None and held[0] == settings:
-            return held[1]
+        if held is not None and held[0] is block:
+            return held[2]
+        settings = msgspec.json.encode(block)
+        if held is not None and held[1] == settings:  # the same settings, reloaded
+            self._providers[(app.id, name)] = (block, settings, held[2])
+            return held[2]
         provider = self.factory(app, name)
-        self._providers[(app.id, name)] = (settings, provider)
+        self._providers[(app.id, name)] = (block, settings, provider)
         if held is not None:
-            await _close(held[1])
+            await _close(held[2])
         return provider
 
 

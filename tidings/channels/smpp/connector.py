@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.smpp.settings import SmscConfig
+from tidings.schema.sms import SmsContent
 from tidings.smpp import encoding
 from tidings.smpp.client import Bind, BindSettings, NotBound
 from tidings.smpp.pdu import Cmd, Pdu, PduError, Status, Tag, status_name
@@ -196,19 +197,21 @@ class SmppConnector:
 
     def _pdus(self, m: Outbound) -> list[Pdu]:
         content = m.content
-        kind = str(content.get("type", "1"))
+        if not isinstance(content, SmsContent):
+            raise SendError(FailureKind.INVALID, f"not an SMS: {type(content).__name__}")
+        kind = content.type
         if kind == "3":
             try:
-                enc = encoding.encode_binary(binascii.unhexlify(str(content.get("body", ""))))
+                enc = encoding.encode_binary(binascii.unhexlify(content.body or ""))
             except (binascii.Error, ValueError):
                 raise SendError(FailureKind.INVALID, "the binary body is not hexadecimal", "7205") from None
         else:
-            text = str(content.get("text", ""))
+            text = content.text or ""
             try:
                 enc = encoding.encode_text(text, unicode=kind == "4", flash=kind == "2")
             except UnicodeEncodeError:
                 raise SendError(FailureKind.INVALID, "the text cannot be encoded", "7607") from None
-        sender = str(content.get("senderid", ""))
+        sender = content.senderid
         c = self.config
         auto_ton, auto_npi = source_ton_npi(sender)
         params: dict[str, Any] = {
@@ -224,7 +227,7 @@ class SmppConnector:
         if m.expiry is not None:
             params["validity_period"] = validity(m.expiry)
         tlvs: dict[int, bytes] = {}
-        dlt = content.get("dlt_templateid")
+        dlt = content.dlt_templateid
         if dlt and c.dlt_tlv is not None:
             tlvs[c.dlt_tlv] = str(dlt).encode("utf-8")
         parts = encoding.split(enc)

@@ -58,7 +58,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.channels.base import FailureKind, SendError
-from tidings.channels.push.h2client import ConnectError, H2Client, H2ClientError, Response
+from tidings.channels.push.h2client import ConnectError, H2Client, H2ClientError, Response, unindexed
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import ApnsSettings
 from tidings.specs import push_codes as codes
@@ -73,6 +73,8 @@ CONNECT_TIMEOUT_S = 5.0
 DEFAULT_MAX_STREAMS = 500
 # A fixed namespace so that a transid that is not a UUID always maps to the same apns-id.
 _APNS_ID_NAMESPACE = uuid.UUID("0b7e2c1a-5d34-4f0e-9a61-3c52d8e4f7a9")
+# Headers whose value changes with every push: kept out of the HPACK table (see h2client.unindexed).
+_UNIQUE_HEADERS = {"apns-id", "apns-expiration"}
 _TOPIC_REASONS = {"BadTopic", "TopicDisallowed", "MissingTopic"}
 _GONE = {
     "Unregistered": codes.TOKEN_UNREGISTERED,
@@ -306,7 +308,12 @@ class ApnsProvider:
         for attempt in (1, 2):
             try:
                 response = await client.request(
-                    b"POST", path, self._headers(request, bearer), request.body, self._timeout_s
+                    b"POST",
+                    path,
+                    self._headers(request, bearer),
+                    request.body,
+                    self._timeout_s,
+                    unique_path=True,
                 )
             except TimeoutError:
                 raise SendError(FailureKind.TIMEOUT, "APNs did not answer in time") from None
@@ -358,7 +365,9 @@ class ApnsProvider:
             (b"apns-topic", self._topic),
             (b"content-type", b"application/json"),
         ]
-        headers += [(name.encode(), value.encode()) for name, value in request.headers.items()]
+        for name, value in request.headers.items():
+            pair = (name.encode(), value.encode())
+            headers.append(unindexed(*pair) if name in _UNIQUE_HEADERS else pair)
         return headers
 
     def _failure(self, response: Response, reason: str) -> SendError:

@@ -22,7 +22,7 @@ import contextlib
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import h2.events as ev
 from h2.config import H2Configuration
@@ -30,6 +30,7 @@ from h2.connection import ConnectionInputs, ConnectionState, H2Connection, H2Con
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error as _H2LibError
 from h2.settings import SettingCodes
+from hpack import Encoder, NeverIndexedHeaderTuple
 
 Headers = Sequence[tuple[bytes, bytes]]
 
@@ -37,6 +38,13 @@ CONNECT_TIMEOUT_S = 5.0
 # How many times a request looks for a usable connection when the one it waited on closed before the
 # request went out (nothing was sent, so trying again is safe). Bounded so a flapping server fails.
 _OPEN_ATTEMPTS = 3
+
+
+def unindexed(name: bytes, value: bytes) -> tuple[bytes, bytes]:
+    """A header whose value differs on every request (an id, a device token): sent as an HPACK literal
+    that is not added to the dynamic table, so it does not push out the entries worth keeping (the
+    authorization header above all) nor lengthen every later table search."""
+    return NeverIndexedHeaderTuple(name, value)
 
 
 class H2ClientError(Exception):
@@ -91,6 +99,38 @@ class _GracefulStateMachine(H2ConnectionStateMachine):
     }
 
 
+class _H2(H2Connection):
+    """h2's connection with the client's own bookkeeping where h2's costs grow with the load:
+
+    - h2 counts open streams by walking every stream it holds before opening another (O(streams) per
+      request, the largest single cost at hundreds in flight); the client already counts its streams,
+      so h2's walk (which also forgets closed streams) runs only every `_SWEEP` new streams.
+    - HPACK Huffman coding of the unique values (device token, apns-id) costs more CPU than the few
+      bytes it saves; header values go out as plain literals (still indexed when they repeat).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(config=_CONFIG)
+        self.state_machine = _GracefulStateMachine()
+        self.encoder = _PlainEncoder()
+        self.active = 0  # streams the client has open, including the one being opened
+        self._until_sweep = _SWEEP
+
+    @property
+    def open_outbound_streams(self) -> int:
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._until_sweep = _SWEEP
+            return self._open_streams(1)  # odd ids: the client's
+        return self.active - 1
+
+
+class _PlainEncoder(Encoder):
+    def encode(self, headers: Any, huffman: bool = False) -> bytes:
+        return super().encode(headers, huffman=False)
+
+
+_SWEEP = 256
 _CONFIG = H2Configuration(
     client_side=True,
     header_encoding=None,
@@ -119,11 +159,9 @@ class _Connection(asyncio.Protocol):
         self._loop = loop
         self._authority = authority
         self._cap = max_streams
-        self._h2 = H2Connection(config=_CONFIG)
-        self._h2.state_machine = _GracefulStateMachine()
+        self._h2 = _H2()
         self._transport: asyncio.Transport | None = None
         self._streams: dict[int, _Stream] = {}
-        self._active = 0
         self._max_streams = 1  # until the server's SETTINGS say more
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_pending = False
@@ -166,7 +204,9 @@ class _Connection(asyncio.Protocol):
 
     # -- requests ------------------------------------------------------------------------------------
 
-    async def request(self, method: bytes, path: bytes, headers: Headers, body: bytes) -> Response:
+    async def request(
+        self, method: bytes, path: bytes, headers: Headers, body: bytes, unique_path: bool
+    ) -> Response:
         await self._slot()
         stream_id = 0
         try:
@@ -177,7 +217,7 @@ class _Connection(asyncio.Protocol):
                 (b":method", method),
                 (b":scheme", b"https"),
                 (b":authority", self._authority),
-                (b":path", path),
+                unindexed(b":path", path) if unique_path else (b":path", path),
                 *headers,
             ]
             self._h2.send_headers(stream_id, request_headers, end_stream=not body)
@@ -185,18 +225,16 @@ class _Connection(asyncio.Protocol):
                 await self._send_body(stream_id, stream, body)
             self._schedule_flush()
             return await stream.future
-        except asyncio.CancelledError:
-            self._cancel(stream_id)
-            raise
         finally:
             self._streams.pop(stream_id, None)
+            self._end(stream_id)
             self._release()
 
     def retire(self) -> None:
         """Take no new streams; close once the running ones finish."""
         self.usable = False
         self._wake_slot_waiters()
-        if self._active == 0:
+        if self._h2.active == 0:
             self.close()
 
     def close(self) -> None:
@@ -212,8 +250,8 @@ class _Connection(asyncio.Protocol):
         while True:
             if not self.usable:
                 raise _NotSent
-            if self._active < self._max_streams:
-                self._active += 1
+            if self._h2.active < self._max_streams:
+                self._h2.active += 1
                 return
             waiter = self._loop.create_future()
             self._slot_waiters.append(waiter)
@@ -225,8 +263,8 @@ class _Connection(asyncio.Protocol):
                 raise
 
     def _release(self) -> None:
-        self._active -= 1
-        if not self.usable and self._active == 0:
+        self._h2.active -= 1
+        if not self.usable and self._h2.active == 0:
             self.close()
         else:
             self._wake_one()
@@ -262,14 +300,15 @@ class _Connection(asyncio.Protocol):
             offset += len(chunk)
             self._h2.send_data(stream_id, chunk.tobytes(), end_stream=offset >= len(body))
 
-    def _cancel(self, stream_id: int) -> None:
-        """The caller gave up (timeout): tell the server, so it can drop the work."""
-        if stream_id and not self.closed and self._transport is not None:
-            try:
+    def _end(self, stream_id: int) -> None:
+        """Reset a stream h2 still holds open once the caller is done with it: the caller gave up
+        (timeout), or the server answered before the whole body went out. The server can then drop
+        it, and h2's count of open streams stays right."""
+        stream = self._h2.streams.get(stream_id)
+        if stream is not None and not stream.closed and not self.closed:
+            with contextlib.suppress(_H2LibError):
                 self._h2.reset_stream(stream_id, ErrorCodes.CANCEL)
-            except _H2LibError:
-                return  # already closed on both sides
-            self._schedule_flush()
+                self._schedule_flush()
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -348,7 +387,7 @@ class _Connection(asyncio.Protocol):
                 self._fail(stream, refused)
         self._wake_slot_waiters()
         self._settle_ready(ConnectError(f"the server sent GOAWAY ({event.error_code!r}) at once"))
-        if self._active == 0:
+        if self._h2.active == 0:
             self.close()
 
     # -- failure -------------------------------------------------------------------------------------
@@ -423,16 +462,24 @@ class H2Client:
         self.opened = 0  # connections opened so far (tests and metrics read it)
 
     async def request(
-        self, method: bytes, path: bytes, headers: Headers, body: bytes, timeout_s: float
+        self,
+        method: bytes,
+        path: bytes,
+        headers: Headers,
+        body: bytes,
+        timeout_s: float,
+        *,
+        unique_path: bool = False,
     ) -> Response:
         """Send one request and wait for the whole answer. Raises TimeoutError after `timeout_s`
         seconds (the stream is then reset), ConnectError when no connection could be opened, and
-        the other H2ClientError kinds when the answer was lost (see `retryable`)."""
+        the other H2ClientError kinds when the answer was lost (see `retryable`). `unique_path`: the
+        path differs on every request (see `unindexed`)."""
         async with asyncio.timeout(timeout_s):
             for _ in range(_OPEN_ATTEMPTS):
                 conn = self._conn if self._conn is not None and self._conn.usable else await self._open()
                 try:
-                    return await conn.request(method, path, headers, body)
+                    return await conn.request(method, path, headers, body, unique_path)
                 except _NotSent:
                     continue
             raise ConnectionLost("the server closed each new connection before the request went out")

@@ -26,6 +26,12 @@ client_secret = "{b64(APP_SECRET)}"
 [[apps]]
 id = "app-b"
 service = "beta"
+
+[[templates]]
+id = "welcome"
+service = "alpha"
+channel = "push"
+text = "Welcome, {{{{name}}}}!"
 """
 
 
@@ -223,3 +229,32 @@ def test_a_message_whose_expiry_passed_before_it_was_sent_expires(
     time.sleep(0.3)
     assert [(h.info["deliveryStatus"], h.info["code"]) for h in receiver.at(path)] == [("Expired", "7503")]
     assert len(hits) == 1
+
+
+def test_a_push_template_fills_the_text_of_each_platform_block(
+    push_server: TidingsServer, receiver: Receiver
+) -> None:
+    path = unique_path("template")
+    body = push(
+        {"userid": ["u6"]}, receiver.url(path), message={"template": "welcome", "parameters": {"name": "Ada"}}
+    )
+    body["channels"] = {
+        "push": {"android": {"title": "Hi"}, "web": {"title": "Hi", "platform_types": ["chrome"]}}
+    }
+    transid = push_server.send(body, KEY_A).json()["response"][0]["transid"]
+    view = push_server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()
+    blocks = view["content"]["push"]
+    assert (blocks["android"]["text"], blocks["web"]["text"]) == ("Welcome, Ada!", "Welcome, Ada!")
+    assert blocks["android"]["title"] == "Hi" and "ios" not in blocks
+    without = push(
+        {"userid": ["u6"]}, receiver.url(path), message={"template": "welcome", "parameters": {"name": "Bo"}}
+    )
+    del without["channels"]
+    transid = push_server.send(without, KEY_A).json()["response"][0]["transid"]
+    blocks = push_server.client.get(f"/v1/messages/{transid}", headers={"key": KEY_A}).json()["content"][
+        "push"
+    ]
+    assert (blocks["android"]["text"], blocks["ios"]["text"]) == ("Welcome, Bo!", "Welcome, Bo!")
+    missing = push({"userid": ["u6"]}, receiver.url(path), message={"template": "welcome", "parameters": {}})
+    answer = refused(push_server, missing)
+    assert answer["code"] == "7003" and "message.parameters.name" in answer["description"], answer

@@ -85,8 +85,7 @@ class Server:
 class Conn(asyncio.Protocol):
     def __init__(self, server: Server) -> None:
         self.server = server
-        self.index = len(server.conns)
-        server.conns.append(self)
+        self.index = -1  # set once the TLS handshake is through
         config = H2Configuration(client_side=False, header_encoding=None)
         self.h2 = H2Connection(config=config)
         self.h2.state_machine = _GracefulServerMachine()
@@ -98,6 +97,8 @@ class Conn(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.index = len(self.server.conns)
+        self.server.conns.append(self)
         self.h2.local_settings = Settings(
             client=False,
             initial_values={

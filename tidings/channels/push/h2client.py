@@ -35,6 +35,7 @@ from hpack import Encoder, NeverIndexedHeaderTuple
 Headers = Sequence[tuple[bytes, bytes]]
 
 CONNECT_TIMEOUT_S = 5.0
+CLOSE_WAIT_S = 1.0
 # How many times a request looks for a usable connection when the one it waited on closed before the
 # request went out (nothing was sent, so trying again is safe). Bounded so a flapping server fails.
 _OPEN_ATTEMPTS = 3
@@ -166,6 +167,7 @@ class _Connection(asyncio.Protocol):
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_pending = False
         self.ready: asyncio.Future[None] = loop.create_future()  # the server's first SETTINGS
+        self.finished: asyncio.Future[None] = loop.create_future()  # the transport is gone
         self.usable = True  # False once GOAWAY, retired, lost or closed: no new streams
         self.closed = False
         self._on_idle: Callable[[_Connection], None] | None = None
@@ -201,6 +203,8 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         reason = f"connection lost: {exc!r}" if exc else "the server closed the connection"
         self._lose(ConnectionLost(reason), closed=True)
+        if not self.finished.done():
+            self.finished.set_result(None)
 
     # -- requests ------------------------------------------------------------------------------------
 
@@ -239,6 +243,8 @@ class _Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self.usable = False
+        if self._transport is None and not self.finished.done():
+            self.finished.set_result(None)  # never connected: nothing to wait for
         if self._transport is not None and not self._transport.is_closing():
             if not self.closed:
                 with contextlib.suppress(_H2LibError):
@@ -492,12 +498,17 @@ class H2Client:
             conn.retire()
 
     async def close(self) -> None:
+        """Close every connection (streams still running fail) and wait, briefly, for the TLS closes."""
         if self._opening is not None:
             self._opening.cancel()
-        for conn in [*self._others, *([self._conn] if self._conn else [])]:
-            conn.close()
+        conns = [*self._others, *([self._conn] if self._conn else [])]
         self._conn = None
         self._others.clear()
+        for conn in conns:
+            conn.close()
+        waiting = [conn.finished for conn in conns if not conn.finished.done()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=CLOSE_WAIT_S)
 
     async def _open(self) -> _Connection:
         if self._opening is None:
@@ -522,11 +533,15 @@ class H2Client:
                     lambda: conn, self._host, self._port, ssl=self._ssl, server_hostname=self._host
                 )
                 await conn.ready
-        except TimeoutError:
+        except TimeoutError:  # (an OSError too, but the caller wants to tell a timeout apart)
             conn.close()
             raise
         except (OSError, ssl.SSLError) as exc:
+            conn.close()
             raise ConnectError(f"cannot connect to {self._host}:{self._port}: {exc!r}") from None
+        except BaseException:  # timed out, cancelled, refused: no half-open connection stays behind
+            conn.close()
+            raise
         self.opened += 1
         return conn
 

@@ -4,12 +4,14 @@ import logging
 
 import pytest
 
-from tests.connectors import cases_smpp, cases_webpush, cases_wns
+from tests.connectors import cases_apns, cases_fcm, cases_smpp, cases_webpush, cases_wns
 from tests.connectors.runner import (
     InboundCase,
     OutboundCase,
     Provider,
+    StandIn,
     _outbound,
+    _Sent,
     _with_stand_in,
     assert_no_secrets,
     captured_logs,
@@ -17,7 +19,7 @@ from tests.connectors.runner import (
     run_outbound,
 )
 
-CASE_FILES = [cases_smpp, cases_webpush, cases_wns]
+CASE_FILES = [cases_smpp, cases_webpush, cases_wns, cases_fcm, cases_apns]
 PROVIDERS: list[Provider] = [module.PROVIDER for module in CASE_FILES]
 
 OUTBOUND = [pytest.param(p, case, id=f"{p.name}-{case.label}") for p in PROVIDERS for case in p.outbound]
@@ -48,13 +50,23 @@ def test_the_secret_check_sees_a_leak_in_a_log() -> None:
         assert_no_secrets(["hunter2"], *logs.lines)
 
 
-def test_the_push_providers_secrets_are_checked() -> None:
-    """The secret check of a push case covers the keys, the client secret and the tokens issued."""
-    for module, wanted in [
-        (cases_webpush, ["<vapid jwt 1>"]),
-        (cases_wns, ["<client secret>", "<token 1>"]),
-    ]:
-        case = module.OUTBOUND[0]
-        sent = _with_stand_in(module.PROVIDER.open(), lambda stand_in, c=case: _outbound(stand_in, c))
-        assert set(wanted) <= set(sent.names)
-        assert {sent.names[name] for name in wanted} <= set(sent.secrets), module.__name__
+PUSH_SECRETS: list[tuple[Provider, list[str]]] = [
+    (cases_webpush.PROVIDER, ["<vapid jwt 1>"]),
+    (cases_wns.PROVIDER, ["<client secret>", "<token 1>"]),
+    (cases_fcm.PROVIDER, ["<assertion 1>", "<token 1>"]),
+    (cases_apns.PROVIDER, ["<provider token 1>"]),
+]
+
+
+@pytest.mark.parametrize(("provider", "wanted"), PUSH_SECRETS, ids=[p.name for p, _ in PUSH_SECRETS])
+def test_a_push_cases_secret_check_covers_the_tokens_and_keys(provider: Provider, wanted: list[str]) -> None:
+    case = provider.outbound[0]
+
+    async def use(stand_in: StandIn) -> _Sent:
+        return await _outbound(stand_in, case)
+
+    sent = _with_stand_in(provider.open(), use)
+    assert set(wanted) <= set(sent.names)
+    assert {sent.names[name] for name in wanted} <= set(sent.secrets)
+    if provider.name != "wns":  # a private key: each line of its PEM body is looked for
+        assert any(len(s) == 64 and s not in sent.names.values() for s in sent.secrets)

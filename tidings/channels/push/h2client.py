@@ -29,6 +29,7 @@ from h2.config import H2Configuration
 from h2.connection import ConnectionInputs, ConnectionState, H2Connection, H2ConnectionStateMachine
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error as _H2LibError
+from h2.exceptions import NoAvailableStreamIDError
 from h2.settings import SettingCodes
 from hpack import Encoder, NeverIndexedHeaderTuple
 
@@ -214,7 +215,11 @@ class _Connection(asyncio.Protocol):
         await self._slot()
         stream_id = 0
         try:
-            stream_id = self._h2.get_next_available_stream_id()
+            try:
+                stream_id = self._h2.get_next_available_stream_id()
+            except NoAvailableStreamIDError:
+                self.usable = False  # ids run out after 2**30 requests: the client takes a new one
+                raise _NotSent from None
             stream = _Stream(self._loop.create_future())
             self._streams[stream_id] = stream
             request_headers = [
@@ -224,9 +229,13 @@ class _Connection(asyncio.Protocol):
                 unindexed(b":path", path) if unique_path else (b":path", path),
                 *headers,
             ]
-            self._h2.send_headers(stream_id, request_headers, end_stream=not body)
-            if body:
-                await self._send_body(stream_id, stream, body)
+            try:
+                self._h2.send_headers(stream_id, request_headers, end_stream=not body)
+                if body:
+                    await self._send_body(stream_id, stream, body)
+            except _H2LibError as exc:  # h2 refused to send: this connection's state is not to be trusted
+                self.usable = False
+                raise ConnectionLost(f"HTTP/2 state error: {exc}") from None
             self._schedule_flush()
             return await stream.future
         finally:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import importlib.util
 import json
 import os
@@ -80,7 +81,7 @@ from smpp import (  # noqa: E402
 )
 
 APP = "app-bench"
-PROVIDERS = ("fcm", "apns", "wns")
+PROVIDERS = ("fcm", "apns", "wns", "webpush")
 TARGET = {"fcm": 2000, "apns": 1000}  # end-to-end msg/s the issue asks for
 
 CONFIG_TEMPLATE = """\
@@ -116,6 +117,11 @@ CONTENT: dict[str, tuple[str, dict[str, Any]]] = {
     "fcm": ("android_pushid", {"android": {"title": "Bench", "text": "hello from the benchmark"}}),
     "apns": ("ios_pushid", {"ios": {"title": "Bench", "text": "hello from the benchmark"}}),
     "wns": ("windows_pushid", {"windows": {"text": ["Bench", "hello from the benchmark"]}}),
+    # web push reaches registered subscriptions only: the tokens are deviceIds registered beforehand
+    "webpush": (
+        "chrome_pushid",
+        {"web": {"title": "Bench", "text": "hello from the benchmark", "platform_types": ["chrome"]}},
+    ),
 }
 
 
@@ -198,6 +204,19 @@ async def _start_standin(provider: str, workdir: Path) -> tuple[Any, str, Callab
             return _counts([r.channel for r in seen if r.status == 200], len(seen))
 
         return wns, block, wns_counts
+    if provider == "webpush":
+        from tests.standins.webpush import WebPushService, write_vapid_key
+
+        web = WebPushService(workdir)
+        await web.start()
+        write_vapid_key(workdir / "vapid.pem")
+        block = '[apps.webpush]\nvapid_private_key_file = "vapid.pem"\nsubject = "mailto:bench@example.com"\n'
+        block += f'allow_hosts = ["127.0.0.1"]\nca_file = {s(web.ca_file.name)}\n'
+
+        def web_counts() -> dict[str, Any]:
+            return _counts([r.sub_id for r in web.received], web.requests)
+
+        return web, block, web_counts
     raise SystemExit(f"no stand-in for {provider}")
 
 
@@ -216,9 +235,15 @@ async def serve_standin(provider: str, workdir: Path, control_port: int) -> None
     async def get_block(_: web.Request) -> web.Response:
         return web.json_response({"block": block})
 
+    async def subscribe(request: web.Request) -> web.Response:
+        # browsers subscribing with the web push stand-in: their subscription JSON, one per id
+        ids = [str(i) for i in await request.json()]
+        return web.json_response([standin.new_subscription(i)[0] for i in ids])
+
     app = web.Application()
     app.router.add_get("/stats", stats)
     app.router.add_get("/block", get_block)
+    app.router.add_post("/subscribe", subscribe)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     await web.TCPSite(runner, HOST, control_port).start()
@@ -250,11 +275,32 @@ def push_request(port: int, provider: str, tokens: list[str]) -> bytes:
     return head.encode() + body
 
 
+def http_json(port: int, method: str, path: str, body: Any) -> Any:
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        return http_json_on(conn, method, path, body, {})
+    finally:
+        conn.close()
+
+
+def http_json_on(
+    conn: http.client.HTTPConnection, method: str, path: str, body: Any, headers: dict[str, str]
+) -> Any:
+    conn.request(method, path, json.dumps(body), {"content-type": "application/json", **headers})
+    resp = conn.getresponse()
+    raw = resp.read()
+    if resp.status not in (200, 201):
+        raise Died(f"{method} {path}: HTTP {resp.status} {raw[:300]!r}")
+    return json.loads(raw)
+
+
 def token(provider: str, n: int, channel_uri: str) -> str:
     if provider == "apns":
         return f"{0xBE00000000 + n:064x}"  # 64 hex digits starting with zeros: no scripted word
     if provider == "wns":
         return channel_uri.replace("CHANNEL", f"bench{n:08d}")
+    if provider == "webpush":
+        return f"bench{n:08d}"  # the browser's subscription id at the stand-in
     return f"bench-fcm-token-{n:09d}"
 
 
@@ -281,9 +327,25 @@ class Row:
         for start in range(0, messages, size):
             k = min(size, messages - start)
             tokens = [token(self.provider, self.seq + start + j, self.channel_uri) for j in range(k)]
+            if self.provider == "webpush":
+                tokens = self.register_browsers(tokens)
             out.append(push_request(self.http_port, self.provider, tokens))
         self.seq += messages
         return out
+
+    def register_browsers(self, ids: list[str]) -> list[str]:
+        """Subscribe a browser per id with the stand-in and register each as a device: their deviceIds."""
+        subscriptions = http_json(self.control_port, "POST", "/subscribe", ids)
+        conn = http.client.HTTPConnection(HOST, self.http_port, timeout=30)
+        devices = []
+        try:
+            for n, sub in zip(ids, subscriptions, strict=True):
+                body = {"userid": f"bench-user-{n}", "platform": "web", "subscription": sub}
+                answer = http_json_on(conn, "POST", f"/v1/apps/{APP}/devices", body, {"key": SERVICE_KEY})
+                devices.append(str(answer["deviceId"]))
+        finally:
+            conn.close()
+        return devices
 
     async def standin_stats(self) -> dict[str, Any]:
         return dict(await asyncio.to_thread(http_get_json, self.control_port, "/stats", 30.0))

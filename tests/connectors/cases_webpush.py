@@ -186,8 +186,8 @@ def web(title: str = "Sale", text: str = "50% off", pushref: str | None = None, 
     return PushContent(web=WebPushMessage(title=title, text=text, **kw), pushref=pushref)
 
 
-def message(content: PushContent, expiry: float | None = None) -> Outbound:
-    return push(DEVICE_ID, "chrome_pushid", content, expiry)
+def message(content: PushContent, expiry: float | None = None, priority: int = 2) -> Outbound:
+    return push(DEVICE_ID, "chrome_pushid", content, expiry, priority)
 
 
 def notification(title: str = "Sale", body: str = "50% off", **more: Any) -> str:
@@ -258,9 +258,17 @@ def scripted(
 # -- outbound -------------------------------------------------------------------------------------------
 
 # From tests/test_push_webpush.py (test_cases): what the browser decrypts and the headers the service
-# gets. The v1 priority does not reach the push connector (Outbound has none), so Urgency is "normal"
-# here; tests/test_push_webpush.py checks the mapping of 1 and 3 on `payload`.
+# gets. The v1 priority (1 high, 3 low) is the Urgency.
 MAPPING = [
+    OutboundCase(
+        "priority-1-is-urgent",
+        message(web(), priority=1),
+        requests=[request(urgency="high")],
+        expect=ACCEPTED,
+    ),
+    OutboundCase(
+        "priority-3-is-low", message(web(), priority=3), requests=[request(urgency="low")], expect=ACCEPTED
+    ),
     OutboundCase(
         "everything",
         message(

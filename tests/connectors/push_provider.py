@@ -110,10 +110,12 @@ def push_provider(name: str, serve: Serve, outbound: Sequence[OutboundCase]) -> 
     return Provider(name, open_push, outbound, [])
 
 
-def push(address: str, address_type: str, content: PushContent, expiry: float | None = None) -> Outbound:
+def push(
+    address: str, address_type: str, content: PushContent, expiry: float | None = None, priority: int = 2
+) -> Outbound:
     """The `Outbound` the dispatcher hands the push connector for one v1 push request."""
     message = PushMessage(appid=APP_ID, push=content)
-    return Outbound(TRANSID, SERVICE_ID, "push", address, message, 1, expiry, address_type)
+    return Outbound(TRANSID, SERVICE_ID, "push", address, message, 1, expiry, address_type, priority)
 
 
 def device(platform: str, provider: str, token: str, p256dh: str = "", auth: str = "") -> Device:

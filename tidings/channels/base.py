@@ -78,6 +78,7 @@ class Outbound:
     attempt: int  # 1 on the first try
     expiry: float | None = None  # epoch seconds; the provider may drop the message after it
     address_type: str = ""  # the destination key the address came from (msisdn, userid, ios_pushid, …)
+    priority: int = 2  # the request's: 1 high, 2 normal, 3 low
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,7 @@ class Dispatcher:
                     m.attempts + 1,
                     m.expiry,
                     m.address_type,
+                    m.priority,
                 )
             )
         if unreadable:

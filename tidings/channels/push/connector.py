@@ -172,6 +172,7 @@ class PushConnector:
             token=t.token,
             content=push,
             expiry=m.expiry,
+            priority=m.priority,
             keys=WebPushKeys(t.device.p256dh, t.device.auth) if t.device and t.device.p256dh else None,
         )
         provider = await self._provider(app, t.provider)
@@ -222,7 +223,8 @@ def _unknown(why: str) -> SendError:
 def _worst(errors: list[SendError], direct: bool) -> SendError:
     """The failure that speaks for the message when every device failed: one worth retrying first (so
     the message is tried again), else the first. A user whose devices are all dead is not gone (a new
-    device may register), so only a token given directly is."""
+    device may register); a registered device that died is removed, so its deviceId is unknown from
+    then on (UNKNOWN_USER) and needs no remembering. Only a token given directly is GONE."""
     retry = next((e for e in errors if e.retryable), None)
     chosen = retry or errors[0]
     if chosen.kind is FailureKind.GONE and not direct:

@@ -534,6 +534,37 @@ def test_a_connection_the_server_closed_is_replaced(tmp_path: Path) -> None:
     run(scenario, tmp_path)
 
 
+def test_a_connection_broken_under_a_push_is_replaced_and_the_push_sent_once_more(tmp_path: Path) -> None:
+    async def scenario(stand_in: ApnsStandIn, provider: ApnsProvider) -> None:
+        stand_in.drop_next()
+        assert await provider.send(push(ios(), transid="dropped")) == apns_id("dropped")
+        assert [r.headers["apns-id"] for r in stand_in.received] == [apns_id("dropped")] * 2
+        assert len(stand_in.connections) == 2
+        stand_in.drop_next(2)  # broken twice: given up, as a connection failure
+        got = await outcome(provider, push(ios()))
+        assert isinstance(got, SendError) and got.kind is FailureKind.CONNECTION
+        assert len(stand_in.received) == 4 and len(stand_in.connections) == 3
+        assert await provider.send(push(ios())) == MSG_UUID  # and the next push gets through
+        assert len(stand_in.connections) == 4
+
+    run(scenario, tmp_path)
+
+
+def test_without_recording_the_stand_in_only_counts(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with ApnsStandIn(record=False) as stand_in:
+            provider = ApnsProvider(stand_in.write_credentials(tmp_path), base_dir=tmp_path)
+            try:
+                await asyncio.gather(*(provider.send(push(ios(), token=device_token(n))) for n in range(50)))
+                got = await outcome(provider, push(ios(), token="dead"))
+            finally:
+                await provider.close()
+            assert isinstance(got, SendError) and got.kind is FailureKind.GONE  # still checked and scripted
+            assert (stand_in.answered, stand_in.received, len(stand_in.provider_tokens)) == (51, [], 1)
+
+    asyncio.run(main())
+
+
 def test_no_answer_in_time_is_a_timeout(tmp_path: Path) -> None:
     async def scenario(stand_in: ApnsStandIn, provider: ApnsProvider) -> None:
         started = time.monotonic()

@@ -18,8 +18,9 @@ BadDeviceToken; random hex could start with "dead" or "bad", so use `device_toke
     slow -> 200 after 0.5 s
 `answers` can be changed per test. Switches: `expire_provider_tokens()` (every provider token seen so far is
 answered 403 ExpiredProviderToken from now on, as Apple does once a token is too old), `goaway_next()` (the
-next request is answered, then its connection gets GOAWAY) and `close_when_idle()` (connections that go
-idle are closed by the server). `connections` counts the client connections that carried a request.
+next request is answered, then its connection gets GOAWAY), `drop_next(n)` (the next n requests get no
+answer: their connection is closed) and `close_when_idle()` (connections that go idle are closed by the
+server). `connections` counts the client connections that carried a request.
 A client that does not offer h2 gets an HTTP/1.1 505 and an entry in `protocol_errors`.
 `ApnsStandIn(record=False)` keeps no `received` list (a benchmark reads `answered` instead); the
 provider token is verified once per distinct token string either way, as the client reuses one.
@@ -224,6 +225,10 @@ class _Connection(asyncio.Protocol):
         if request is None:
             return
         answer, item = self._apns._answer(request.headers, b"".join(request.body), self._client)
+        if self._apns._drops > 0:
+            self._apns._drops -= 1
+            self.close()  # no answer: the connection just ends, as a network failure looks
+            return
         if answer.delay_s:
             self._loop.call_later(answer.delay_s, self._reply_late, stream_id, answer, item)
         else:
@@ -317,6 +322,7 @@ class ApnsStandIn:
         self._server: asyncio.Server | None = None
         self._open: set[_Connection] = set()
         self._goaway_pending = False
+        self._drops = 0
         self._idle_after_s: float | None = None
 
     # -- credentials ---------------------------------------------------------------------------------
@@ -385,6 +391,10 @@ class ApnsStandIn:
 
     def goaway_next(self) -> None:
         self._goaway_pending = True
+
+    def drop_next(self, count: int = 1) -> None:
+        """The next `count` requests get no answer: their connection is closed under them."""
+        self._drops = count
 
     def close_when_idle(self, after_s: float = 0.05) -> None:
         """Connections that go idle from now on are closed by the server after `after_s` (as a server

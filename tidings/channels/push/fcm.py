@@ -452,6 +452,7 @@ class FcmProvider:
         self._account: ServiceAccount | None = None
         self._client: aiohttp.ClientSession | None = None
         self._token: _AccessToken | None = None
+        self._send_headers: tuple[str, dict[str, str]] | None = None
         self._refresh: asyncio.Future[_AccessToken] | None = None
         self._auth_failing = False  # so a refused credential is logged once, not per message
 
@@ -503,20 +504,31 @@ class FcmProvider:
             return Answer(response.status, response.headers, await response.read())
 
     async def _post(self, raw: bytes, token: str) -> Answer:
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        headers = self._headers(token)
+        # Each request is bounded by the session's total timeout (the deadline), so a send takes at most
+        # two deadlines; no timer of our own per request.
         try:
-            async with asyncio.timeout(self._deadline):
-                try:
-                    return await self._request(self._send_url, data=raw, headers=headers)
-                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                    if isinstance(exc, aiohttp.ClientConnectorError):
-                        raise  # never connected: nothing was sent, and trying again would not help
-                    # The service closed the connection under us (an idle keep-alive connection timed
-                    # out, a reset): once more, on a fresh connection. A retry by the dispatcher would
-                    # risk the same duplicate and cost the message an attempt.
-                    return await self._request(self._send_url, data=raw, headers=headers)
+            try:
+                return await self._request(self._send_url, data=raw, headers=headers)
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                if isinstance(exc, aiohttp.ClientConnectorError):
+                    raise  # never connected: nothing was sent, and trying again would not help
+                # The service closed the connection under us (an idle keep-alive connection timed
+                # out, a reset): once more, on a fresh connection. A retry by the dispatcher would
+                # risk the same duplicate and cost the message an attempt.
+                return await self._request(self._send_url, data=raw, headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM messages:send") from None
+
+    def _headers(self, token: str) -> dict[str, str]:
+        # one dict per access token, not per request (aiohttp copies it into each request)
+        held = self._send_headers
+        if held is None or held[0] != token:
+            held = self._send_headers = (
+                token,
+                {"authorization": f"Bearer {token}", "content-type": "application/json"},
+            )
+        return held[1]
 
     @staticmethod
     def _message_name(response: Answer, item: PushSend) -> str:

@@ -122,6 +122,7 @@ class _GracefulServerMachine(H2ConnectionStateMachine):
 _H2_CONFIG = H2Configuration(
     client_side=False, header_encoding=None, validate_outbound_headers=False, normalize_outbound_headers=False
 )
+_FLUSH_EVERY = 64  # answers written at least this often while a batch is worked through
 _HTTP1_REFUSAL = b"HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
@@ -148,6 +149,7 @@ class _Connection(asyncio.Protocol):
         self._pending = 0  # requests received and not yet answered
         self._last_stream = 0  # after GOAWAY: streams above this are ignored
         self._idle_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # answers made since the last write
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but have its methods.
@@ -265,6 +267,11 @@ class _Connection(asyncio.Protocol):
 
     def _answered(self) -> None:
         self._pending -= 1
+        self._unsent += 1
+        if self._unsent >= _FLUSH_EVERY:
+            # Answers go out in slices while a large batch is worked through, so the client can
+            # read the first while the stand-in still works on the rest.
+            self._flush()
         if self._pending == 0:
             if self._last_stream:
                 self._flush()
@@ -277,6 +284,7 @@ class _Connection(asyncio.Protocol):
             self._idle_timer = self._loop.call_later(self._apns._idle_after_s, self.close)
 
     def _flush(self) -> None:
+        self._unsent = 0
         data = self._h2.data_to_send()
         if data and self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)

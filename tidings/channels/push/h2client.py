@@ -133,6 +133,9 @@ class _PlainEncoder(Encoder):
 
 
 _SWEEP = 256
+# Requests written at least this often: frames of requests made in one loop turn share a write, up to
+# this many, so the server can start on the first while later ones are still being encoded.
+_FLUSH_EVERY = 64
 _CONFIG = H2Configuration(
     client_side=True,
     header_encoding=None,
@@ -167,6 +170,7 @@ class _Connection(asyncio.Protocol):
         self._max_streams = 1  # until the server's SETTINGS say more
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._flush_pending = False
+        self._unsent = 0  # requests queued in h2 since the last write
         self.ready: asyncio.Future[None] = loop.create_future()  # the server's first SETTINGS
         self.finished: asyncio.Future[None] = loop.create_future()  # the transport is gone
         self.usable = True  # False once GOAWAY, retired, lost or closed: no new streams
@@ -328,12 +332,16 @@ class _Connection(asyncio.Protocol):
     # -- writing -------------------------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        if not self._flush_pending:
+        self._unsent += 1
+        if self._unsent >= _FLUSH_EVERY:
+            self._flush()  # a large batch goes out in slices: the server starts on the first at once
+        elif not self._flush_pending:
             self._flush_pending = True
             self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         self._flush_pending = False
+        self._unsent = 0
         data = self._h2.data_to_send()
         if data and self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)

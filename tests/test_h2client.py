@@ -373,6 +373,9 @@ def test_close_ends_the_connection() -> None:
         assert (await post(client, "/x", b"1")).status == 200
         await client.close()
         await until(lambda: server.conns[0].lost)
+        with pytest.raises(ConnectError, match="closed"):  # no connection is opened again
+            await post(client, "/after-close")
+        assert client.opened == 1
 
     run(scenario)
 

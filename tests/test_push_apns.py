@@ -550,6 +550,21 @@ def test_a_connection_broken_under_a_push_is_replaced_and_the_push_sent_once_mor
     run(scenario, tmp_path)
 
 
+def test_close_fails_the_pushes_in_flight_without_a_new_connection(tmp_path: Path) -> None:
+    async def scenario(stand_in: ApnsStandIn, provider: ApnsProvider) -> None:
+        sends = [asyncio.ensure_future(outcome(provider, push(ios(), token=f"slow{n}"))) for n in range(3)]
+        for _ in range(400):  # at most 2 s for the three requests to arrive
+            if len(stand_in.received) == 3:
+                break
+            await asyncio.sleep(0.005)
+        await provider.close()
+        got = await asyncio.gather(*sends)
+        assert all(isinstance(g, SendError) and g.kind is FailureKind.CONNECTION for g in got)
+        assert len(stand_in.connections) == 1 and len(stand_in.received) == 3
+
+    run(scenario, tmp_path)
+
+
 def test_without_recording_the_stand_in_only_counts(tmp_path: Path) -> None:
     async def main() -> None:
         async with ApnsStandIn(record=False) as stand_in:

@@ -483,6 +483,7 @@ class H2Client:
         self._opening: asyncio.Task[_Connection] | None = None
         self._others: set[_Connection] = set()  # retired or closing, still finishing streams
         self.opened = 0  # connections opened so far (tests and metrics read it)
+        self._closed = False
 
     async def request(
         self,
@@ -500,6 +501,8 @@ class H2Client:
         path differs on every request (see `unindexed`)."""
         async with asyncio.timeout(timeout_s):
             for _ in range(_OPEN_ATTEMPTS):
+                if self._closed:  # a request retried after close() must not open a connection again
+                    raise ConnectError("the client is closed")
                 conn = self._conn if self._conn is not None and self._conn.usable else await self._open()
                 try:
                     return await conn.request(method, path, headers, body, unique_path)
@@ -515,7 +518,9 @@ class H2Client:
             conn.retire()
 
     async def close(self) -> None:
-        """Close every connection (streams still running fail) and wait, briefly, for the TLS closes."""
+        """Close every connection (streams still running fail) and wait, briefly, for the TLS closes.
+        Requests made afterwards fail with ConnectError."""
+        self._closed = True
         if self._opening is not None:
             self._opening.cancel()
         conns = [*self._others, *([self._conn] if self._conn else [])]

@@ -184,9 +184,7 @@ async def _start_standin(provider: str, workdir: Path) -> tuple[Any, str, Callab
             # the stand-in keeps every request; read what it answered 200 (whatever its version records)
             seen = list(getattr(apns, "received", []))
             ok = [str(getattr(r, "token", "")) for r in seen if getattr(r, "status", 200) == 200]
-            counts = _counts(ok, len(seen))
-            counts["connections"] = len(getattr(apns, "connections", ()))
-            return counts
+            return _counts(ok, len(seen))
 
         return apns, block, apns_counts
     if provider == "wns":

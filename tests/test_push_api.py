@@ -258,3 +258,50 @@ def test_a_push_template_fills_the_text_of_each_platform_block(
     missing = push({"userid": ["u6"]}, receiver.url(path), message={"template": "welcome", "parameters": {}})
     answer = refused(push_server, missing)
     assert answer["code"] == "7003" and "message.parameters.name" in answer["description"], answer
+
+
+def test_a_sandbox_user_without_devices_gets_a_message_for_any_platform(
+    push_server: TidingsServer, receiver: Receiver
+) -> None:
+    path = unique_path("web-only")
+    body = push({"userid": ["u7"]}, receiver.url(path))
+    body["channels"] = {"push": {"web": {"title": "T", "text": "x", "platform_types": ["firefox"]}}}
+    push_server.send(body, KEY_A)
+    hits = receiver.wait_count(path, 2)
+    assert [h.info["deliveryStatus"] for h in hits] == ["Submitted", "Delivered"]
+
+
+def test_a_receipt_for_a_device_or_customer_comes_from_its_own_user(
+    push_server: TidingsServer, receiver: Receiver
+) -> None:
+    headers = {"key": KEY_A}
+    registered = push_server.client.post(
+        "/v1/apps/app-a/devices",
+        json={"userid": "owner", "customerid": "cust-1", "platform": "android", "token": "tok-owner"},
+        headers=headers,
+    )
+    device_id = registered.json()["deviceId"]
+    for key, address in (("android_pushid", device_id), ("customerid", "cust-1")):
+        path = unique_path("owned")
+        transid = push_server.send(push({key: [address]}, receiver.url(path)), KEY_A).json()["response"][0][
+            "transid"
+        ]
+        receiver.wait_count(path, 2)
+        assert receipt(push_server, user_token(push_server, "intruder"), transid, "Read").status_code == 403
+        assert receipt(push_server, user_token(push_server, "owner"), transid, "Read").status_code == 204
+
+
+def test_a_provider_must_serve_the_devices_platform(push_server: TidingsServer) -> None:
+    for platform, provider in (("windows", "apns"), ("android", "wns"), ("web", "fcm")):
+        r = push_server.client.post(
+            "/v1/apps/app-a/devices",
+            json={"userid": "p", "platform": platform, "provider": provider, "token": "t"},
+            headers={"key": KEY_A},
+        )
+        assert (r.status_code, r.json()["code"]) == (400, "7004"), (platform, provider, r.text)
+    ios_fcm = push_server.client.post(
+        "/v1/apps/app-a/devices",
+        json={"userid": "p", "platform": "ios", "provider": "fcm", "token": "fcm-ios"},
+        headers={"key": KEY_A},
+    )
+    assert ios_fcm.status_code == 201, ios_fcm.text

@@ -39,6 +39,8 @@ T = TypeVar("T")
 
 PLATFORM_PROVIDERS = {"android": "fcm", "ios": "apns", "web": "webpush", "windows": "wns"}
 PROVIDERS = frozenset(PLATFORM_PROVIDERS.values())
+# FCM tokens serve iOS apps too (FCM forwards to APNs).
+SERVES = {"android": {"fcm"}, "ios": {"apns", "fcm"}, "web": {"webpush"}, "windows": {"wns"}}
 USER_TOKEN_TTL_S = 24 * 3600
 FIELD_MAX_CHARS = 256
 TOKEN_MAX_CHARS = 4096
@@ -164,7 +166,7 @@ def _check_device(app: App, body: DeviceBody) -> Device:
     provider = _text(body.provider, "provider").lower() or PLATFORM_PROVIDERS[platform]
     if provider not in PROVIDERS:
         raise InvalidParameter("provider must be fcm, apns, webpush or wns", field="provider")
-    if (provider == "webpush") != (platform == "web") and provider != "fcm":
+    if provider not in SERVES[platform]:
         raise InvalidParameter(f"provider {provider} does not serve platform {platform}", field="provider")
     now = clock.now()
     base = Device("", app.id, app.service_id, user_id, customer_id, platform, provider, "", "", "", now, now)
@@ -240,6 +242,20 @@ def _user_of(runtime: Runtime, app_id: str, token: str | None) -> tuple[App, str
     return app, str(claims["sub"])
 
 
+async def _reached(runtime: Runtime, app: App, key: str, address: str, user_id: str) -> bool:
+    """Whether a message to `address` (under destination key `key`) went to this user: the user itself,
+    a customer or device registered to them. A token no device registered is nobody's, so any of the
+    app's users may report on it."""
+    if key == "userid":
+        return address == user_id
+    if key == "customerid":
+        devices = await runtime.store.find_devices(app.id, "customer_id", address)
+        return any(d.user_id == user_id for d in devices)
+    devices = await runtime.store.find_devices(app.id, "device_id", address)
+    devices = devices or await runtime.store.find_devices(app.id, "token", address)
+    return not devices or any(d.user_id == user_id for d in devices)
+
+
 async def receipts(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
@@ -256,7 +272,7 @@ async def receipts(request: Request) -> Response:
     message = await runtime.store.get_message(app.service_id, transid)
     if message is None or message.channel != "push" or message.content.get("appid") != app.id:
         return plain_error(404, "404", f"no push message {transid} of this app")
-    if message.address_type == "userid" and message.address != user_id:
+    if not await _reached(runtime, app, message.address_type, message.address, user_id):
         return plain_error(403, "7001", "the message was sent to another user")
     now = clock.now()
     steps = [DELIVERED] if status == "delivered" else [DELIVERED, READ]

@@ -35,6 +35,8 @@ log = logging.getLogger("tidings.push")
 # Devices one message may reach at once, and messages in flight per batch.
 IN_FLIGHT = 1000
 USER_KEYS = {"userid": "user_id", "customerid": "customer_id"}
+# A sandbox app's user with no device: the sandbox stands in for whichever platform the message has.
+SANDBOX_USER = "any"
 # A deviceId, as `ids.new_id` makes them; anything else given as a *_pushid is a provider token.
 _DEVICE_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX = re.compile(r"[0-9a-fA-F]{32,200}")
@@ -123,7 +125,7 @@ class PushConnector:
                 return [Target(d.platform, d.provider, d.token, d) for d in devices]
             if not app.has_blocks():
                 # A sandbox app reaches its users without devices, so a first try needs no set-up.
-                return [Target("android", "sandbox", m.address)]
+                return [Target(SANDBOX_USER, "sandbox", m.address)]
             return _unknown(f"no device registered for {key} {m.address}")
         platform = DESTINATION_KEYS.get(key) or "android"
         if _DEVICE_ID.fullmatch(m.address):
@@ -139,7 +141,7 @@ class PushConnector:
     async def _deliver(
         self, app: App, m: Outbound, push: PushContent, targets: list[Target]
     ) -> SendResult | SendError:
-        usable = [t for t in targets if getattr(push, t.platform) is not None]
+        usable = [t for t in targets if t.platform == SANDBOX_USER or getattr(push, t.platform) is not None]
         if not usable:
             platforms = ", ".join(sorted({t.platform for t in targets}))
             return SendError(

@@ -221,7 +221,7 @@ CASES = [
         {
             "token": "dev-i3",
             "apns": {
-                "headers": {"apns-priority": "5", "apns-push-type": "alert"},
+                "headers": {"apns-priority": "10", "apns-push-type": "alert"},
                 "payload": {"aps": {"alert": {"body": "pic"}, "mutable-content": 1}},
                 "fcm_options": {"image": "https://x.example/p.jpg"},
             },

@@ -283,7 +283,7 @@ MAPPING = [
                     "token": "dev-i1",
                     "apns": {
                         "headers": {
-                            "apns-priority": "5",
+                            "apns-priority": "10",
                             "apns-push-type": "alert",
                             "apns-collapse-id": "c1",
                         },
@@ -339,7 +339,7 @@ MAPPING = [
                 {
                     "token": "dev-i3",
                     "apns": {
-                        "headers": {"apns-priority": "5", "apns-push-type": "alert"},
+                        "headers": {"apns-priority": "10", "apns-push-type": "alert"},
                         "payload": {"aps": {"alert": {"body": "pic"}, "mutable-content": 1}},
                         "fcm_options": {"image": "https://x.example/p.jpg"},
                     },

@@ -226,7 +226,7 @@ def _ios(item: PushSend, push: IosPush, now: float) -> dict[str, Any]:
     if interactive is not None and not silent:
         aps["category"] = interactive
     headers = {
-        "apns-priority": "10" if item.priority == 1 and not silent else "5",
+        "apns-priority": "5" if silent or item.priority == 3 else "10",  # as tidings.channels.push.apns
         "apns-push-type": "background" if silent else "alert",
     }
     ttl = _ttl(extras.time_to_live, item.expiry, now)

@@ -1,5 +1,8 @@
-"""FCM HTTP v1 as Google sees it: the requests a loopback stand-in receives (token grant, messages:send
-bodies) for each kind of push object, and what each of FCM's answers becomes (an id or a SendError).
+"""FCM HTTP v1 as Google sees it, at the provider: the token grant and its caching and refresh, retries
+under a closed connection, timeouts, check(), and the v1 priority's mark on the `message`.
+
+The `message` each kind of push object becomes and what each of FCM's answers becomes (an id or a
+SendError) are the runner's cases in tests/connectors/cases_fcm.py, sent through the push connector.
 """
 
 import asyncio
@@ -8,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,283 +46,20 @@ def push(
     return PushSend("tx-1", platform, token, content(**fields), expiry=expiry, priority=priority)
 
 
-INTERACTIVE = {
-    "category": "DOUBLE_YES_NO",
-    "device_types": ["android", "ios"],
-    "pushref": "ref-9",
-    "actions": [
-        {"pos": 1, "action": "DISMISS"},
-        {"pos": 2, "action": "OPENURL", "value": "https://x.example/y"},
-    ],
-}
-ACTIONS_JSON = '[{"pos":1,"action":"DISMISS"},{"pos":2,"action":"OPENURL","value":"https://x.example/y"}]'
-
-
-@dataclass
-class Case:
-    name: str
-    item: PushSend
-    message: dict[str, Any] | None  # the golden `message` FCM must receive; None: nothing is sent
-    expect: str | tuple[FailureKind, str, float | None]  # an id pattern, or (kind, code, retry_after)
-    sends: int = 1  # messages:send requests the case costs
-
-
-def error(
-    kind: FailureKind, code: str, retry_after: float | None = None
-) -> tuple[FailureKind, str, float | None]:
-    return (kind, code, retry_after)
-
-
-ANDROID_FULL = push(
-    "dev-a1",
-    priority=1,
-    android={
-        "title": "Hi",
-        "text": "hello",
-        "extras": {
-            "collapse_key": "news",
-            "time_to_live": 3600,
-            "sound": "chime",
-            "notificationChannelId": "offers",
-            "iconurl": "https://x.example/icon.png",
-            "customtags": {
-                "imageurl": "https://x.example/big.png",
-                "n": 5,
-                "flag": True,
-                "obj": {"a": [1, "b"]},
-                "from": "me",
-                "google.thing": "g",
-                "plain": "text",
-            },
-            "notificationaction": {"action": "DEEPLINK", "value": "app://offers/1"},
-        },
-    },
-    interactive=INTERACTIVE,
-)
-
-CASES = [
-    Case(
-        "android, every field",
-        ANDROID_FULL,
-        {
-            "token": "dev-a1",
-            "notification": {"title": "Hi", "body": "hello", "image": "https://x.example/big.png"},
-            "android": {
-                "priority": "HIGH",
-                "collapse_key": "news",
-                "ttl": "3600s",
-                "notification": {"sound": "chime", "channel_id": "offers", "click_action": "DEEPLINK"},
-            },
-            "data": {
-                "imageurl": "https://x.example/big.png",
-                "n": "5",
-                "flag": "true",
-                "obj": '{"a":[1,"b"]}',
-                "customtag_from": "me",
-                "customtag_google.thing": "g",
-                "plain": "text",
-                "notificationaction_action": "DEEPLINK",
-                "notificationaction_value": "app://offers/1",
-                "interactive_category": "DOUBLE_YES_NO",
-                "interactive_actions": ACTIONS_JSON,
-                "pushref": "ref-9",
-            },
-        },
-        NAME.pattern,
+# Priority 1's mark on each platform: FCM's runner cases (tests/connectors/cases_fcm.py) are all at
+# priority 2. Each row: the `message` is priority 2's (whose golden the runner pins) but for that field.
+PRIORITY_1 = [
+    (push("dev-a1", priority=1), ("android", "priority"), "HIGH"),
+    (push("dev-i1", "ios", priority=1, ios={"text": "body"}), ("apns", "headers", "apns-priority"), "10"),
+    (
+        push("dev-i2", "ios", priority=1, ios={"text": "quiet", "extras": {"silentpush": True}}),
+        ("apns", "headers", "apns-priority"),
+        "5",  # a background push: 5 whatever the priority, as APNs requires
     ),
-    Case(
-        "android, text only",
-        push("dev-a2"),
-        {"token": "dev-a2", "notification": {"body": "hello"}, "android": {"priority": "NORMAL"}},
-        NAME.pattern,
-    ),
-    Case(
-        "android, OPEN_APP and an icon; interactive for ios only; top-level pushref",
-        push(
-            "dev-a3",
-            android={
-                "text": "t",
-                "extras": {
-                    "iconurl": "https://x.example/i.png",
-                    "notificationaction": {"action": "OPEN_APP"},
-                },
-            },
-            interactive={**INTERACTIVE, "device_types": ["ios"]},
-            pushref="top-ref",
-        ),
-        {
-            "token": "dev-a3",
-            "notification": {"body": "t", "image": "https://x.example/i.png"},
-            "android": {"priority": "NORMAL"},
-            "data": {"notificationaction_action": "OPEN_APP", "pushref": "top-ref"},
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "ios through FCM: alert, badge, sound, collapse, interactive category",
-        push(
-            "dev-i1",
-            "ios",
-            priority=1,
-            ios={
-                "title": "T",
-                "text": "body",
-                "extras": {
-                    "badge": 3,
-                    "sound": "default",
-                    "collapse_key": "c1",
-                    "url": "https://x.example/u",
-                    "customtags": {"k": 1},
-                },
-            },
-            interactive=INTERACTIVE,
-        ),
-        {
-            "token": "dev-i1",
-            "apns": {
-                "headers": {"apns-priority": "10", "apns-push-type": "alert", "apns-collapse-id": "c1"},
-                "payload": {
-                    "aps": {
-                        "alert": {"title": "T", "body": "body"},
-                        "sound": "default",
-                        "badge": 3,
-                        "category": "DOUBLE_YES_NO",
-                    }
-                },
-            },
-            "data": {
-                "k": "1",
-                "interactive_category": "DOUBLE_YES_NO",
-                "interactive_actions": ACTIONS_JSON,
-                "pushref": "ref-9",
-                "url": "https://x.example/u",
-            },
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "ios silent push: data only, content-available, priority 5",
-        push(
-            "dev-i2",
-            "ios",
-            priority=1,
-            ios={"text": "quiet", "extras": {"silentpush": True, "sound": "x", "customtags": {"sync": "1"}}},
-        ),
-        {
-            "token": "dev-i2",
-            "apns": {
-                "headers": {"apns-priority": "5", "apns-push-type": "background"},
-                "payload": {"aps": {"content-available": 1}},
-            },
-            "data": {"sync": "1"},
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "ios with an attachment",
-        push("dev-i3", "ios", ios={"text": "pic", "extras": {"attachmenturl": "https://x.example/p.jpg"}}),
-        {
-            "token": "dev-i3",
-            "apns": {
-                "headers": {"apns-priority": "10", "apns-push-type": "alert"},
-                "payload": {"aps": {"alert": {"body": "pic"}, "mutable-content": 1}},
-                "fcm_options": {"image": "https://x.example/p.jpg"},
-            },
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "web through FCM",
-        push(
-            "dev-w1",
-            "web",
-            web={
-                "title": "W",
-                "text": "web body",
-                "url": "https://x.example/open",
-                "actiontext": "Open",
-                "extras": {"collapse_key": "topic_1", "time_to_live": 60, "customtags": {"a": "b"}},
-            },
-        ),
-        {
-            "token": "dev-w1",
-            "webpush": {
-                "headers": {"Urgency": "normal", "TTL": "60", "Topic": "topic_1"},
-                "notification": {"title": "W", "body": "web body"},
-                "fcm_options": {"link": "https://x.example/open"},
-            },
-            "data": {"a": "b", "actiontext": "Open"},
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "web, a collapse key that cannot be a Topic, high priority",
-        push(
-            "dev-w2",
-            "web",
-            priority=1,
-            web={"title": "W", "text": "b", "extras": {"collapse_key": "not a topic"}},
-        ),
-        {
-            "token": "dev-w2",
-            "webpush": {"headers": {"Urgency": "high"}, "notification": {"title": "W", "body": "b"}},
-        },
-        NAME.pattern,
-    ),
-    Case(
-        "UNREGISTERED",
-        push("stale"),
-        {"token": "stale", "notification": {"body": "hello"}, "android": {"priority": "NORMAL"}},
-        error(FailureKind.GONE, codes.TOKEN_UNREGISTERED),
-    ),
-    Case(
-        "QUOTA_EXCEEDED with Retry-After",
-        push("flood"),
-        None,
-        error(FailureKind.THROTTLED, codes.QUOTA_EXCEEDED, 7.0),
-    ),
-    Case(
-        "QUOTA_EXCEEDED without Retry-After",
-        push("flood-no-wait"),
-        None,
-        error(FailureKind.THROTTLED, codes.QUOTA_EXCEEDED, 60.0),
-    ),
-    Case("UNAVAILABLE", push("boom"), None, error(FailureKind.THROTTLED, codes.SERVICE_UNAVAILABLE, 3.0)),
-    Case("INTERNAL", push("internal"), None, error(FailureKind.CONNECTION, codes.SERVICE_UNAVAILABLE)),
-    Case("INVALID_ARGUMENT", push("bad"), None, error(FailureKind.INVALID, codes.INVALID_PAYLOAD)),
-    Case(
-        "INVALID_ARGUMENT for the token",
-        push("malformed"),
-        None,
-        error(FailureKind.GONE, codes.INVALID_TOKEN),
-    ),
-    Case("SENDER_ID_MISMATCH", push("other"), None, error(FailureKind.INVALID, codes.TOKEN_NOT_FOR_APP)),
-    Case(
-        "THIRD_PARTY_AUTH_ERROR: no token refresh",
-        push("apns-auth"),
-        None,
-        error(FailureKind.CONFIG, codes.AUTH_ERROR),
-    ),
-    Case(
-        "over 4096 bytes: refused before sending",
-        push("dev-big", android={"text": "x", "extras": {"customtags": {"blob": "y" * 4100}}}),
-        None,
-        error(FailureKind.INVALID, codes.PAYLOAD_TOO_LARGE),
-        sends=0,
-    ),
-    Case(
-        "no block for the platform",
-        push("dev-i9", "ios", android={"text": "android only"}),
-        None,
-        error(FailureKind.INVALID, codes.INVALID_PAYLOAD),
-        sends=0,
-    ),
-    Case(
-        "windows is not FCM's",
-        push("dev-x", "windows", windows={"text": ["a"]}),
-        None,
-        error(FailureKind.INVALID, codes.INVALID_PAYLOAD),
-        sends=0,
+    (
+        push("dev-w2", "web", priority=1, web={"title": "W", "text": "b"}),
+        ("webpush", "headers", "Urgency"),
+        "high",
     ),
 ]
 
@@ -378,28 +118,25 @@ def assert_no_secrets(seen: Seen, caplog: pytest.LogCaptureFixture) -> None:
 # -- tests ---------------------------------------------------------------------------------------------
 
 
-def test_cases(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_priority_1() -> None:
+    for item, path, mark in PRIORITY_1:
+        expected = payload(replace(item, priority=2), now=NOW)["message"]
+        place = expected
+        for key in path[:-1]:
+            place = place[key]
+        place[path[-1]] = mark
+        assert payload(item, now=NOW)["message"] == expected, item
+
+
+def test_windows_is_not_fcms(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Only a provider handed a Windows push by hand sees this: the connector sends Windows to WNS."""
     caplog.set_level(logging.DEBUG, logger="tidings")
 
     async def body(stand: FcmStandIn, provider: FcmProvider, seen: Seen) -> None:
-        for case in CASES:
-            before = stand.sends
-            result = await outcome(provider, case.item, seen)
-            assert stand.sends - before == case.sends, case.name
-            if isinstance(case.expect, str):
-                assert isinstance(result, str) and re.fullmatch(case.expect, result), (case.name, result)
-            else:
-                assert isinstance(result, SendError), (case.name, result)
-                assert (result.kind, result.code, result.retry_after) == case.expect, case.name
-                assert result.description, case.name
-            if case.sends:
-                request = stand.sent()[-1]
-                assert request.headers["authorization"] == f"Bearer {stand.issued[-1]}", case.name
-                assert request.headers["content-type"] == "application/json", case.name
-                assert set(request.body) == {"message"}, case.name
-                if case.message is not None:
-                    assert request.body["message"] == case.message, case.name
-        assert stand.token_requests == 1  # one access token served every case
+        result = await outcome(provider, push("dev-x", "windows", windows={"text": ["a"]}), seen)
+        assert isinstance(result, SendError)
+        assert (result.kind, result.code) == (FailureKind.INVALID, codes.INVALID_PAYLOAD)
+        assert stand.received == []  # refused before the token grant
 
     assert_no_secrets(run(tmp_path, body), caplog)
 

@@ -1,18 +1,18 @@
 """The APNs provider against a stand-in that speaks APNs' wire format: HTTP/2 only, TLS with its own CA,
 ES256 provider tokens checked against the key's public half.
 
-One table: each case is a push, the request APNs must receive (its apns-* headers and the exact JSON
-payload, or none at all when the push can never be sent) and the result (the apns-id, or the failure
-kind and push code). Then the connection (one for many pushes, a new one after 503, GOAWAY or a closed
-idle connection), the provider token (reused, renewed on ExpiredProviderToken once), timeouts, TLS
-verification and check().
+The request each push becomes and what each of APNs' answers becomes are the runner's cases in
+tests/connectors/cases_apns.py, sent through the push connector; here only what those cannot show
+(apns-expiration on a fixed clock, priority 3, a token given directly that is no hex, the warning a
+refused credential logs). Then the connection (one for many pushes, a new one after 503, GOAWAY or a
+closed idle connection), the provider token (reused, renewed on ExpiredProviderToken once), timeouts,
+TLS verification and check().
 """
 
 import asyncio
 import logging
 import ssl
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,26 +23,18 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from msgspec.structs import replace
 
-from tests.standins.apns import TOPIC, Answer, ApnsStandIn, device_token
+from tests.connectors.push_provider import key_lines
+from tests.standins.apns import Answer, ApnsStandIn, device_token
 from tidings.channels.base import FailureKind, SendError
 from tidings.channels.push.apns import ApnsProvider, check, payload
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import ApnsSettings
-from tidings.schema.push import (
-    Interactive,
-    InteractiveAction,
-    IosExtras,
-    IosPush,
-    NotificationAction,
-    PushContent,
-)
+from tidings.schema.push import IosExtras, IosPush, PushContent
 from tidings.specs import push_codes as codes
 
-NOW = float(int(time.time()))  # the provider's clock in the table: apns-expiration is exact
+NOW = float(int(time.time()))  # the clock HEADERS are built on: apns-expiration is exact
 MSG_UUID = "6f1c2a4e-8b3d-4c5f-9a7e-1d2b3c4d5e6f"
-TAGS = {"key1": "object1", "key2": {"object2": "val"}, "key3": ["object3", "object4"]}
 
 
 def ios(text: str = "This is a push notification", title: str | None = "Hello", **extras: Any) -> PushContent:
@@ -57,270 +49,28 @@ def apns_id(transid: str) -> str:
     return payload(push(ios(), transid=transid)).headers["apns-id"]
 
 
-def alert_headers(transid: str = MSG_UUID, **more: str) -> dict[str, str]:
-    return {
-        "apns-topic": TOPIC,
-        "apns-push-type": "alert",
-        "apns-priority": "10",
-        "apns-id": apns_id(transid),
-        **more,
-    }
-
-
-ALERT = {"aps": {"alert": {"title": "Hello", "body": "This is a push notification"}}}
-
-
-@dataclass
-class Case:
-    name: str
-    item: PushSend
-    headers: dict[str, str] | None  # the apns-* headers APNs receives; None: no request at all
-    body: dict[str, Any] | None  # the exact payload (None: not checked)
-    result: str | tuple[FailureKind, str]  # the id send() returns, or the failure's kind and code
-    retry_after: float | None = None
-
-
-INTERACTIVE = Interactive(
-    category="DOUBLE_YES_NO",
-    device_types=["ios", "android"],
-    actions=[
-        InteractiveAction(pos=2, action="DISMISS", identifier="no"),
-        InteractiveAction(pos=1, action="OPENURL", identifier="yes", value="https://example.com/yes"),
-    ],
-    pushref="campaign-7",
-)
-
-CASES = [
-    Case("alert: title and text", push(ios()), alert_headers(), ALERT, MSG_UUID),
-    Case(
-        "alert: every extra; a transid that is no UUID gives a stable UUID5",
-        push(
-            ios(
-                badge=3,
-                sound="default",
-                time_to_live=3600,
-                collapse_key="promo",
-                url="https://example.com/a",
-                customtags=TAGS,
-                notificationaction=NotificationAction(action="DEEPLINK", value="app://settings"),
-                attachmenturl="https://example.com/cat.jpg",
-            ),
-            transid="msg-42",
-        ),
-        alert_headers("msg-42", **{"apns-expiration": str(int(NOW) + 3600), "apns-collapse-id": "promo"}),
-        {
-            "aps": {
-                "alert": {"title": "Hello", "body": "This is a push notification"},
-                "badge": 3,
-                "sound": "default",
-                "mutable-content": 1,
-            },
-            **TAGS,
-            "notificationaction": {"action": "DEEPLINK", "value": "app://settings"},
-            "url": "https://example.com/a",
-            "attachmenturl": "https://example.com/cat.jpg",
-        },
-        str(uuid.uuid5(uuid.UUID("0b7e2c1a-5d34-4f0e-9a61-3c52d8e4f7a9"), "msg-42")),
+# What the runner's cases (tests/connectors/cases_apns.py) cannot show: apns-expiration needs the
+# provider's clock fixed (the connector's provider runs on the real one), and they are all at priority 2.
+# Each row: the headers beyond a default alert's; its payload for the same content is the runner's golden.
+HEADERS = [
+    ("time_to_live", push(ios(time_to_live=3600)), {"apns-expiration": str(int(NOW) + 3600)}),
+    (
+        "silent, the message's expiry",
+        push(ios(silentpush=True), expiry=NOW + 600),
+        {"apns-push-type": "background", "apns-priority": "5", "apns-expiration": str(int(NOW) + 600)},
     ),
-    Case(
-        "silent push: background, priority 5, text as custom keys; the message's expiry",
-        push(ios(silentpush=True, badge=1, customtags={"k": 1}), expiry=NOW + 600),
-        {
-            "apns-topic": TOPIC,
-            "apns-push-type": "background",
-            "apns-priority": "5",
-            "apns-id": MSG_UUID,
-            "apns-expiration": str(int(NOW) + 600),
-        },
-        {"aps": {"content-available": 1}, "k": 1, "text": "This is a push notification", "title": "Hello"},
-        MSG_UUID,
+    (
+        "the expiry before time_to_live: the earlier wins",
+        push(ios(time_to_live=7200), expiry=NOW + 60),
+        {"apns-expiration": str(int(NOW) + 60)},
     ),
-    Case(
-        "expiry and time_to_live: the earlier wins; no title",
-        push(ios(title=None, time_to_live=7200), expiry=NOW + 60),
-        alert_headers(**{"apns-expiration": str(int(NOW) + 60)}),
-        {"aps": {"alert": {"body": "This is a push notification"}}},
-        MSG_UUID,
+    (
+        "time_to_live before the expiry: the earlier wins",
+        push(ios(time_to_live=60), expiry=NOW + 7200),
+        {"apns-expiration": str(int(NOW) + 60)},
     ),
-    Case(
-        "time_to_live 0: deliver once; low priority (3) gives apns-priority 5; html",
-        push(ios(time_to_live=0, html="<b>hi</b>"), priority=3),
-        alert_headers(**{"apns-expiration": "0", "apns-priority": "5"}),
-        {**ALERT, "html": "<b>hi</b>"},
-        MSG_UUID,
-    ),
-    Case(
-        "interactive for ios: category, actions by pos, pushref",
-        push(replace(ios(), interactive=INTERACTIVE)),
-        alert_headers(),
-        {
-            "aps": {**ALERT["aps"], "category": "DOUBLE_YES_NO"},
-            "pushref": "campaign-7",
-            "actions": [
-                {"pos": 1, "action": "OPENURL", "identifier": "yes", "value": "https://example.com/yes"},
-                {"pos": 2, "action": "DISMISS", "identifier": "no"},
-            ],
-        },
-        MSG_UUID,
-    ),
-    Case(
-        "interactive for android only: nothing of it on iOS but the push's own pushref",
-        push(replace(ios(), interactive=replace(INTERACTIVE, device_types=["android"]), pushref="p1")),
-        alert_headers(),
-        {**ALERT, "pushref": "p1"},
-        MSG_UUID,
-    ),
-    # Refused before any request.
-    Case(
-        "customtags 'aps'",
-        push(ios(customtags={"aps": {}})),
-        None,
-        None,
-        (FailureKind.INVALID, codes.INVALID_PAYLOAD),
-    ),
-    Case(
-        "customtags clashing with url",
-        push(ios(url="https://a.example", customtags={"url": "x"})),
-        None,
-        None,
-        (FailureKind.INVALID, codes.INVALID_PAYLOAD),
-    ),
-    Case(
-        "collapse_key over 64 bytes",
-        push(ios(collapse_key="é" * 33)),
-        None,
-        None,
-        (FailureKind.INVALID, codes.INVALID_PAYLOAD),
-    ),
-    Case(
-        "payload over 4096 bytes",
-        push(ios(text="x" * 4100)),
-        None,
-        None,
-        (FailureKind.INVALID, codes.PAYLOAD_TOO_LARGE),
-    ),
-    Case(
-        "no ios block",
-        push(PushContent(android=None, pushref="x")),
-        None,
-        None,
-        (FailureKind.INVALID, codes.INVALID_PAYLOAD),
-    ),
-    Case(
-        "token that is no hex",
-        push(ios(), token="ab/cd"),
-        None,
-        None,
-        (FailureKind.GONE, codes.INVALID_TOKEN),
-    ),
-    # APNs' answers.
-    Case(
-        "410 Unregistered",
-        push(ios(), token="dead01"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.GONE, codes.TOKEN_UNREGISTERED),
-    ),
-    Case(
-        "410 ExpiredToken",
-        push(ios(), token="stale"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.GONE, codes.TOKEN_UNREGISTERED),
-    ),
-    Case(
-        "400 BadDeviceToken",
-        push(ios(), token="bad0"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.GONE, codes.INVALID_TOKEN),
-    ),
-    Case(
-        "400 BadDeviceToken (not hex)",
-        push(ios(), token="zz"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.GONE, codes.INVALID_TOKEN),
-    ),
-    Case(
-        "400 DeviceTokenNotForTopic",
-        push(ios(), token="topic"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.GONE, codes.TOKEN_NOT_FOR_APP),
-    ),
-    Case(
-        "400 BadExpirationDate",
-        push(ios(), token="expdate"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.INVALID, codes.INVALID_PAYLOAD),
-    ),
-    Case(
-        "400 BadTopic",
-        push(ios(), token="xtopic"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.CONFIG, codes.AUTH_ERROR),
-    ),
-    Case(
-        "403 Forbidden",
-        push(ios(), token="forbid"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.CONFIG, codes.AUTH_ERROR),
-    ),
-    Case(
-        "404 BadPath",
-        push(ios(), token="path"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.CONFIG, codes.PLATFORM_FAILURE),
-    ),
-    Case(
-        "413",
-        push(ios(), token="huge"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.INVALID, codes.PAYLOAD_TOO_LARGE),
-    ),
-    Case(
-        "429",
-        push(ios(), token="busy"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.THROTTLED, codes.QUOTA_EXCEEDED),
-    ),
-    Case(
-        "429 with Retry-After",
-        push(ios(), token="flood"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.THROTTLED, codes.QUOTA_EXCEEDED),
-        retry_after=7.0,
-    ),
-    Case(
-        "503",
-        push(ios(), token="down"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.UNAVAILABLE, codes.SERVICE_UNAVAILABLE),
-    ),
-    Case(
-        "500",
-        push(ios(), token="oops"),
-        alert_headers(),
-        ALERT,
-        (FailureKind.UNAVAILABLE, codes.SERVICE_UNAVAILABLE),
-    ),
+    ("low priority (3)", push(ios(), priority=3), {"apns-priority": "5"}),
 ]
-
-EXTRA_ANSWERS = {
-    "expdate": Answer(400, "BadExpirationDate"),
-    "xtopic": Answer(400, "BadTopic"),
-    "forbid": Answer(403, "Forbidden"),
-    "path": Answer(404, "BadPath"),
-}
 
 
 def run(
@@ -353,50 +103,38 @@ async def outcome(provider: ApnsProvider, item: PushSend) -> str | SendError:
         return exc
 
 
-def test_table(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_expiration_and_priority() -> None:
+    for name, item, changes in HEADERS:
+        expected = {"apns-push-type": "alert", "apns-priority": "10", "apns-id": MSG_UUID, **changes}
+        assert payload(item, NOW).headers == expected, name
+
+
+def test_a_token_given_directly_that_is_no_hex_is_gone() -> None:
+    """The connector sends only a hex token to APNs directly; a registered one that is no hex is the
+    runner's case (its device removed, nothing sent)."""
+    with pytest.raises(SendError) as raised:
+        payload(push(ios(), token="ab/cd"), NOW)
+    assert (raised.value.kind, raised.value.code) == (FailureKind.GONE, codes.INVALID_TOKEN)
+
+
+def test_a_refused_topic_or_credential_is_a_configuration_alarm(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG, logger="tidings")
-    failures: list[str] = []
-    descriptions: list[str] = []
+    said: list[str] = []
 
     async def scenario(stand_in: ApnsStandIn, provider: ApnsProvider) -> None:
-        stand_in.answers.update(EXTRA_ANSWERS)
-        for case in CASES:
-            seen = len(stand_in.received)
-            got = await outcome(provider, case.item)
-            sent = stand_in.received[seen:]
-            if isinstance(got, SendError):
-                descriptions.append(got.description)
-                result: object = (got.kind, got.code)
-                if got.retry_after != case.retry_after:
-                    failures.append(f"{case.name}: retry_after {got.retry_after}")
-            else:
-                result = got
-            if result != case.result:
-                failures.append(f"{case.name}: got {result}, expected {case.result}")
-            if case.headers is None:
-                if sent:
-                    failures.append(f"{case.name}: sent {len(sent)} request(s), expected none")
-                continue
-            if len(sent) != 1:
-                failures.append(f"{case.name}: {len(sent)} requests")
-                continue
-            headers = {k: v for k, v in sent[0].headers.items() if k.startswith("apns-")}
-            if headers != case.headers:
-                failures.append(f"{case.name}: headers {headers}")
-            if not sent[0].headers["authorization"].startswith("bearer "):
-                failures.append(f"{case.name}: authorization {sent[0].headers['authorization'][:7]}")
-            if case.body is not None and sent[0].body != case.body:
-                failures.append(f"{case.name}: body {sent[0].body}")
-        # Everything above went through one provider token.
+        stand_in.answers["forbid"] = Answer(403, "Forbidden")
+        got = await outcome(provider, push(ios(), token="forbid"))
+        assert isinstance(got, SendError)
+        assert (got.kind, got.code) == (FailureKind.CONFIG, codes.AUTH_ERROR)
+        said.append(got.description)
+        said.extend(record.getMessage() for record in caplog.records)
+        secrets = [*key_lines(stand_in.key_pem().decode()), *stand_in.provider_tokens, "PRIVATE KEY"]
         assert len(stand_in.provider_tokens) == 1
-        secrets = [stand_in.key_pem().decode(), *stand_in.provider_tokens, "BEGIN", "PRIVATE KEY"]
-        logged = [record.getMessage() for record in caplog.records]
-        for secret in secrets:
-            assert not any(secret in text for text in logged + descriptions)
+        assert not [secret for secret in secrets if any(secret in text for text in said)]
 
-    run(scenario, tmp_path, clock=lambda: NOW)
-    assert failures == []
-    # The refusals of the app's credentials/topic are a configuration alarm, logged.
+    run(scenario, tmp_path)
     assert any(r.levelno == logging.WARNING and "403 Forbidden" in r.getMessage() for r in caplog.records)
 
 

@@ -6,8 +6,8 @@ refreshed about five minutes before it runs out by one request however many send
 refreshed once more when `messages:send` answers 401 (Google may revoke a token early).
 
 One notification is one `POST {base_url}/v1/projects/{project_id}/messages:send`; the service's message
-`name` is returned as the id. The transport is aiohttp over HTTP/1.1 keep-alive connections (FCM takes
-HTTP/1.1 as well as HTTP/2): httpx cost about 1 ms of CPU per request, aiohttp about 0.2 ms.
+`name` is returned as the id. The transport is tidings.channels.push.http: aiohttp over HTTP/1.1
+keep-alive connections (FCM takes HTTP/1.1 as well as HTTP/2).
 
 Errors are read from `error.details[].errorCode` (an `FcmError`), not from the gRPC `status`, which is
 coarser (UNREGISTERED comes as NOT_FOUND).
@@ -17,7 +17,6 @@ import asyncio
 import email.utils
 import logging
 import re
-import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.channels.base import FailureKind, SendError
+from tidings.channels.push.http import Answer, open_session, post
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import FcmSettings
 from tidings.schema.push import (
@@ -63,7 +63,6 @@ _DEADLINE = 10.0  # a whole request, however slowly the answer trickles in
 # Requests in flight to FCM per app: each holds one keep-alive connection. 64 measured as fast as 128
 # against the stand-in (bench/push.py) and keeps the number of sockets modest.
 CONNECTIONS = 64
-_KEEPALIVE_S = 60.0  # an idle connection is closed after this (servers drop idle ones anyway)
 _TEXT_LIMIT = 200  # of the service's own error text kept in a description
 
 # Data keys FCM refuses (its own wire fields); a custom tag named so is sent as `customtag_<key>`.
@@ -322,22 +321,6 @@ def _add_data(message: dict[str, Any], data: dict[str, str]) -> None:
 # -- errors --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer, read in full: what the error mapping and the token grant look at."""
-
-    status_code: int
-    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDict)
-    content: bytes
-
-    def json(self) -> Any:
-        """The body as JSON; ValueError when it is not."""
-        try:
-            return msgspec.json.decode(self.content)
-        except msgspec.DecodeError as exc:
-            raise ValueError("not JSON") from exc
-
-
 def _retry_after(headers: Mapping[str, str]) -> float | None:
     value = headers.get("retry-after")
     if not value:
@@ -489,34 +472,18 @@ class FcmProvider:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
-            connector = aiohttp.TCPConnector(
-                limit=CONNECTIONS,
-                limit_per_host=CONNECTIONS,
-                keepalive_timeout=_KEEPALIVE_S,
-                ssl=ssl.create_default_context(),  # the system's CAs
+            self._client = open_session(
+                connections=CONNECTIONS, deadline=self._deadline, connect=_CONNECT_TIMEOUT
             )
-            timeout = aiohttp.ClientTimeout(total=self._deadline, connect=_CONNECT_TIMEOUT)
-            self._client = aiohttp.ClientSession(connector=connector, timeout=timeout)
         return self._client
-
-    async def _request(self, url: str, **kwargs: Any) -> Answer:
-        async with self._http().post(url, **kwargs) as response:
-            return Answer(response.status, response.headers, await response.read())
 
     async def _post(self, raw: bytes, token: str) -> Answer:
         headers = self._headers(token)
         # Each request is bounded by the session's total timeout (the deadline), so a send takes at most
         # two deadlines; no timer of our own per request.
         try:
-            try:
-                return await self._request(self._send_url, data=raw, headers=headers)
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-                if isinstance(exc, aiohttp.ClientConnectorError):
-                    raise  # never connected: nothing was sent, and trying again would not help
-                # The service closed the connection under us (an idle keep-alive connection timed
-                # out, a reset): once more, on a fresh connection. A retry by the dispatcher would
-                # risk the same duplicate and cost the message an attempt.
-                return await self._request(self._send_url, data=raw, headers=headers)
+            # (post sends once more when FCM had closed an idle keep-alive connection under us)
+            return await post(self._http(), self._send_url, data=raw, headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM messages:send") from None
 
@@ -592,7 +559,7 @@ class FcmProvider:
         form = {"grant_type": GRANT_TYPE, "assertion": assertion}
         try:
             async with asyncio.timeout(self._deadline):
-                response = await self._request(account.token_uri, data=form)
+                response = await post(self._http(), account.token_uri, data=form)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc, "FCM token endpoint") from None
         return self._token_from(response)

@@ -105,6 +105,8 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
                 "exhausted": [refused, refused, refused],
                 "unknown-code": [SendError(FailureKind.REJECTED, "provider says no", code="9999")],
                 "expires-while-retrying": [refused],  # expiry at +0.1 s; the retry would come at +0.2 s
+                # The provider said the message's expiry had passed: Expired, not Failed.
+                "too-late": [SendError(FailureKind.INVALID, "expired before sending", code="7208")],
             },
         )
     )
@@ -113,5 +115,6 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
     assert result["rejected"] == ("Failed", "7102", 1, 1, ["Failed"])
     assert result["exhausted"] == ("Un-Delivered", "7202", 3, 3, ["Un-Delivered"])
     assert result["unknown-code"] == ("Failed", "9999", 1, 1, ["Failed"])
+    assert result["too-late"] == ("Expired", "7208", 1, 1, ["Expired"])
     status, code, _, _, history = result["expires-while-retrying"]
     assert (status, code, history) == ("Expired", "7208", ["Expired"])

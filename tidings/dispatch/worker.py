@@ -287,7 +287,10 @@ class Dispatcher:
             # which reports an operator's verdict on a message that went out), with its code.
             spec = find_spec(m.channel)
             known = spec.failures.get(exc.code) if spec is not None else None
-            outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
+            if known is not None and known.status is Status.EXPIRED:
+                outcome = known  # the provider would not take it any more: its expiry had passed
+            else:
+                outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
         update = self._change(m, outcome, now, attempts=attempt)
         update.error = exc.description[:500]
         update.gone = exc.kind.address_gone and channel_spec(m.channel).remembers_gone

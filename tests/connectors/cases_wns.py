@@ -1,6 +1,6 @@
 """WNS's cases for the connector runner: the push connector sends to a Windows channel URI (given
 directly as `windows_pushid`, or a registered device) through the app's `[apps.wns]` block, to the WNS
-stand-in of tests/standins/wns.py (TLS, HTTP/2): its OAuth token endpoint, then the channel.
+stand-in of tests/standins/wns.py (TLS, HTTP/1.1): its OAuth token endpoint, then the channel.
 
 The golden form: the token requests first (each one's form; the client secret by name), then each
 request to a channel as the stand-in got it: the HTTP version, the path, every header (run-time values
@@ -14,8 +14,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from tests.connectors.push_provider import DEVICE_ID, device, push, push_provider
 from tests.connectors.runner import Accepted, Failure, OutboundCase, named
@@ -61,7 +59,6 @@ class WnsWire:
             "<wns>": self.standin.base_url,
             "<host>": f"127.0.0.1:{self.standin.port}",
             "<client secret>": self.standin.CLIENT_SECRET,
-            "<httpx user-agent>": f"python-httpx/{httpx.__version__}",  # the provider sends httpx's own
         }
         return names | {f"<token {n}>": token for n, token in enumerate(self.standin.issued, 1)}
 
@@ -127,7 +124,7 @@ def toast(body: str, channel_id: str = "dev1", **headers: str | None) -> dict[st
         "host": "<host>",
         "accept": "*/*",
         "accept-encoding": "gzip, deflate",
-        "user-agent": "<httpx user-agent>",
+        "user-agent": "tidings",
         "authorization": "Bearer <token 1>",
         "x-wns-type": "wns/toast",
         "content-type": "text/xml",
@@ -135,7 +132,7 @@ def toast(body: str, channel_id: str = "dev1", **headers: str | None) -> dict[st
         "content-length": str(len(body.encode())),
     }
     merged = {k: v for k, v in (base | headers).items() if v is not None}
-    return {"http": "2", "path": f"/w/{channel_id}", "headers": merged, "body": body}
+    return {"http": "1.1", "path": f"/w/{channel_id}", "headers": merged, "body": body}
 
 
 HELLO = windows(["Hello"])

@@ -5,7 +5,9 @@ the bearer token is cached until shortly before `expires_in`, fetched by one tas
 again once when WNS answers 401 before the send fails as CONFIG/AUTH_ERROR.
 
 Send: POST to the device's channel URI. The URI is user-supplied, so only https URIs on
-`*.notify.windows.com` (or a host in `allow_hosts`) are contacted at all (`channel_uri_problem`).
+`*.notify.windows.com` (or a host in `allow_hosts`) are contacted at all (`channel_uri_problem`), and a
+redirect is never followed. Transport: tidings.channels.push.http (aiohttp, HTTP/1.1 keep-alive
+connections, which WNS takes), TLS with the system's CAs plus `ca_file`'s.
 
 Mapping (`payload`), chosen here and pinned by the golden tests:
 - `windows.text` lines become a toast (`wns/toast`, text/xml) in the ToastGeneric binding: one `<text>`
@@ -32,16 +34,17 @@ import re
 import ssl
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 import msgspec
 
 from tidings.channels.base import FailureKind, SendError
+from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import WnsSettings
 from tidings.schema.push import Interactive, InteractiveAction, WindowsPush
@@ -56,7 +59,12 @@ SCOPE = "notify.windows.com"
 TOAST_TEXT_LINES = 3  # ToastGeneric shows at most three top-level <text> elements
 
 _CONNECT_S = 5.0
-_REQUEST_S = 10.0
+_REQUEST_S = 10.0  # one request, waiting for a connection included
+# Connections in all (channel URIs are spread over many WNS hosts) and to one host. 64 per host kept
+# up with a stand-in answering thousands a second (bench/push.py).
+_CONNECTIONS = 256
+_PER_HOST = 64
+_HEADERS = {"User-Agent": "tidings"}
 _DEFAULT_TOKEN_LIFE_S = 3600.0  # when the token answer carries no expires_in
 _AUTH_REFUSED_HOLD_S = 5.0  # a refused credential is not retried by every send in the meantime
 
@@ -305,14 +313,15 @@ def _ca_problem(path: Path) -> str | None:
 
 
 class WnsProvider:
-    """Sends `windows` pushes through WNS for one app; one HTTP/2-capable client, one cached token."""
+    """Sends `windows` pushes through WNS for one app; one HTTP session (keep-alive connections), one
+    cached token."""
 
     name: ClassVar[str] = "wns"
 
     def __init__(self, settings: WnsSettings, *, base_dir: Path = Path(".")) -> None:
         self._settings = settings
         self._ca_file = _resolve(settings.ca_file, base_dir) if settings.ca_file else None
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._token: str | None = None
         self._token_expires = 0.0  # monotonic
         self._refused: tuple[float, SendError] | None = None  # (monotonic until, the error)
@@ -338,34 +347,42 @@ class WnsProvider:
 
     async def close(self) -> None:
         if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+            client, self._client = self._client, None
+            await client.close()
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
-            context = httpx.create_ssl_context()
-            if self._ca_file is not None:
-                context.load_verify_locations(cafile=str(self._ca_file))
-            self._client = httpx.AsyncClient(
-                http2=True, verify=context, timeout=httpx.Timeout(_REQUEST_S, connect=_CONNECT_S)
+            try:
+                context = tls_context(self._ca_file)
+            except (OSError, ssl.SSLError):
+                raise SendError(
+                    FailureKind.CONFIG, f"wns.ca_file {self._ca_file} is not a readable PEM CA bundle"
+                ) from None
+            self._client = open_session(
+                connections=_CONNECTIONS,
+                per_host=_PER_HOST,
+                deadline=_REQUEST_S,
+                connect=_CONNECT_S,
+                context=context,
+                headers=_HEADERS,
             )
         return self._client
 
-    async def _post(self, url: str, request: WnsRequest, token: str) -> httpx.Response:
+    async def _post(self, url: str, request: WnsRequest, token: str) -> Answer:
         headers = {**request.headers, "Authorization": f"Bearer {token}"}
         return await self._call(
-            "the WNS channel", lambda: self._http().post(url, headers=headers, content=request.body)
+            "the WNS channel", post(self._http(), url, headers=headers, data=request.body)
         )
 
-    async def _call(self, what: str, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """One HTTP exchange, bounded as a whole; transport failures become SendErrors."""
+    @staticmethod
+    async def _call(what: str, call: Awaitable[Answer]) -> Answer:
+        """One HTTP exchange (bounded by the session's timeout); transport failures become SendErrors."""
         try:
-            async with asyncio.timeout(_REQUEST_S):
-                return await call()
-        except (TimeoutError, httpx.TimeoutException):
+            return await call
+        except TimeoutError:  # (aiohttp's timeouts are TimeoutErrors too)
             raise SendError(FailureKind.TIMEOUT, f"no answer from {what} within {_REQUEST_S:g} s") from None
-        except httpx.HTTPError as exc:
-            # httpx's text names the failure (refused, TLS verification, reset), never our headers.
+        except aiohttp.ClientError as exc:
+            # aiohttp's text names the failure (refused, TLS verification, reset), never our headers.
             detail = str(exc)[:200] or type(exc).__name__
             raise SendError(FailureKind.CONNECTION, f"{what}: {detail}") from None
 
@@ -405,7 +422,7 @@ class WnsProvider:
             "scope": SCOPE,
         }
         response = await self._call(
-            "the WNS token endpoint", lambda: self._http().post(self._settings.token_url, data=form)
+            "the WNS token endpoint", post(self._http(), self._settings.token_url, data=form)
         )
         if response.status_code == 200:
             return _token_answer(response)
@@ -423,7 +440,7 @@ class WnsProvider:
         )
 
 
-def _token_answer(response: httpx.Response) -> tuple[str, float]:
+def _token_answer(response: Answer) -> tuple[str, float]:
     try:
         body = response.json()
         token = body["access_token"]
@@ -439,7 +456,7 @@ def _token_answer(response: httpx.Response) -> tuple[str, float]:
     return token, life
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def _oauth_error(response: Answer) -> str:
     """The OAuth error code (and its description) of a refused token request; never the request."""
     with contextlib.suppress(ValueError, AttributeError):
         body = response.json()
@@ -468,7 +485,7 @@ _ERRORS: dict[int, tuple[FailureKind, str, str]] = {
 }
 
 
-def _outcome(response: httpx.Response, transid: str) -> str:
+def _outcome(response: Answer, transid: str) -> str:
     status = response.status_code
     wns_status = response.headers.get("X-WNS-Status", "").lower()
     if status == 200 and wns_status not in ("dropped", "channelthrottled"):
@@ -495,7 +512,7 @@ def _outcome(response: httpx.Response, transid: str) -> str:
     raise SendError(kind, description, code, retry_after)
 
 
-def _detail(response: httpx.Response) -> str:
+def _detail(response: Answer) -> str:
     parts = [
         f"{name}={response.headers[name]}"
         for name in ("X-WNS-Error-Description", "X-WNS-Status", "X-WNS-Msg-ID", "X-WNS-Debug-Trace")
@@ -504,7 +521,7 @@ def _detail(response: httpx.Response) -> str:
     return f" ({', '.join(parts)})" if parts else ""
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: Answer) -> float | None:
     """Seconds to wait: Retry-After (seconds or an HTTP date), else WNS's X-WNS-CONTINUE-AFTER."""
     for name in ("Retry-After", "X-WNS-CONTINUE-AFTER"):
         value = response.headers.get(name, "").strip()

@@ -1,7 +1,7 @@
 """The Web Push provider beyond its table cases (those run through the push connector in the shared
 runner: tests/connectors/cases_webpush.py): the pure payload mapping, the VAPID JWT cache, the warning
 on a refused key, connection failures with a short timeout, the endpoint and key rules, and check().
-The stand-in is the push service of tests/standins/webpush.py (TLS, HTTP/2), which decrypts as the browser.
+The stand-in is the push service of tests/standins/webpush.py (TLS), which decrypts as the browser.
 """
 
 import asyncio

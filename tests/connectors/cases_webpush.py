@@ -1,6 +1,6 @@
 """Web Push's cases for the connector runner: the push connector sends to a registered subscription (a
 deviceId) through the app's `[apps.webpush]` block, to the web push service stand-in of
-tests/standins/webpush.py (TLS, HTTP/2), which checks the VAPID JWT and the RFC 8030 headers and
+tests/standins/webpush.py (TLS, HTTP/1.1), which checks the VAPID JWT and the RFC 8030 headers and
 decrypts the record as the browser would.
 
 The golden form of a request is what the service got: the HTTP version, the path (which subscription),
@@ -42,7 +42,11 @@ SUBJECT = "mailto:ops@example.com"
 FOUR_WEEKS = 2419200
 OTHER_KEY = "BOtherKeyThatIsNotOursAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 # Besides the stand-in's default script (gone, missing, toolarge, badreq, flood, boom, down, hang).
-MORE_SCRIPT: dict[str, tuple[int, dict[str, str]]] = {"unauth": (401, {}), "teapot": (418, {})}
+MORE_SCRIPT: dict[str, tuple[int, dict[str, str]]] = {
+    "unauth": (401, {}),
+    "teapot": (418, {}),
+    "moved": (307, {"Location": "/push/a"}),  # followed, it would show as a second request
+}
 
 
 @dataclass
@@ -225,7 +229,7 @@ def request(
     }
     merged = {k: v for k, v in (base | headers).items() if v is not None}
     return {
-        "http": "2",
+        "http": "1.1",
         "path": f"/push/{sub}",
         "headers": merged,
         "jwt": {"aud": "<origin>", "sub": SUBJECT, "hours": 12.0},
@@ -339,6 +343,8 @@ ANSWERS = [
     scripted("502-without-retry-after", "down", FailureKind.UNAVAILABLE, SERVICE_UNAVAILABLE),
     scripted("401", "unauth", FailureKind.CONFIG, AUTH_ERROR),
     scripted("418-unknown-answer", "teapot", FailureKind.REJECTED, PLATFORM_FAILURE),
+    # A redirect is not followed: the endpoint rule vetted only the URL the browser gave.
+    scripted("307-redirect-is-not-followed", "moved", FailureKind.REJECTED, PLATFORM_FAILURE),
     OutboundCase(
         "403-the-subscription-was-made-with-another-key",
         message(web()),

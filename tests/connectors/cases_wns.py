@@ -363,6 +363,13 @@ ANSWERS = [
         Failure(F.INVALID, push_codes.INVALID_PAYLOAD),
         ("bad400", 400, {"X-WNS-Error-Description": "Invalid header"}),
     ),
+    # A redirect is not followed: the token goes only to a channel URI the rule allowed.
+    answered(
+        "307-redirect-is-not-followed",
+        "moved",
+        Failure(F.REJECTED, push_codes.PLATFORM_FAILURE),
+        ("moved", 307, {"Location": "/w/dev1"}),
+    ),
     # From tests/test_push_wns.py (test_token_endpoint_unavailable).
     OutboundCase(
         "token-endpoint-unavailable",

@@ -4,6 +4,8 @@ RFC 8292 (VAPID).
 `PushSend.token` is the subscription's endpoint URL and `PushSend.keys` its `p256dh`/`auth`. The endpoint
 comes from a browser, so it is a URL a user chose: it is only ever contacted over https on a well-known
 push service or a host the app lists in `allow_hosts` (`endpoint_problem`), and redirects are not followed.
+One aiohttp session (tidings.channels.push.http: HTTP/1.1 keep-alive connections, which every push
+service takes) serves every endpoint, with a bound on the connections to each host.
 
 What the service worker receives (the decrypted `push` event data), one UTF-8 JSON object, keys in this
 order and the optional ones only when set:
@@ -17,7 +19,6 @@ when it is already a valid topic (1-32 URL-safe base64 characters), else the fir
 URL-safe base64 SHA-256 of it, so the same key always replaces the same queued message.
 """
 
-import asyncio
 import base64
 import hashlib
 import ipaddress
@@ -30,14 +31,15 @@ from pathlib import Path
 from typing import ClassVar, NamedTuple
 from urllib.parse import urlsplit
 
+import aiohttp
 import http_ece
-import httpx
 import jwt
 import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tidings.channels.base import FailureKind, SendError
+from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend, WebPushKeys
 from tidings.channels.push.settings import WebPushSettings
 from tidings.notify.poster import retry_after_s
@@ -70,6 +72,10 @@ JWT_LIFETIME_S = 12 * 3600
 JWT_RENEW_BEFORE_S = 3600  # a cached JWT is replaced this long before it expires
 MAX_CACHED_AUDIENCES = 1024
 MAX_ENDPOINT_LENGTH = 2048
+# Connections in all and to one push service. 64 per host kept up with a stand-in answering thousands
+# a second (bench/push.py); the total leaves room for the few services browsers use.
+CONNECTIONS = 256
+CONNECTIONS_PER_HOST = 64
 
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -283,13 +289,6 @@ def _host_pattern_problem(pattern: str) -> str | None:
     return None
 
 
-def _ssl_context(ca_file: Path | None) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    if ca_file is not None:
-        ctx.load_verify_locations(cafile=str(ca_file))
-    return ctx
-
-
 def check(settings: WebPushSettings, base_dir: Path) -> list[str]:
     """The `[apps.webpush]` block's problems, in words (empty when it is usable)."""
     problems: list[str] = []
@@ -303,7 +302,7 @@ def check(settings: WebPushSettings, base_dir: Path) -> list[str]:
     if settings.ca_file:
         path = _resolve(settings.ca_file, base_dir)
         try:
-            _ssl_context(path)
+            tls_context(path)
         except (OSError, ssl.SSLError):
             problems.append(f"ca_file {path} is not a readable PEM CA bundle")
     return problems
@@ -324,14 +323,12 @@ class WebPushProvider:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self._timeout = httpx.Timeout(timeout_s, connect=min(5.0, timeout_s))
-        # httpx bounds each phase (connect, each read and write); this backstop bounds the whole request
-        self._deadline_s = 1.5 * timeout_s
+        self._timeout_s = timeout_s  # one request as a whole, waiting for a connection included
         self._clock = clock  # wall-clock seconds: JWT exp and TTL are absolute times
         self._base_dir = base_dir
         self._key: ec.EllipticCurvePrivateKey | None = None
         self._key_b64 = ""
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._jwts: dict[str, tuple[str, float]] = {}  # audience -> (Authorization value, renew at)
         self._auth_warned: set[str] = set()  # audiences whose refusal was logged since their last success
 
@@ -360,32 +357,33 @@ class WebPushProvider:
             version="aes128gcm",
         )
         try:
-            async with asyncio.timeout(self._deadline_s):
-                resp = await client.post(item.token, content=record, headers=headers)
-        except (httpx.TimeoutException, TimeoutError):
+            # (post never follows a redirect: endpoint_problem vets only the URL it was given)
+            resp = await post(client, item.token, data=record, headers=headers)
+        except TimeoutError:  # (aiohttp's timeouts are TimeoutErrors too)
             raise SendError(FailureKind.TIMEOUT, f"no answer from {host} in time") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        except aiohttp.ClientError as exc:
             raise SendError(FailureKind.CONNECTION, f"{host}: {str(exc) or type(exc).__name__}") from None
         return self._answer(resp, item.transid, audience, host)
 
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            await client.close()
 
-    def _open(self) -> httpx.AsyncClient:
+    def _open(self) -> aiohttp.ClientSession:
         ca = _resolve(self.settings.ca_file, self._base_dir) if self.settings.ca_file else None
         try:
-            ctx = _ssl_context(ca)
+            ctx = tls_context(ca)
         except (OSError, ssl.SSLError):
             raise SendError(
                 FailureKind.CONFIG, f"ca_file {ca} is not a readable PEM CA bundle", PLATFORM_FAILURE
             ) from None
-        self._client = httpx.AsyncClient(
-            http2=True,
-            verify=ctx,
-            timeout=self._timeout,
-            follow_redirects=False,  # a redirect could lead anywhere: endpoint_problem vets only the URL
+        self._client = open_session(
+            connections=CONNECTIONS,
+            per_host=CONNECTIONS_PER_HOST,
+            deadline=self._timeout_s,
+            connect=min(5.0, self._timeout_s),
+            context=ctx,
             headers={"User-Agent": "tidings"},
         )
         return self._client
@@ -415,7 +413,7 @@ class WebPushProvider:
         self._jwts[audience] = (value, exp - JWT_RENEW_BEFORE_S)
         return value
 
-    def _answer(self, resp: httpx.Response, transid: str, audience: str, host: str) -> str:
+    def _answer(self, resp: Answer, transid: str, audience: str, host: str) -> str:
         status = resp.status_code
         if status in (200, 201, 202):
             self._auth_warned.discard(audience)

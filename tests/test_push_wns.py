@@ -1,7 +1,7 @@
 """WNS provider beyond its table cases (those run through the push connector in the shared runner:
 tests/connectors/cases_wns.py): the access token (one request for concurrent sends, renewed early, and
 once on 401), refused credentials, a service that is not there, TTL and priority on the pure payload, the
-channel URI rules and check(). The stand-in is tests/standins/wns.py: TLS on loopback, HTTP/2, the real
+channel URI rules and check(). The stand-in is tests/standins/wns.py: TLS on loopback, HTTP/1.1, the real
 token exchange. No log record under `tidings` and no SendError description may hold a secret."""
 
 import asyncio

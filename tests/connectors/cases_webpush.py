@@ -21,7 +21,7 @@ import jwt
 
 from tests.connectors.push_provider import DEVICE_ID, TRANSID, device, key_lines, push, push_provider
 from tests.connectors.runner import Accepted, Failure, OutboundCase, named
-from tests.standins.webpush import WebPushService, write_vapid_key
+from tests.standins.webpush import Incoming, WebPushService, write_vapid_key
 from tidings.channels.base import FailureKind, Outbound
 from tidings.channels.push.settings import WebPushSettings
 from tidings.channels.push.webpush import MAX_PLAINTEXT
@@ -65,11 +65,9 @@ class RecordingService(WebPushService):
 
     seen: list[Seen]
 
-    def _handle(
-        self, scope: dict[str, Any], sub_id: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str]]:
-        self.seen.append(Seen(sub_id, headers, body, scope["http_version"]))
-        return super()._handle(scope, sub_id, headers, body)
+    def _handle(self, request: Incoming) -> tuple[int, dict[str, str]]:
+        self.seen.append(Seen(request.sub_id, request.headers, request.body, request.http_version))
+        return super()._handle(request)
 
     def plaintext(self, seen: Seen) -> str | None:
         """The notification as the subscription's browser decrypts it (None: it cannot)."""

@@ -1,4 +1,5 @@
-"""A Web Push service (RFC 8030) on 127.0.0.1 over TLS (HTTP/2 or 1.1), that also plays the browser.
+"""A Web Push service (RFC 8030) on 127.0.0.1 over TLS (HTTP/1.1, aiohttp's low-level server), that also
+plays the browser.
 
 `POST /push/<id>` is checked as a push service checks it: a `vapid t=<JWT>, k=<key>` Authorization whose
 ES256 JWT verifies with `k`, names the origin the request was sent to (its Host) as `aud`, expires
@@ -12,26 +13,29 @@ as given once the request passed the checks; by default "gone" 410, "missing" 40
 "badreq" 400, "flood" 429 with Retry-After 7, "boom" 503 with Retry-After 3, "down" 502 without one;
 status 0 (default "hang") never answers until the stand-in stops.
 Refused and scripted requests land in `refused` as (id, status, reason).
+
+With `record=False` (a benchmark) it still checks every request (the JWT is verified once per distinct
+token) but does not decrypt nor keep what it took: `received` stays empty, and `requests` and `accepted`
+(id -> pushes taken) count.
 """
 
 import asyncio
 import base64
-import contextlib
+import collections
 import os
-import socket
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import http_ece
 import jwt
 import msgspec
 import trustme
+from aiohttp import web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 
 from tidings.channels.push.provider import WebPushKeys
 
@@ -97,6 +101,18 @@ class _Browser:
     auth: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One request, as the service's checks see it."""
+
+    method: str
+    path: str
+    http_version: str
+    sub_id: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
 class _Refused(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -108,16 +124,17 @@ class _Refused(Exception):
 class WebPushService:
     directory: Path  # where the TLS files go (a test's tmp_path)
     expected_vapid_key: str | None = None  # when set, any other `k` is refused with 403
+    record: bool = True  # decrypt and keep each push taken (False: check and count only)
     script: dict[str, tuple[int, dict[str, str]]] = field(default_factory=lambda: dict(DEFAULT_SCRIPT))
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, int, str]] = field(default_factory=list)
     requests: int = 0
+    accepted: "collections.Counter[str]" = field(default_factory=collections.Counter)
     port: int = 0
     _browsers: dict[str, _Browser] = field(default_factory=dict)
     _verified: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
-    _stop: asyncio.Event | None = None
     _release: asyncio.Event = field(default_factory=asyncio.Event)  # lets "hang" requests end
-    _task: asyncio.Task[None] | None = None
+    _runner: web.ServerRunner | None = None
 
     @property
     def origin(self) -> str:
@@ -142,40 +159,21 @@ class WebPushService:
     async def start(self) -> None:
         ca = trustme.CA()
         ca.cert_pem.write_to_path(str(self.ca_file))
-        server_pem = self.directory / "webpush-server.pem"
-        ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # hypercorn sets it only on binds it makes
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = Config()
-        config.bind = [f"fd://{sock.detach()}"]
-        config.certfile = config.keyfile = str(server_pem)
-        config.alpn_protocols = ["h2", "http/1.1"]
-        config.accesslog = None
-        config.graceful_timeout = 1.0
-        config.keep_alive_max_requests = 1 << 30  # hypercorn closes a connection after 1000 by default
-        self._stop = asyncio.Event()
-        self._task = asyncio.create_task(
-            serve(cast(Any, self._app), config, shutdown_trigger=self._stop.wait)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        # aiohttp's low-level server: no router or middleware on the request path
+        self._runner = web.ServerRunner(
+            web.Server(self._serve, access_log=None), handle_signals=False, shutdown_timeout=1.0
         )
-        await self._wait_listening()
-
-    async def _wait_listening(self) -> None:
-        for _ in range(200):  # at most 2 s
-            with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                writer.close()
-                await writer.wait_closed()
-                return
-            await asyncio.sleep(0.01)
-        raise RuntimeError("the web push stand-in did not start")
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=context, backlog=512).start()
+        self.port = int(self._runner.addresses[0][1])
 
     async def stop(self) -> None:
-        if self._stop is not None and self._task is not None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
             self._release.set()
-            self._stop.set()
-            await asyncio.wait_for(self._task, 5)
+            await runner.cleanup()
 
     async def __aenter__(self) -> "WebPushService":
         await self.start()
@@ -184,44 +182,38 @@ class WebPushService:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # --- ASGI ------------------------------------------------------------------------------------
+    # --- HTTP ------------------------------------------------------------------------------------
 
-    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body") or len(body) > 65536:
-                break
+    async def _serve(self, request: web.BaseRequest) -> web.Response:
+        body = await request.read()
         self.requests += 1
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        sub_id = scope["path"].removeprefix("/push/")
+        path = request.path
+        incoming = Incoming(
+            request.method,
+            path,
+            f"{request.version.major}.{request.version.minor}",
+            path.removeprefix("/push/"),
+            {k.lower(): v for k, v in request.headers.items()},
+            body,
+        )
         try:
-            status, extra = self._handle(scope, sub_id, headers, body)
+            status, extra = self._handle(incoming)
             if status == 0:
                 await self._release.wait()
                 status = 503
         except _Refused as exc:
-            self.refused.append((sub_id, exc.status, exc.reason))
-            status, extra, answer = exc.status, {"content-type": "application/json"}, exc.reason
-        else:
-            answer = ""
-        content = msgspec.json.encode({"reason": answer}) if answer else b""
-        raw_headers = [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        raw_headers.append((b"content-length", str(len(content)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": content})
+            self.refused.append((incoming.sub_id, exc.status, exc.reason))
+            content = msgspec.json.encode({"reason": exc.reason})
+            return web.Response(status=exc.status, body=content, content_type="application/json")
+        return web.Response(status=status, headers=extra)
 
-    def _handle(
-        self, scope: dict[str, Any], sub_id: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, dict[str, str]]:
-        if scope["method"] != "POST" or not scope["path"].startswith("/push/"):
+    def _handle(self, request: Incoming) -> tuple[int, dict[str, str]]:
+        sub_id, headers, body = request.sub_id, request.headers, request.body
+        if request.method != "POST" or not request.path.startswith("/push/"):
             raise _Refused(404, "no such resource")
         if sub_id not in self._browsers and sub_id not in self.script:
             raise _Refused(404, "no such subscription")
-        # The JWT's audience is the origin the request was sent to, as its Host (:authority) names it.
+        # The JWT's audience is the origin the request was sent to, as its Host names it.
         claims, key = self._vapid(headers.get("authorization", ""), f"https://{headers.get('host', '')}")
         if not headers.get("ttl", "").isdigit():
             raise _Refused(400, "TTL header missing or not a non-negative integer")
@@ -238,10 +230,14 @@ class WebPushService:
             status, extra = self.script[sub_id]
             self.refused.append((sub_id, status, "scripted"))
             return status, extra
+        if not self.record:
+            if len(body) < 21 or body[20] != 65:
+                raise _Refused(400, "the record's keyid is not a P-256 public key")
+            self.accepted[sub_id] += 1
+            return 201, {"Location": f"{self.origin}/m/{self.requests}"}
         plaintext = self._decrypt(self._browsers[sub_id], body)
-        seen = Received(
-            sub_id, headers, plaintext, claims, key, scope["http_version"], len(body), body[21:86]
-        )
+        self.accepted[sub_id] += 1
+        seen = Received(sub_id, headers, plaintext, claims, key, request.http_version, len(body), body[21:86])
         self.received.append(seen)
         return 201, {"Location": f"{self.origin}/m/{len(self.received)}"}
 

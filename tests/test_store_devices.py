@@ -206,6 +206,64 @@ def test_find_devices_refuses_any_other_key(backend: Backend, key: str):
     assert len(backend.run(scenario)) == 1, "the store still works and holds the device"
 
 
+def test_devices_for_groups_each_values_devices_oldest_first_within_the_app(backend: Backend):
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        late = await store.save_device(device("tok-late", user="u1", at=T0 + 9))
+        a = await store.save_device(device("tok-a", user="u1", at=T0 + 1))
+        b = await store.save_device(device("tok-b", user="u2", customer_id="c-shared", at=T0 + 2))
+        c = await store.save_device(device("tok-c", user="u3", customer_id="c-shared", at=T0 + 3))
+        await store.save_device(device("tok-x", user="u1", app=OTHER_APP, at=T0))
+        found = {
+            "user": await store.devices_for(APP, "user_id", ["u1", "u2", "u9", "u1"]),
+            "customer": await store.devices_for(APP, "customer_id", ["c-shared", "c-u1"]),
+            "id": await store.devices_for(APP, "device_id", [c.device_id, a.device_id, "unknown"]),
+            "id elsewhere": await store.devices_for(OTHER_APP, "device_id", [c.device_id]),
+            "token": await store.devices_for(APP, "token", ["tok-a", "tok-x"]),
+            "none asked": await store.devices_for(APP, "user_id", []),
+        }
+        return (a, b, c, late), found
+
+    (a, b, c, late), found = backend.run(scenario)
+    assert found == {
+        "user": {"u1": [a, late], "u2": [b]},
+        "customer": {"c-shared": [b, c], "c-u1": [a, late]},
+        "id": {a.device_id: [a], c.device_id: [c]},
+        "id elsewhere": {},
+        "token": {"tok-a": [a]},
+        "none asked": {},
+    }
+
+
+def test_devices_for_answers_as_find_devices_does_for_a_whole_batch(backend: Backend):
+    # More values than SQLite's default limit of bound parameters, some shaped like SQL or LIKE patterns.
+    users = [f"user-{n:04}" for n in range(1200)] + ["u' OR '1'='1", "user-%", "user-_001"]
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        for n, user in enumerate(users[:1200:3]):
+            await store.save_device(device(f"tok-{n}-a", user=user, at=T0 + n))
+            await store.save_device(device(f"tok-{n}-b", user=user, at=T0 + n - 0.5))
+        await store.save_device(device("tok-quote", user="u' OR '1'='1", at=T0))
+        one_by_one = {u: await store.find_devices(APP, "user_id", u) for u in users}
+        return await store.devices_for(APP, "user_id", users), one_by_one
+
+    batch, one_by_one = backend.run(scenario)
+    assert batch == {u: found for u, found in one_by_one.items() if found}
+    assert len(batch) == 401
+    assert [d.token for d in batch["user-0003"]] == ["tok-1-b", "tok-1-a"], "oldest first"
+
+
+@pytest.mark.parametrize("values", [["u1"], []])
+@pytest.mark.parametrize("key", ["platform", "app_id", "user_id = user_id OR 1", "User_Id", ""])
+def test_devices_for_refuses_any_other_key(backend: Backend, key: str, values: list[str]):
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.save_device(device("tok-1"))
+        with pytest.raises(ValueError, match="user_id"):
+            await store.devices_for(APP, key, values)
+        return tuple(await store.list_devices(APP))
+
+    assert len(backend.run(scenario)) == 1, "the store still works and holds the device"
+
+
 def test_delete_devices_removes_the_apps_devices_and_counts_them(backend: Backend):
     async def scenario(store: Store) -> tuple[Any, ...]:
         a = await store.save_device(device("tok-a", at=T0 + 1))

@@ -422,6 +422,11 @@ class Store(Protocol):
         """The app's devices whose `key` is `value`, oldest first: key is user_id, customer_id,
         device_id or token (anything else raises ValueError)."""
 
+    async def devices_for(self, app_id: str, key: str, values: Sequence[str]) -> dict[str, list[Device]]:
+        """`find_devices` for many values in one query: the app's devices whose `key` is one of `values`,
+        by value, each list oldest first; a value without devices is absent. Keys as `find_devices`
+        (anything else raises ValueError, even with no values)."""
+
     async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
         """Remove devices of the app; return how many there were."""
 

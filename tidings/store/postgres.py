@@ -57,6 +57,7 @@ from tidings.store.rows import (
     decode_outcome,
     device_query,
     device_record,
+    devices_by_value,
     due_message,
     early_matches,
     encode_outcome,
@@ -707,6 +708,12 @@ class PostgresStore:
     async def find_devices(self, app_id: str, key: str, value: str) -> list[Device]:
         query = Q[device_query(key)]
         return [device_record(r) for r in await self._read(lambda c: c.fetch(query, app_id, value))]
+
+    async def devices_for(self, app_id: str, key: str, values: Sequence[str]) -> dict[str, list[Device]]:
+        query, wanted = Q[device_query(key, "for")], list(values)
+        if not wanted:
+            return {}
+        return devices_by_value(key, await self._read(lambda c: c.fetch(query, app_id, wanted)))
 
     async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
         status = await self._tx(lambda c: c.execute(Q["delete_devices"], app_id, list(device_ids)))

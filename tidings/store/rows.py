@@ -89,15 +89,25 @@ def moves_forward(current: Status, new: Status) -> bool:
     return was is not None and will is not None and 0 < was < will
 
 
-# find_devices' keys, each with its own named query: a key is never put into SQL text.
+# find_devices' and devices_for's keys, each with its own named query: a key is never put into SQL text.
 DEVICE_KEYS = ("user_id", "customer_id", "device_id", "token")
 
 
-def device_query(key: str) -> str:
-    """The name of the query that finds an app's devices by `key`."""
+def device_query(key: str, kind: str = "by") -> str:
+    """The name of the query that finds an app's devices by `key`: `devices_by_<key>` for one value,
+    `devices_for_<key>` (kind "for") for many."""
     if key not in DEVICE_KEYS:
         raise ValueError(f"devices are found by one of {', '.join(DEVICE_KEYS)}, not {key!r}")
-    return f"devices_by_{key}"
+    return f"devices_{kind}_{key}"
+
+
+def devices_by_value(key: str, rows: Iterable[Any]) -> dict[str, list[Device]]:
+    """Device rows (in the query's order) grouped by their `key` field's value."""
+    found: dict[str, list[Device]] = {}
+    for r in rows:
+        d = device_record(r)
+        found.setdefault(getattr(d, key), []).append(d)
+    return found
 
 
 def new_device(d: Device, now: float) -> Device:

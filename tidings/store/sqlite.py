@@ -53,6 +53,7 @@ from tidings.store.rows import (
     decode_outcome,
     device_query,
     device_record,
+    devices_by_value,
     due_message,
     early_matches,
     encode_outcome,
@@ -617,6 +618,13 @@ class SqliteStore:
     async def find_devices(self, app_id: str, key: str, value: str) -> list[Device]:
         query, where = Q[device_query(key)], {"app_id": app_id, "value": value}
         return [device_record(r) for r in await self._call(lambda c: c.execute(query, where).fetchall())]
+
+    async def devices_for(self, app_id: str, key: str, values: Sequence[str]) -> dict[str, list[Device]]:
+        query = Q[device_query(key, "for")]
+        if not values:
+            return {}
+        where = {"app_id": app_id, "values": json.dumps(list(values))}
+        return devices_by_value(key, await self._call(lambda c: c.execute(query, where).fetchall()))
 
     async def delete_devices(self, app_id: str, device_ids: Sequence[str]) -> int:
         where = {"app_id": app_id, "device_ids": json.dumps(list(device_ids))}

@@ -392,6 +392,30 @@ SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, 
        created_at, updated_at
 FROM devices WHERE app_id = $1 AND token = $2 ORDER BY created_at, device_id;
 
+-- devices_for_user_id --
+-- app_id, user_ids
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND user_id = ANY($2::text[]) ORDER BY created_at, device_id;
+
+-- devices_for_customer_id --
+-- app_id, customer_ids
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND customer_id = ANY($2::text[]) ORDER BY created_at, device_id;
+
+-- devices_for_device_id --
+-- app_id, device_ids
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]) ORDER BY created_at, device_id;
+
+-- devices_for_token --
+-- app_id, tokens
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = $1 AND token = ANY($2::text[]) ORDER BY created_at, device_id;
+
 -- delete_devices --
 -- app_id, device_ids
 DELETE FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]);

@@ -314,6 +314,32 @@ SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, 
        created_at, updated_at
 FROM devices WHERE app_id = :app_id AND token = :value ORDER BY created_at, device_id;
 
+-- devices_for_user_id --
+-- values: a JSON array (in the three below too).
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND user_id IN (SELECT value FROM json_each(:values))
+ORDER BY created_at, device_id;
+
+-- devices_for_customer_id --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND customer_id IN (SELECT value FROM json_each(:values))
+ORDER BY created_at, device_id;
+
+-- devices_for_device_id --
+-- "+app_id": without it the planner may walk the app's whole devices index instead of the primary key.
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE +app_id = :app_id AND device_id IN (SELECT value FROM json_each(:values))
+ORDER BY created_at, device_id;
+
+-- devices_for_token --
+SELECT device_id, app_id, service_id, user_id, customer_id, platform, provider, token, p256dh, auth,
+       created_at, updated_at
+FROM devices WHERE app_id = :app_id AND token IN (SELECT value FROM json_each(:values))
+ORDER BY created_at, device_id;
+
 -- delete_devices --
 -- device_ids: a JSON array.
 DELETE FROM devices WHERE app_id = :app_id AND device_id IN (SELECT value FROM json_each(:device_ids));

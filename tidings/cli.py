@@ -124,9 +124,8 @@ def worker(config_path: str | None, database: str | None, log_level: str) -> Non
 
 def _configure(config_path: str | None, database: str | None, log_level: str) -> Config:
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request's URL at INFO; a push URL (a WNS channel URI, a web push endpoint)
-    # carries the device's token, and one line per push is noise besides.
-    for name in ("httpx", "httpcore", "hpack", "h2"):
+    # The HTTP/2 libraries log each frame and header at DEBUG, and headers carry provider tokens.
+    for name in ("hpack", "h2"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     config = _load(config_path or os.environ.get("TIDINGS_CONFIG") or None)
     if database:

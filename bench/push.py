@@ -10,7 +10,8 @@ For each provider in --providers it starts, each in its own process and session 
                  [[apps]] entry with only that provider's block
 
 then sends --messages push messages in v1 requests of --batch-size (1000) provider tokens each
-(`android_pushid` for FCM, `ios_pushid` hex tokens for APNs, `windows_pushid` channel URIs for WNS) over
+(`android_pushid` for FCM, `ios_pushid` hex tokens for APNs, `windows_pushid` channel URIs for WNS) or,
+with `--addresses userid` (FCM, APNs), of `userid`s, one device registered per user before the clock, over
 --connections (4) keep-alive connections, and waits (bounded) for every accepted message's Submitted
 notification. Reported per run:
 
@@ -22,6 +23,7 @@ notification. Reported per run:
 
   .venv/bin/python bench/push.py                               # FCM, 20,000 messages, about 30 s
   .venv/bin/python bench/push.py --providers fcm,apns,wns      # a row per provider
+  .venv/bin/python bench/push.py --addresses tokens,userid     # FCM tokens, then FCM registered users
   .venv/bin/python bench/push.py --profile                     # + a py-spy pass on tidings serve
 """
 
@@ -82,6 +84,8 @@ from smpp import (  # noqa: E402
 
 APP = "app-bench"
 PROVIDERS = ("fcm", "apns", "wns", "webpush")
+ADDRESSES = ("tokens", "userid")  # provider tokens (deviceIds for web push), or registered users
+USER_PLATFORM = {"fcm": "android", "apns": "ios"}  # what a bench user's one device is registered as
 TARGET = {"fcm": 2000, "apns": 1000}  # end-to-end msg/s the issue asks for
 
 CONFIG_TEMPLATE = """\
@@ -255,8 +259,8 @@ async def serve_standin(provider: str, workdir: Path, control_port: int) -> None
 # -- requests ---------------------------------------------------------------------------------------
 
 
-def push_request(port: int, provider: str, tokens: list[str]) -> bytes:
-    key, content = CONTENT[provider]
+def push_request(port: int, provider: str, tokens: list[str], key: str = "") -> bytes:
+    key, content = key or CONTENT[provider][0], CONTENT[provider][1]
     body = json.dumps(
         {
             "appid": APP,
@@ -309,6 +313,7 @@ def token(provider: str, n: int, channel_uri: str) -> str:
 class Row:
     args: argparse.Namespace
     provider: str
+    addresses: str
     procs: Procs
     standin: Proc
     tidings: Proc
@@ -325,6 +330,9 @@ class Row:
         for start in range(0, messages, size):
             k = min(size, messages - start)
             tokens = [token(self.provider, self.seq + start + j, self.channel_uri) for j in range(k)]
+            if self.addresses == "userid":
+                out.append(push_request(self.http_port, self.provider, self.register_users(tokens), "userid"))
+                continue
             if self.provider == "webpush":
                 tokens = self.register_browsers(tokens)
             out.append(push_request(self.http_port, self.provider, tokens))
@@ -344,6 +352,21 @@ class Row:
         finally:
             conn.close()
         return devices
+
+    def register_users(self, tokens: list[str]) -> list[str]:
+        """Register one device per token, each for its own user: the userids."""
+        platform, users = (
+            USER_PLATFORM[self.provider],
+            [f"bench-user-{self.provider}-{t[-9:]}" for t in tokens],
+        )
+        conn = http.client.HTTPConnection(HOST, self.http_port, timeout=30)
+        try:
+            for user, tok in zip(users, tokens, strict=True):
+                body = {"userid": user, "platform": platform, "provider": self.provider, "token": tok}
+                http_json_on(conn, "POST", f"/v1/apps/{APP}/devices", body, {"key": SERVICE_KEY})
+        finally:
+            conn.close()
+        return users
 
     async def standin_stats(self) -> dict[str, Any]:
         return dict(await asyncio.to_thread(http_get_json, self.control_port, "/stats", 30.0))
@@ -418,6 +441,7 @@ class Row:
         return {
             "label": label,
             "provider": self.provider,
+            "addresses": self.addresses,
             "messages": messages,
             "requests": len(requests),
             "accepted": len(ans.transids),
@@ -482,7 +506,7 @@ async def row_main(row: Row, rx_sock: socket.socket, out_dir: Path, prefix: str)
             out["runs"].append(r)
             print(one_line(r), flush=True)
         if a.profile:
-            raw = out_dir / f"{prefix}-{row.provider}-profile.txt"
+            raw = out_dir / f"{prefix}-{row.provider}-{row.addresses}-profile.txt"
             r = await row.scenario("profiled", a.messages, raw)
             print(one_line(r) + "  (under py-spy)", flush=True)
             top = profile_top(read_collapsed(raw), row.tidings.pid, a.profile_top)
@@ -499,7 +523,9 @@ async def row_main(row: Row, rx_sock: socket.socket, out_dir: Path, prefix: str)
     return out
 
 
-def run_provider(a: argparse.Namespace, provider: str, out_dir: Path, prefix: str) -> dict[str, Any]:
+def run_provider(
+    a: argparse.Namespace, provider: str, addresses: str, out_dir: Path, prefix: str
+) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"pushbench-{provider}-"))
     rx_sock = socket.socket()
     rx_sock.bind((HOST, 0))
@@ -507,7 +533,7 @@ def run_provider(a: argparse.Namespace, provider: str, out_dir: Path, prefix: st
     rx_sock.setblocking(False)
     control_port, http_port = free_port(), free_port()
     procs = Procs()
-    result: dict[str, Any] = {"provider": provider, "workdir": str(workdir)}
+    result: dict[str, Any] = {"provider": provider, "addresses": addresses, "workdir": str(workdir)}
     try:
         cmd = [a.python, str(HERE / "push.py"), "--serve-standin", provider, "--workdir", str(workdir)]
         cmd += ["--control-port", str(control_port)]
@@ -539,7 +565,9 @@ def run_provider(a: argparse.Namespace, provider: str, out_dir: Path, prefix: st
         )
         wait_until("GET /healthz", lambda: healthy(http_port), [standin, tidings])
         result["config"] = config
-        row = Row(a, provider, procs, standin, tidings, control_port, http_port, channel_uri, Receiver())
+        row = Row(
+            a, provider, addresses, procs, standin, tidings, control_port, http_port, channel_uri, Receiver()
+        )
         runner = asyncio.Runner(loop_factory=_loop_factory(a.uvloop))
         with runner:
             result.update(runner.run(row_main(row, rx_sock, out_dir, prefix)))
@@ -554,7 +582,7 @@ def run_provider(a: argparse.Namespace, provider: str, out_dir: Path, prefix: st
             if path.exists():
                 text = path.read_text(errors="replace")
                 result.setdefault("log_problems", {})[name] = log_problems(text)
-                shutil.copy(path, out_dir / f"{prefix}-{provider}-{name}")
+                shutil.copy(path, out_dir / f"{prefix}-{provider}-{addresses}-{name}")
         if not a.keep_tmp:
             shutil.rmtree(workdir, ignore_errors=True)
     return result
@@ -577,14 +605,15 @@ def print_summary(results: list[dict[str, Any]]) -> list[str]:
     problems = []
     print()
     print(
-        f"{'provider':<8} {'dest/s':>9} {'e2e msg/s':>10} {'target':>7} {'tidings µs/msg':>15} "
+        f"{'row':<14} {'dest/s':>9} {'e2e msg/s':>10} {'target':>7} {'tidings µs/msg':>15} "
         f"{'stand-in µs/msg':>16} {'no loss/dup':>12}"
     )
     for res in results:
         runs = res.get("runs") or []
         p = res["provider"]
+        row_name = f"{p} {res['addresses']}"
         if not runs:
-            print(f"{p:<8} not available: {res.get('error', 'no run')[:200]}")
+            print(f"{row_name:<14} not available: {res.get('error', 'no run')[:200]}")
             continue
         e2e = median(runs, "e2e_msg_per_s")
         tidings = statistics.median(r["cpu_us_per_msg"]["tidings"] or 0 for r in runs)
@@ -593,24 +622,30 @@ def print_summary(results: list[dict[str, Any]]) -> list[str]:
         target = TARGET.get(p)
         verdict = "-" if target is None else ("MET" if (e2e or 0) >= target else "NOT MET")
         print(
-            f"{p:<8} {median(runs, 'accepted_per_s') or 0:>9,.0f} {e2e or 0:>10,.0f} {verdict:>7}"
+            f"{row_name:<14} {median(runs, 'accepted_per_s') or 0:>9,.0f} {e2e or 0:>10,.0f} {verdict:>7}"
             f" {tidings:>15,.0f} {standin:>16,.0f} {'yes' if ok else 'NO':>12}"
         )
         for r in runs:
             if r["errors"]:
-                problems.append(f"{p} {r['label']}: failed requests {r['errors']} {r['error_samples'][:1]}")
+                problems.append(
+                    f"{row_name} {r['label']}: failed requests {r['errors']} {r['error_samples'][:1]}"
+                )
             if not r["complete"]:
-                problems.append(f"{p} {r['label']}: {r['accepted'] - r['submitted']} without Submitted")
+                problems.append(
+                    f"{row_name} {r['label']}: {r['accepted'] - r['submitted']} without Submitted"
+                )
             if not r["standin_matches"]:
-                problems.append(f"{p} {r['label']}: stand-in counted {r['standin']} for {r['accepted']}")
+                problems.append(
+                    f"{row_name} {r['label']}: stand-in counted {r['standin']} for {r['accepted']}"
+                )
             if r["other_notifications"] or r["duplicate_notifications"]:
                 problems.append(
-                    f"{p} {r['label']}: other notifications {r['other_notifications']},"
+                    f"{row_name} {r['label']}: other notifications {r['other_notifications']},"
                     f" duplicates {r['duplicate_notifications']}"
                 )
         for name, counts in (res.get("log_problems") or {}).items():
             if any(counts.values()):
-                problems.append(f"{p} {name}: {counts}")
+                problems.append(f"{row_name} {name}: {counts}")
     for line in problems:
         print(f"PROBLEM: {line}")
     return problems
@@ -620,6 +655,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--providers", default="fcm", help=f"comma-separated, of {','.join(PROVIDERS)} (default fcm)"
+    )
+    ap.add_argument(
+        "--addresses",
+        default="tokens",
+        help="comma-separated, of tokens,userid: a row per provider and each (default tokens); userid"
+        " registers a device per user first (FCM, APNs only)",
     )
     ap.add_argument("--messages", type=int, default=20000, help="push messages per run (default 20000)")
     ap.add_argument("--batch-size", type=int, default=1000, help="tokens per request (default 1000)")
@@ -645,6 +686,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.provider_list = [p.strip() for p in a.providers.split(",") if p.strip()]
     if unknown := [p for p in a.provider_list if p not in PROVIDERS]:
         ap.error(f"unknown providers {unknown}; choose from {PROVIDERS}")
+    a.address_list = [x.strip() for x in a.addresses.split(",") if x.strip()]
+    if unknown := [x for x in a.address_list if x not in ADDRESSES]:
+        ap.error(f"unknown addresses {unknown}; choose from {ADDRESSES}")
+    if "userid" in a.address_list and (bad := [p for p in a.provider_list if p not in USER_PLATFORM]):
+        ap.error(f"--addresses userid is for {', '.join(USER_PLATFORM)}, not {', '.join(bad)}")
     for name in ("messages", "batch_size", "connections", "runs"):
         if getattr(a, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -676,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     with contextlib.suppress(KeyboardInterrupt):
         for provider in a.provider_list:
-            results.append(run_provider(a, provider, out_dir, prefix))
+            for addresses in a.address_list:
+                results.append(run_provider(a, provider, addresses, out_dir, prefix))
     problems = print_summary(results)
     json_path = out_dir / f"{prefix}.json"
     json_path.write_text(

@@ -1,0 +1,1 @@
+"""Meta's Graph API channels: WhatsApp (the Cloud API) and Messenger (the Send API)."""

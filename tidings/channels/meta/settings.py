@@ -1,0 +1,24 @@
+"""The app blocks for Meta's channels (`[apps.whatsapp]`, `[apps.messenger]`), CONTRACT.md "Apps".
+Secrets (`access_token`, `app_secret`, `verify_token`) are write-only: never returned, never logged."""
+
+import msgspec
+
+
+class WhatsAppSettings(msgspec.Struct, forbid_unknown_fields=True):
+    phone_number_id: str
+    access_token: str  # a system-user token with whatsapp_business_messaging
+    app_secret: str  # verifies X-Hub-Signature-256 on webhooks
+    verify_token: str  # the webhook subscription handshake
+    waba_id: str = ""
+    namespace: str = ""  # the template namespace; a request naming another is 7722
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"
+
+
+class MessengerSettings(msgspec.Struct, forbid_unknown_fields=True):
+    page_id: str
+    access_token: str  # the page access token
+    app_secret: str
+    verify_token: str
+    base_url: str = "https://graph.facebook.com"
+    api_version: str = "v21.0"

@@ -50,18 +50,25 @@ W = "channels.OTT-Messaging.wa"
 
 # --- Webex Connect's documented samples (developers.webexconnect.io/reference/whatsapp-*) --------------
 
-SAMPLE_TEXT = {"type": "text", "preview_url": "true", "text": {"body": "Your order has shipped"}}
-SAMPLE_TEXT_HASH = {**SAMPLE_TEXT, "identity_key_hash": "Qk9HVVM="}
-SAMPLE_IMAGE = {
+SAMPLE_TEXT: dict[str, Any] = {
+    "type": "text",
+    "preview_url": "true",
+    "text": {"body": "Your order has shipped"},
+}
+SAMPLE_TEXT_HASH: dict[str, Any] = {**SAMPLE_TEXT, "identity_key_hash": "Qk9HVVM="}
+SAMPLE_IMAGE: dict[str, Any] = {
     "type": "image",
     "image": {"url": "https://example.com/a.jpeg", "mimeType": "image/jpeg", "caption": "A picture"},
 }
-SAMPLE_VIDEO = {"type": "video", "video": {"url": "https://example.com/a.mp4", "mimeType": "VIDEO/MP4"}}
-SAMPLE_AUDIO = {
+SAMPLE_VIDEO: dict[str, Any] = {
+    "type": "video",
+    "video": {"url": "https://example.com/a.mp4", "mimeType": "VIDEO/MP4"},
+}
+SAMPLE_AUDIO: dict[str, Any] = {
     "type": "audio",
     "audio": {"url": "http://techslides.com/demos/samples/sample.aac", "mimeType": "audio/aac"},
 }
-SAMPLE_DOCUMENT = {
+SAMPLE_DOCUMENT: dict[str, Any] = {
     "type": "document",
     "document": {
         "url": "http://www.africau.edu/images/default/sample.pdf",
@@ -69,7 +76,7 @@ SAMPLE_DOCUMENT = {
         "mimeType": "application/pdf",
     },
 }
-SAMPLE_STICKER = {
+SAMPLE_STICKER: dict[str, Any] = {
     "type": "sticker",
     "sticker": {"url": "https://example.com/e5eb7336.webp", "mimeType": "image/WEBP"},
 }

@@ -10,7 +10,7 @@ samples' URL placeholders ("<image-url>") are example URLs. RESPONSE, the defaul
 not stored, so it does not show. The samples
 are kept whole, as v1 requests, in `SEED_REQUESTS` for the end-to-end tests.
 
-Then one golden Graph body per message type.
+Then one golden Graph body per message type, and Graph's errors looked up in `messenger_codes`.
 """
 
 import json
@@ -22,6 +22,8 @@ import pytest
 
 from tidings.errors import ApiError
 from tidings.schema.messenger import MessengerContent, decode_messenger, send_api_body
+from tidings.specs import messenger_codes as codes
+from tidings.statuses import Status
 
 FIELD = "channels.OTT-Messaging.fb"
 
@@ -1384,3 +1386,43 @@ def test_send_api_body(fb_object: dict[str, Any], golden: dict[str, Any]) -> Non
     body = body_of(fb_object)
     assert body == golden
     assert json.loads(json.dumps(body)) == golden  # plain JSON, nothing a Struct left behind
+
+
+# --- Graph errors onto Webex Connect's Messenger codes ---------------------------------------------------
+
+LOOKUPS: dict[str, tuple[tuple[int, int | None], str, bool]] = {
+    "1200 retried": ((1200, None), codes.PROVIDER_ERROR, True),
+    "2 retried": ((2, None), codes.PROVIDER_ERROR, True),
+    "613 retried": ((613, None), codes.PROVIDER_ERROR, True),
+    "4/2018022 retried": ((4, 2018022), codes.PROVIDER_ERROR, True),
+    "551/1545041 final": ((551, 1545041), codes.UNREACHABLE, False),
+    "100/2018001 final": ((100, 2018001), codes.UNREACHABLE, False),
+    "10/2018278 outside the window": ((10, 2018278), codes.OUTSIDE_WINDOW, False),
+    "10/2018065 outside the window": ((10, 2018065), codes.OUTSIDE_WINDOW, False),
+    "10/2018108 permission": ((10, 2018108), codes.TAG_NOT_ALLOWED, False),
+    "190 with a subcode falls back to 190": ((190, 463), codes.PROVIDER_ERROR, False),
+    "a privacy subcode under another code": ((200, 2018336), codes.EU_PRIVACY, False),
+    "an unknown code": ((12345, None), codes.PROVIDER_ERROR, False),
+}
+
+
+@pytest.mark.parametrize(("given", "code", "retryable"), LOOKUPS.values(), ids=LOOKUPS.keys())
+def test_graph_error(given: tuple[int, int | None], code: str, retryable: bool) -> None:
+    _, (mapped, retried, description) = codes.graph_error(*given)
+    assert (mapped, retried) == (code, retryable)
+    assert description.startswith("Graph: ")
+
+
+def test_graph_error_table_is_consistent() -> None:
+    for key, (code, retryable, _) in codes.GRAPH_ERRORS.items():
+        assert code in codes.MESSENGER_FAILURES, key
+        assert retryable == (key in codes.THROTTLING or key in RETRIED), key
+    for group in (codes.THROTTLING, codes.CONFIGURATION, codes.GONE):
+        assert group <= codes.GRAPH_ERRORS.keys()
+    assert codes.graph_error(190, None)[0] in codes.CONFIGURATION  # the bad page token: final and loud
+    assert codes.graph_error(100, 2018001)[0] in codes.GONE
+    assert codes.MESSENGER_FAILURES[codes.EXPIRED].status is Status.EXPIRED
+    assert codes.DEPRECATED_TEMPLATE in codes.MESSENGER_FAILURES
+
+
+RETRIED = {(1, None), (2, None), (1200, None)}  # retried at once, each retry an attempt

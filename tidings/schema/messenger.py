@@ -38,6 +38,9 @@ from tidings.errors import InvalidParameter, MandatoryMissing
 from tidings.schema.common import decode_error_detail
 from tidings.urls import is_http_url
 
+_T = TypeVar("_T")
+_S = TypeVar("_S", str, str | None)  # a checked string keeps its optionality
+
 TEXT_MAX_CHARS = 2000
 QUICK_REPLIES_MAX = 10
 QUICK_REPLY_TITLE_MAX = 20
@@ -403,10 +406,6 @@ def _attachment(a: _WireAttachment, where: str) -> Attachment:
             raise MandatoryMissing(f"{at}.{name}")
     airline = {**a.payload, "template_type": template}
     return Attachment(type=kind, template_type=template, airline=airline)
-
-
-_T = TypeVar("_T")
-_S = TypeVar("_S", str, str | None)
 
 
 def _convert(payload: dict[str, Any], kind: type[_T], where: str) -> _T:

@@ -376,31 +376,37 @@ def run(body: Body, seen: Seen | None = None, deadline: float = 5.0, **stand: An
 
     async def main() -> None:
         async with GraphStandIn(**stand) as graph:
-            wa_settings = WhatsAppSettings(
-                phone_number_id=graph.phone_number_id,
-                access_token=graph.wa_token,
-                app_secret=APP_SECRET,
-                verify_token=VERIFY_TOKEN,
-                base_url=graph.base_url,
-            )
-            ms_settings = MessengerSettings(
-                page_id=graph.page_id,
-                access_token=graph.page_token,
-                app_secret=APP_SECRET,
-                verify_token=VERIFY_TOKEN,
-                base_url=graph.base_url,
-            )
             seen.secrets += [graph.wa_token, graph.page_token, APP_SECRET]
-            whatsapp = WhatsAppCloud(wa_settings, deadline=deadline)
-            messenger = MessengerSend(ms_settings, deadline=deadline)
-            try:
-                await body(graph, whatsapp, messenger)
-            finally:
-                await whatsapp.close()
-                await messenger.close()
+            await _clients(graph, body, deadline)
 
     asyncio.run(asyncio.wait_for(main(), 30))
     return seen
+
+
+async def _clients(graph: GraphStandIn, body: Body, deadline: float = 5.0) -> None:
+    """Both clients, pointed at the stand-in, for the length of `body`."""
+    wa_settings = WhatsAppSettings(
+        phone_number_id=graph.phone_number_id,
+        access_token=graph.wa_token,
+        app_secret=APP_SECRET,
+        verify_token=VERIFY_TOKEN,
+        base_url=graph.base_url,
+    )
+    ms_settings = MessengerSettings(
+        page_id=graph.page_id,
+        access_token=graph.page_token,
+        app_secret=APP_SECRET,
+        verify_token=VERIFY_TOKEN,
+        base_url=graph.base_url,
+    )
+    context = graph.client_context() if graph.tls else None
+    whatsapp = WhatsAppCloud(wa_settings, deadline=deadline, context=context)
+    messenger = MessengerSend(ms_settings, deadline=deadline, context=context)
+    try:
+        await body(graph, whatsapp, messenger)
+    finally:
+        await whatsapp.close()
+        await messenger.close()
 
 
 async def outcome(client: WhatsAppCloud | MessengerSend, body: dict[str, Any], seen: Seen) -> str | SendError:
@@ -582,6 +588,27 @@ def test_transport_failures() -> None:
 
     seen = Seen()
     run(body, seen, deadline=0.5)
+
+
+def test_over_tls() -> None:
+    async def body(graph: GraphStandIn, whatsapp: WhatsAppCloud, messenger: MessengerSend) -> None:
+        assert graph.base_url.startswith("https://")
+        assert WAMID.fullmatch(await whatsapp.send(wa_body("text", {"body": "x"})))
+        assert MID.fullmatch(await messenger.send(ms_body({"text": "x"})))
+        # without the stand-in's CA the certificate is refused: a connection failure, nothing sent
+        stranger = WhatsAppCloud(
+            WhatsAppSettings(
+                graph.phone_number_id, graph.wa_token, APP_SECRET, VERIFY_TOKEN, base_url=graph.base_url
+            )
+        )
+        try:
+            refused = await outcome(stranger, wa_body("text", {"body": "x"}), Seen())
+        finally:
+            await stranger.close()
+        assert isinstance(refused, SendError) and refused.kind is FailureKind.CONNECTION
+        assert len(graph.received) == 2
+
+    run(body, tls=True)
 
 
 def test_unreachable() -> None:
@@ -900,9 +927,10 @@ def test_whatsapp_bodies_that_are_not() -> None:
     with pytest.raises(ValueError):
         whatsapp_events(raw({"object": "page", "entry": []}))
     with pytest.raises(ValueError):
-        whatsapp_events(
-            raw({"entry": [{"changes": [{"value": {"statuses": [{"status": "sent"}]}}]}]})
-        )  # no id
+        whatsapp_events(raw({"object": "whatsapp_business_account", "entry": {"changes": []}}))  # not a list
+    # an item without its ids names nothing: skipped, not a reason to refuse the batch
+    nameless = {"statuses": [{"status": "sent"}], "messages": [{"id": "wamid.x", "type": "text"}]}
+    assert whatsapp_events(raw({"entry": [{"changes": [{"value": nameless}]}]})) == []
     assert whatsapp_events(raw({"object": "whatsapp_business_account", "entry": []})) == []
 
 
@@ -1042,3 +1070,49 @@ def test_deliver_signs_scrambles_and_duplicates() -> None:
     assert [s for s in statuses if s[0] == "wamid.1"] != in_order * 2  # shuffled (the seed is fixed)
     assert sorted(set(statuses)) == sorted(in_order + [("wamid.2", s) for s in ("sent", "delivered", "read")])
     assert msgspec.json.decode(got[-1][1])["object"] == "page" and not got[-1][0]
+
+
+def test_stand_in_follows_sends_with_webhooks() -> None:
+    """Given a webhook URL, the stand-in posts each accepted send's statuses there, signed and batched."""
+    events: list[Any] = []
+    posts: list[bool] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        posts.append(verify_signature(APP_SECRET, body, request.headers.get("X-Hub-Signature-256")))
+        parse = messenger_events if b'"object":"page"' in body else whatsapp_events
+        events.extend(parse(body))
+        return web.Response()
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/webhooks/app-1", hook)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/app-1"
+        seen = Seen()
+
+        async def body(graph: GraphStandIn, whatsapp: WhatsAppCloud, messenger: MessengerSend) -> None:
+            wamids = await asyncio.gather(
+                *(whatsapp.send(wa_body("text", {"body": f"{n}"})) for n in range(5))
+            )
+            mids = [await messenger.send(ms_body({"text": "x"})) for _ in range(3)]
+            await outcome(
+                whatsapp, wa_body("text", {"body": "x"}, "15550131026"), seen
+            )  # refused: no webhook
+            async with asyncio.timeout(5):
+                await graph.settle()
+            statuses = sorted((e.wamid, e.status) for e in events if isinstance(e, WaStatus))
+            assert statuses == sorted((w, s) for w in wamids for s in ("sent", "delivered"))
+            assert sorted(m for e in events if isinstance(e, MsDelivery) for m in e.mids) == sorted(mids)
+            assert graph.webhook_answers == {200: len(posts)}
+
+        try:
+            async with GraphStandIn(webhook_url=url, app_secret=APP_SECRET, batch=4) as graph:
+                await _clients(graph, body)
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+    assert posts and all(posts)

@@ -1,7 +1,7 @@
 """Meta's Graph API as WhatsApp and Messenger senders see it, on loopback, plus Meta's webhook side.
 
 GraphStandIn serves both send endpoints on one aiohttp server (HTTP/1.1, as graph.facebook.com takes it;
-TLS when given an ssl.SSLContext):
+HTTPS with `tls=True`, trusted through `client_context()`):
   POST /{version}/{phone_number_id}/messages   the WhatsApp Cloud API: `{"messages":[{"id":"wamid.<n>"}]}`
   POST /{version}/me/messages                  the Messenger Send API: `{"recipient_id","message_id":"m_<n>"}`
 It checks the token (a Bearer header, or `?access_token=`), checks each body the way Meta does (the
@@ -11,10 +11,12 @@ is kept in `received` unless `record` is off (a benchmark).
 
 `deliver()` is Meta's webhook sender: it signs each payload with X-Hub-Signature-256 and POSTs it,
 optionally shuffled and each one twice. The builders below make the payloads: WhatsApp statuses and
-inbound messages, Messenger deliveries (with or without mids), reads, messages and postbacks.
+inbound messages, Messenger deliveries (with or without mids), reads, messages and postbacks. Given a
+`webhook_url`, the stand-in itself follows each accepted send with its status webhooks (end to end runs).
 """
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -22,11 +24,13 @@ import json
 import random
 import ssl
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import trustme
 from aiohttp import web
 
 WA_TYPES = frozenset(
@@ -123,34 +127,114 @@ class GraphStandIn:
     wa_token: str = "EAAwa-test-token-not-real"
     page_token: str = "EAAms-page-token-not-real"
     record: bool = True
-    tls: ssl.SSLContext | None = None
+    tls: bool = False  # serve HTTPS with a certificate for 127.0.0.1 from a CA of its own
     errors: dict[str, Scripted] = field(default_factory=lambda: {**WA_SCRIPTED, **MS_SCRIPTED})
     delays: dict[str, float] = field(default_factory=dict)  # recipient -> seconds before answering
     drop_next: int = 0  # the next N sends: the connection is closed without an answer
     received: list[Received] = field(default_factory=list)
     sends: int = 0
+    # Meta's side of an end-to-end run: when `webhook_url` is set, every accepted send is followed by
+    # signed status webhooks to it (WhatsApp: each of `auto_statuses` per wamid; Messenger: a delivery
+    # naming the mid), up to `batch` events in one POST as Meta batches them.
+    webhook_url: str = ""
+    app_secret: str = ""
+    auto_statuses: tuple[str, ...] = ("sent", "delivered")
+    batch: int = 100
+    webhook_answers: Counter[int] = field(default_factory=Counter)  # HTTP status -> count
 
     def __post_init__(self) -> None:
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._ca: trustme.CA | None = trustme.CA() if self.tls else None
+        self._pending: list[tuple[str, str, str]] = []  # (api, recipient, id) awaiting its webhook
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._pusher: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
     def base_url(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
+    def client_context(self) -> ssl.SSLContext:
+        """A client TLS context that trusts this stand-in's CA (and the system's)."""
+        context = ssl.create_default_context()
+        if self._ca is not None:
+            self._ca.configure_trust(context)
+        return context
+
     async def start(self) -> None:
         app = web.Application()
         app.router.add_post("/{version}/{node}/messages", self._send)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls).start()
+        server_tls = None
+        if self._ca is not None:
+            server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            self._ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+        await web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=server_tls).start()
         self.port = int(self._runner.addresses[0][1])
+        if self.webhook_url:
+            self._pusher = asyncio.create_task(self._push_webhooks())
 
     async def stop(self) -> None:
+        if self._pusher is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self.settle()
+            self._pusher.cancel()
+            await asyncio.gather(self._pusher, return_exceptions=True)
+            self._pusher = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+    async def settle(self) -> None:
+        """Wait until every queued webhook has been posted (bound it with asyncio.timeout)."""
+        await self._idle.wait()
+
+    async def _push_webhooks(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                while self._pending:
+                    items, self._pending = self._pending[: self.batch], self._pending[self.batch :]
+                    try:
+                        for answer in await deliver(
+                            self.webhook_url, self.app_secret, self._payloads(items), session=http
+                        ):
+                            self.webhook_answers[answer] += 1
+                    except (aiohttp.ClientError, TimeoutError):
+                        self.webhook_answers[0] += 1
+                self._idle.set()
+
+    def _payloads(self, items: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+        now = int(time.time())
+        statuses = [
+            {"id": ident, "status": status, "timestamp": str(now), "recipient_id": to}
+            for status in self.auto_statuses
+            for api, to, ident in items
+            if api == "whatsapp"
+        ]
+        deliveries = [
+            _ms_item(psid, self.page_id, {"delivery": {"mids": [mid], "watermark": now * 1000}})
+            for api, psid, mid in items
+            if api == "messenger"
+        ]
+        payloads = []
+        if statuses:
+            payloads.append(_wa_payload({"statuses": statuses}, self.phone_number_id, "102290129340398"))
+        if deliveries:
+            payloads.append(_ms_payload(self.page_id, deliveries))
+        return payloads
+
+    def _queue(self, api: str, recipient: str, ident: str) -> None:
+        if self.webhook_url:
+            self._pending.append((api, recipient, ident))
+            self._idle.clear()
+            self._wake.set()
 
     async def __aenter__(self) -> "GraphStandIn":
         await self.start()
@@ -199,10 +283,12 @@ class GraphStandIn:
         scripted = await self._scripted(to)
         if scripted is not None:
             return scripted
+        wamid = f"wamid.{next(self._ids)}"
+        self._queue("whatsapp", to, wamid)
         answer: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
-            "messages": [{"id": f"wamid.{next(self._ids)}"}],
+            "messages": [{"id": wamid}],
         }
         if body.get("type") == "template":
             answer["messages"][0]["message_status"] = "accepted"
@@ -218,7 +304,9 @@ class GraphStandIn:
             return scripted
         if "sender_action" in body:
             return web.json_response({"recipient_id": psid})
-        return web.json_response({"recipient_id": psid, "message_id": f"m_{next(self._ids)}"})
+        mid = f"m_{next(self._ids)}"
+        self._queue("messenger", psid, mid)
+        return web.json_response({"recipient_id": psid, "message_id": mid})
 
     async def _scripted(self, recipient: str) -> web.Response | None:
         pause = self.delays.get(recipient)

@@ -18,6 +18,7 @@ is a configuration fault: CONFIG, logged once as a WARNING that names the accoun
 
 import email.utils
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -173,13 +174,22 @@ class _GraphClient:
     api = "Graph"
     failure_code = ""  # the channel's code for "the provider could not be reached or made no sense"
 
-    def __init__(self, url: str, token: str, account: str, classify: Classifier, deadline: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        account: str,
+        classify: Classifier,
+        deadline: float,
+        context: ssl.SSLContext | None,
+    ) -> None:
         self._url = url
         # built once: aiohttp copies it into each request, and nothing else holds the token
         self._headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         self._account = account  # names the account in a warning (a number or page id, not a secret)
         self._classify = classify
         self._deadline = deadline
+        self._context = context  # None: the system's CAs
         self._client: aiohttp.ClientSession | None = None
         self._auth_failing = False  # so a refused token is logged once, not once per message
 
@@ -191,7 +201,10 @@ class _GraphClient:
     async def _post(self, body: dict[str, Any]) -> Answer:
         if self._client is None:
             self._client = open_session(
-                connections=CONNECTIONS, deadline=self._deadline, connect=_CONNECT_TIMEOUT
+                connections=CONNECTIONS,
+                deadline=self._deadline,
+                connect=_CONNECT_TIMEOUT,
+                context=self._context,
             )
         raw = msgspec.json.encode(body)
         try:
@@ -216,12 +229,22 @@ class WhatsAppCloud(_GraphClient):
     failure_code = wa_codes.PLATFORM_FAILURE
 
     def __init__(
-        self, settings: WhatsAppSettings, *, classify: Classifier | None = None, deadline: float = _DEADLINE
+        self,
+        settings: WhatsAppSettings,
+        *,
+        classify: Classifier | None = None,
+        deadline: float = _DEADLINE,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         base = settings.base_url.rstrip("/")
         url = f"{base}/{settings.api_version}/{settings.phone_number_id}/messages"
         super().__init__(
-            url, settings.access_token, settings.phone_number_id, classify or whatsapp_verdict, deadline
+            url,
+            settings.access_token,
+            settings.phone_number_id,
+            classify or whatsapp_verdict,
+            deadline,
+            context,
         )
 
     async def send(self, body: dict[str, Any]) -> str:
@@ -243,12 +266,17 @@ class MessengerSend(_GraphClient):
     failure_code = ms_codes.PLATFORM_FAILURE
 
     def __init__(
-        self, settings: MessengerSettings, *, classify: Classifier | None = None, deadline: float = _DEADLINE
+        self,
+        settings: MessengerSettings,
+        *,
+        classify: Classifier | None = None,
+        deadline: float = _DEADLINE,
+        context: ssl.SSLContext | None = None,
     ) -> None:
         base = settings.base_url.rstrip("/")
         url = f"{base}/{settings.api_version}/me/messages"
         super().__init__(
-            url, settings.access_token, settings.page_id, classify or messenger_verdict, deadline
+            url, settings.access_token, settings.page_id, classify or messenger_verdict, deadline, context
         )
 
     async def send(self, body: dict[str, Any]) -> str:

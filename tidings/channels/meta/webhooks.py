@@ -4,7 +4,10 @@ payloads of WhatsApp (`whatsapp_business_account`) and Messenger (`page`) read i
 Nothing here does I/O or keeps state: the webhook route verifies, parses, stores, then answers. Each
 payload is decoded once, by msgspec, into Structs that name only the fields Tidings uses (Meta adds fields
 often; unknown ones are ignored). An item of a shape Tidings does not read (a WhatsApp `order`, a
-Messenger `reaction` or an echo of the page's own message) yields no event rather than failing the batch.
+Messenger `reaction` or an echo of the page's own message) yields no event rather than failing the batch,
+and so does an item without the ids that name it (a status without its wamid, a message without its
+sender): one odd item must not make Meta send the whole batch again. Only a body that is not JSON or
+not of the expected shape at all is a ValueError.
 """
 
 import hashlib
@@ -214,8 +217,8 @@ class _Error(msgspec.Struct):
 
 
 class _Status(msgspec.Struct):
-    id: str
-    status: str
+    id: str = ""
+    status: str = ""
     timestamp: str | int = 0
     recipient_id: str = ""
     errors: list[_Error] = []
@@ -284,8 +287,8 @@ class _Context(msgspec.Struct):
 
 
 class _Message(msgspec.Struct, rename={"sender": "from"}):
-    sender: str
-    id: str
+    sender: str = ""
+    id: str = ""
     type: str = ""
     timestamp: str | int = 0
     text: _Text | None = None
@@ -367,8 +370,9 @@ def _wa_value(value: _Value) -> list[WhatsAppEvent]:
             s.biz_opaque_callback_data,
         )
         for s in value.statuses
+        if s.id and s.status
     ]
-    events += [_wa_message(m, number, names.get(m.sender, "")) for m in value.messages]
+    events += [_wa_message(m, number, names.get(m.sender, "")) for m in value.messages if m.id and m.sender]
     return events
 
 

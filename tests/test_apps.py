@@ -218,7 +218,8 @@ def test_an_app_may_share_its_id_with_a_service_name(apps: TidingsServer):
         ({"colour": "red"}, "colour: unknown key"),
         ({"wns": {"client_id": "ms-app://s", "client_secret": "x", "colour": 1}}, "wns.colour: unknown key"),
         ({"wns": {"client_id": "ms-app://s"}}, "wns: missing required key `client_secret`"),
-        ({"messenger": {"page_id": "1"}}, "messenger: unknown key"),
+        ({"messenger": {"page_id": "1"}}, "messenger: missing required key `access_token`"),
+        ({"abc": {"business_id": "1"}}, "abc: unknown key"),  # Apple Messages for Business: not yet
         (
             {
                 "apns": {

@@ -27,6 +27,16 @@ client_secret = "{b64(APP_SECRET)}"
 id = "app-b"
 service = "beta"
 
+[[apps]]
+id = "app-wa"
+service = "alpha"
+
+[apps.whatsapp]
+phone_number_id = "1098765"
+access_token = "wa-token-not-a-secret-here"
+app_secret = "wa-app-secret"
+verify_token = "wa-verify"
+
 [[templates]]
 id = "welcome"
 service = "alpha"
@@ -86,6 +96,7 @@ def receipt(server: TidingsServer, token: str, transid: str, status: str) -> htt
         ({"appid": None}, "7003", "appid"),
         ({"appid": "no-such-app"}, "7104", "no-such-app"),
         ({"appid": "app-b"}, "7104", "app-b"),  # beta's app
+        ({"appid": "app-wa"}, "7104", "app-wa"),  # a WhatsApp number, not a push app
         ({"destination": [{"msisdn": ["+447700900123"]}]}, "7004", "destination[0].msisdn"),
         ({"channels": {"push": {}}}, "7003", "channels.push"),
         ({"channels": {"sms": {"text": "x"}}}, "7003", "channels.push"),

@@ -9,12 +9,16 @@ catalogue; the runtime keeps an AppRegistry of them (`runtime.apps.find(appid)`)
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
 from tidings.config import decode_secret as decode_base64
 
 # The channels an app serves through its provider blocks; an app with no block at all is a sandbox app
 # and serves every app channel.
 PUSH_BLOCKS = ("fcm", "apns", "webpush", "wns")
+# The block that serves each other app channel (one each).
+CHANNEL_BLOCKS = {"whatsapp": "whatsapp", "fb": "messenger"}
+BLOCKS = (*PUSH_BLOCKS, *CHANNEL_BLOCKS.values())
 
 # Keys whose values are secrets, at an app's top level or in any of its provider blocks: the admin API
 # never shows them and keeps the stored value when a change leaves them out.
@@ -30,22 +34,29 @@ class App:
     apns: ApnsSettings | None = None
     webpush: WebPushSettings | None = None
     wns: WnsSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
+    messenger: MessengerSettings | None = None
     # Relative key files are read from here: the config file's folder for apps from the file, the
     # process's working directory (".") for apps added through the admin API.
     base_dir: Path = field(default=Path("."))
 
     def __repr__(self) -> str:  # the client secret and the blocks' secrets never reach a log line
-        blocks = ",".join(b for b in PUSH_BLOCKS if getattr(self, b) is not None)
+        blocks = ",".join(b for b in BLOCKS if getattr(self, b) is not None)
         return f"App(id={self.id!r}, service_id={self.service_id!r}, blocks={blocks!r})"
 
     def has_blocks(self) -> bool:
-        return any(getattr(self, b) is not None for b in PUSH_BLOCKS)
+        return any(getattr(self, b) is not None for b in BLOCKS)
 
     def serves(self, channel: str) -> bool:
-        """Whether a request of `channel` may name this app (else 7104)."""
+        """Whether a request of `channel` may name this app (else 7104): an app with no block at all is
+        a sandbox app and serves every app channel; otherwise push when it has a push block (a platform
+        without one is the sandbox's), and a Meta channel when it has that channel's block."""
+        if not self.has_blocks():
+            return True
         if channel == "push":
-            return True  # a platform without a block is served by the sandbox
-        return not self.has_blocks()
+            return any(getattr(self, b) is not None for b in PUSH_BLOCKS)
+        block = CHANNEL_BLOCKS.get(channel)
+        return block is not None and getattr(self, block) is not None
 
 
 def decode_secret(text: str) -> bytes:

@@ -108,6 +108,8 @@ class Snapshot:
                 apns=a.apns,
                 webpush=a.webpush,
                 wns=a.wns,
+                whatsapp=a.whatsapp,
+                messenger=a.messenger,
                 base_dir=Path(a.base_dir or "."),
             )
             for a in self.config.apps

@@ -156,11 +156,15 @@ def _block_problems(block: str, settings: msgspec.Struct, base: Path) -> list[tu
     return found
 
 
+# The module that reads each app block, where it is not tidings.channels.push.<block>.
+BLOCK_MODULES = {"whatsapp": "tidings.channels.meta.graph", "messenger": "tidings.channels.meta.graph"}
+
+
 def provider_problems(block: str, settings: msgspec.Struct, base: Path) -> list[str]:
-    """The checks of the provider module that reads `block` (tidings.channels.push.<block>): each
-    exposes `check(settings, base_dir) -> list[str]`, e.g. that a key file holds a usable key. A block
-    whose module is not there yet (or has no checks) passes."""
-    name = f"tidings.channels.push.{block}"
+    """The checks of the provider module that reads `block` (BLOCK_MODULES): each exposes
+    `check(settings, base_dir) -> list[str]`, e.g. that a key file holds a usable key. A block whose
+    module is not there yet (or has no checks) passes."""
+    name = BLOCK_MODULES.get(block, f"tidings.channels.push.{block}")
     try:
         module = importlib.import_module(name)
     except ModuleNotFoundError as exc:

@@ -5,6 +5,7 @@ A provider kind's table is declared by its package (`tidings.channels.<kind>`) a
 
 import msgspec
 
+from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
 from tidings.channels.sandbox import SandboxConfig
 from tidings.channels.smpp import SmscConfig
@@ -79,6 +80,8 @@ class AppConfig(msgspec.Struct, forbid_unknown_fields=True):
     apns: ApnsSettings | None = None
     webpush: WebPushSettings | None = None
     wns: WnsSettings | None = None
+    whatsapp: WhatsAppSettings | None = None
+    messenger: MessengerSettings | None = None
     # Not a TOML key: the folder relative key files are read from, set from the file's location when it
     # is loaded ("" for an app added through the admin API: the process's working directory).
     base_dir: str = ""

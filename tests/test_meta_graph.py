@@ -543,6 +543,28 @@ def test_bad_token_is_config_and_warned_once(caplog: pytest.LogCaptureFixture) -
     assert any("WhatsApp" in w for w in warnings) and any("Messenger" in w for w in warnings)
 
 
+def test_a_quoted_token_is_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """Should Meta ever quote the token in its words, the description still does not carry it."""
+    caplog.set_level(logging.DEBUG, logger="tidings")
+
+    async def body(graph: GraphStandIn, whatsapp: WhatsAppCloud, messenger: MessengerSend) -> None:
+        graph.errors["15550000190"] = (401, error_body(190, f"Malformed access token {graph.wa_token}"))
+        graph.errors["15550000502"] = (502, {"html": "Bad Gateway"})
+        quoted = await outcome(whatsapp, wa_body("text", {"body": "x"}, "15550000190"), seen)
+        assert isinstance(quoted, SendError) and quoted.kind is FailureKind.CONFIG
+        assert quoted.description.endswith("Malformed access token [token] [fbtrace_id AbCdEfGhIjK_trace]")
+        assert graph.wa_token not in str(quoted)
+        bare = await outcome(whatsapp, wa_body("text", {"body": "x"}, "15550000502"), seen)
+        assert (
+            isinstance(bare, SendError)
+            and bare.description == "WhatsApp: HTTP 502 without a Graph error body"
+        )
+
+    seen = Seen()
+    run(body, seen)
+    assert_no_secrets(seen, caplog)
+
+
 def test_body_from_the_schema_modules_is_accepted() -> None:
     """The bodies tidings.schema.whatsapp / messenger build pass the stand-in's checks."""
     from tidings.schema.messenger import decode_messenger, send_api_body

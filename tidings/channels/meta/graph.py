@@ -114,7 +114,7 @@ def describe(api: str, error: GraphError, status: int) -> str:
     words = error.message
     if error.details and error.details not in words:
         words = f"{words} ({error.details})" if words else error.details
-    text = f"{api} {status} error {code}: {words[:_TEXT_LIMIT]}"
+    text = f"{api} {status} error {code}: {words[:_TEXT_LIMIT]}" if code else f"{api}: {words[:_TEXT_LIMIT]}"
     return f"{text} [fbtrace_id {error.fbtrace_id}]" if error.fbtrace_id else text
 
 
@@ -184,8 +184,9 @@ class _GraphClient:
         context: ssl.SSLContext | None,
     ) -> None:
         self._url = url
-        # built once: aiohttp copies it into each request, and nothing else holds the token
+        # built once: aiohttp copies it into each request
         self._headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
+        self._token = token
         self._account = account  # names the account in a warning (a number or page id, not a secret)
         self._classify = classify
         self._deadline = deadline
@@ -216,6 +217,9 @@ class _GraphClient:
             self._auth_failing = False
             return answer
         error = send_error(self.api, answer, self._classify)
+        if self._token and self._token in error.description:  # Meta's words never quote it; make sure of that
+            error.description = error.description.replace(self._token, "[token]")
+            error.args = (error.description,)
         if error.kind is FailureKind.CONFIG and not self._auth_failing:
             self._auth_failing = True
             log.warning("%s account %s is misconfigured: %s", self.api, self._account, error.description)

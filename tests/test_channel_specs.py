@@ -42,7 +42,7 @@ def test_a_spec_with_another_channels_request_fails_when_declared() -> None:
 
 
 def test_sms_is_declared_as_before() -> None:
-    assert specs.names() == ("sms", "push")
+    assert specs.names() == ("sms", "push", "whatsapp", "fb")
     assert (SMS.category, SMS.destination_key, SMS.inbound_label) == ("text", "msisdn", "SMS")
     assert SMS.expired == SMS_FAILURES["7208"]
     assert SMS.platform_failure == SMS_FAILURES["7202"]
@@ -55,7 +55,7 @@ def test_deliverychannel_finds_its_spec(value: str) -> None:
 
 def test_an_unknown_deliverychannel_lists_the_registry() -> None:
     body = b'{"deliverychannel":"pigeon","destination":[{"msisdn":["+447700900123"]}]}'
-    with pytest.raises(Exception, match=r"supported: sms, push\)"):
+    with pytest.raises(Exception, match=r"supported: sms, push, whatsapp, fb\)"):
         v1.decode(body)
 
 

@@ -4,7 +4,15 @@ import logging
 
 import pytest
 
-from tests.connectors import cases_apns, cases_fcm, cases_smpp, cases_webpush, cases_wns
+from tests.connectors import (
+    cases_apns,
+    cases_fcm,
+    cases_messenger,
+    cases_smpp,
+    cases_webpush,
+    cases_whatsapp,
+    cases_wns,
+)
 from tests.connectors.runner import (
     InboundCase,
     OutboundCase,
@@ -19,7 +27,7 @@ from tests.connectors.runner import (
     run_outbound,
 )
 
-CASE_FILES = [cases_smpp, cases_webpush, cases_wns, cases_fcm, cases_apns]
+CASE_FILES = [cases_smpp, cases_webpush, cases_wns, cases_fcm, cases_apns, cases_whatsapp, cases_messenger]
 PROVIDERS: list[Provider] = [module.PROVIDER for module in CASE_FILES]
 
 OUTBOUND = [pytest.param(p, case, id=f"{p.name}-{case.label}") for p in PROVIDERS for case in p.outbound]

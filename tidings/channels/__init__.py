@@ -22,9 +22,9 @@ KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND)
 SANDBOX = sandbox.SandboxConnector.name
 
 
-# Connectors that serve apps rather than a config table: each reaches its providers through the apps
-# (`[[apps]]`) and keeps its devices in the store.
-APP_CONNECTORS = ("push",)
+# Connectors that serve apps rather than a config table: each reaches its providers through the apps'
+# blocks (`[[apps]]`); push also keeps its devices in the store.
+APP_CONNECTORS = ("push", "whatsapp", "messenger")
 
 
 def build_connectors(
@@ -36,9 +36,13 @@ def build_connectors(
         kind.name(entry): kind.build(entry) for kind in KINDS for entry in configured(config, kind)
     }
     if apps is not None and store is not None:
+        from tidings.channels.meta.connector import MessengerConnector, WhatsAppConnector
         from tidings.channels.push.connector import PushConnector
 
-        built[PushConnector.name] = PushConnector(apps, store, config.sandbox.delay_ms)
+        delay = config.sandbox.delay_ms
+        built[PushConnector.name] = PushConnector(apps, store, delay)
+        built[WhatsAppConnector.name] = WhatsAppConnector(apps, delay)
+        built[MessengerConnector.name] = MessengerConnector(apps, delay)
     return built
 
 

@@ -13,6 +13,7 @@ class WhatsAppSettings(msgspec.Struct, forbid_unknown_fields=True):
     namespace: str = ""  # the template namespace; a request naming another is 7722
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
+    ca_file: str = ""  # an extra CA bundle for base_url (tests use their own CA)
 
 
 class MessengerSettings(msgspec.Struct, forbid_unknown_fields=True):
@@ -22,3 +23,4 @@ class MessengerSettings(msgspec.Struct, forbid_unknown_fields=True):
     verify_token: str
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
+    ca_file: str = ""  # an extra CA bundle for base_url (tests use their own CA)

@@ -1,0 +1,204 @@
+"""The WhatsApp and Messenger connectors: each message goes to Meta's Graph API through its app's block.
+
+WhatsAppConnector  `[apps.whatsapp]`: the Cloud API body (`cloud_message`) for the address's number
+                   without its '+'; the wamid becomes `wa:<wamid>`.
+MessengerConnector `[apps.messenger]`: the Send API body (`send_api_body`) for the PSID; the mid becomes
+                   `fb:<mid>`. A deprecated airline template fails (INVALID, DEPRECATED_TEMPLATE)
+                   without a Graph call; a sender action has no mid and no delivery, so it stays
+                   Submitted.
+
+An app with no block for the channel is served by the sandbox: the outcome the address's last four
+digits name, `[sandbox] delay_ms` later. A real send schedules no receipt: Delivered and Read come from
+Meta's webhooks, which name the message by those `ext_id` forms.
+
+One Graph client per app block, kept while the block's settings stay as they were (the admin API may
+change them: the next send gets a new client and the old one is closed), all closed on stop.
+"""
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+
+import msgspec
+
+from tidings.apps import App, AppRegistry
+from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.meta.graph import MessengerSend, WhatsAppCloud
+from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
+from tidings.channels.push.http import tls_context
+from tidings.schema.messenger import send_api_body
+from tidings.schema.whatsapp import cloud_message
+from tidings.specs import messenger_codes
+from tidings.specs.base import ChannelSpec
+from tidings.specs.messenger import MESSENGER, MessengerMessage
+from tidings.specs.whatsapp import WHATSAPP, WhatsAppMessage
+
+log = logging.getLogger("tidings.meta")
+
+# Messages in flight at once per connector; each client also bounds its own connections.
+IN_FLIGHT = 1000
+
+
+class GraphClient(Protocol):
+    async def send(self, body: dict[str, Any]) -> str: ...
+
+    async def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=GraphClient)
+ClientFactory = Callable[[App], C]
+
+
+def _context(ca_file: str, app: App) -> ssl.SSLContext | None:
+    """The system's CAs plus the block's extra bundle; None (the client's default) without one."""
+    return tls_context(app.base_dir / ca_file) if ca_file else None
+
+
+def whatsapp_client(app: App) -> WhatsAppCloud:
+    settings = _block(app.whatsapp, "whatsapp", app)
+    return WhatsAppCloud(settings, context=_context(settings.ca_file, app))
+
+
+def messenger_client(app: App) -> MessengerSend:
+    settings = _block(app.messenger, "messenger", app)
+    return MessengerSend(settings, context=_context(settings.ca_file, app))
+
+
+S = TypeVar("S", WhatsAppSettings, MessengerSettings)
+
+
+def _block(settings: S | None, name: str, app: App) -> S:
+    if settings is None:
+        raise ValueError(f"app {app.id} has no {name} block")
+    return settings
+
+
+class _GraphConnector(Generic[C]):
+    """What both channels share: the app lookup, the sandbox, the client cache, the bound."""
+
+    name: ClassVar[str]
+    block: ClassVar[str]  # the app's block for this channel
+    spec: ClassVar[ChannelSpec]
+    prefix: ClassVar[str]  # of the ext_id, as the webhooks name the message
+
+    def __init__(self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[C]) -> None:
+        self.apps = apps
+        self.delay_s = delay_ms / 1000
+        self.factory = factory
+        self.label = self.name
+        # app id -> (the block object the client was made from, its encoding, the client): the usual
+        # send compares identities; a reloaded but equal block keeps the client.
+        self._clients: dict[str, tuple[object, bytes, C]] = {}
+        self._limit = asyncio.Semaphore(IN_FLIGHT)
+
+    async def start(self, inbox: Inbox) -> None:
+        return None
+
+    async def stop(self) -> None:
+        clients, self._clients = self._clients, {}
+        for _, _, client in clients.values():
+            await _close(client)
+
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        if len(batch) == 1:  # the usual case at low rates: no task of its own
+            return [await self._one(batch[0])]
+        return list(await asyncio.gather(*(self._one(m) for m in batch)))
+
+    async def _one(self, m: Outbound) -> SendResult | SendError:
+        appid = getattr(m.content, "appid", None)
+        if appid is None:
+            return SendError(FailureKind.INVALID, f"not a {self.name} message: {type(m.content).__name__}")
+        app = self.apps.find(appid)
+        if app is None:
+            return SendError(FailureKind.CONFIG, f"app {appid!r} no longer exists")
+        if getattr(app, self.block) is None:
+            return SendResult(
+                f"{self.prefix}:{m.transid}", self.spec.sandbox_outcome(m.address), self.delay_s
+            )
+        try:
+            body = self._body(m)
+            client = await self._client(app)
+            async with self._limit:
+                ident = await client.send(body)
+        except SendError as exc:
+            return exc
+        except Exception as exc:  # a client's bug must not lose the batch
+            log.exception("%s send failed unexpectedly", self.name)
+            return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
+        return SendResult(f"{self.prefix}:{ident}" if ident else None)
+
+    def _body(self, m: Outbound) -> dict[str, Any]:
+        """The Graph body for one message; SendError when it cannot be sent as it is."""
+        raise NotImplementedError
+
+    async def _client(self, app: App) -> C:
+        block = getattr(app, self.block)
+        held = self._clients.get(app.id)
+        if held is not None and held[0] is block:
+            return held[2]
+        settings = msgspec.json.encode(block)
+        if held is not None and held[1] == settings:
+            self._clients[app.id] = (block, settings, held[2])
+            return held[2]
+        try:
+            client = self.factory(app)
+        except (OSError, ssl.SSLError) as exc:  # the block's ca_file went missing or bad since the check
+            raise SendError(FailureKind.CONFIG, f"app {app.id}'s {self.block} ca_file: {exc}") from None
+        self._clients[app.id] = (block, settings, client)
+        if held is not None:
+            await _close(held[2])
+        return client
+
+
+class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
+    name: ClassVar[str] = "whatsapp"
+    block: ClassVar[str] = "whatsapp"
+    spec: ClassVar[ChannelSpec] = WHATSAPP
+    prefix: ClassVar[str] = "wa"
+
+    def __init__(
+        self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[WhatsAppCloud] = whatsapp_client
+    ) -> None:
+        super().__init__(apps, delay_ms, factory)
+
+    def _body(self, m: Outbound) -> dict[str, Any]:
+        content = m.content
+        if not isinstance(content, WhatsAppMessage):
+            raise SendError(FailureKind.INVALID, f"not a WhatsApp message: {type(content).__name__}")
+        return cloud_message(content.wa, to=m.address.removeprefix("+"))
+
+
+class MessengerConnector(_GraphConnector[MessengerSend]):
+    name: ClassVar[str] = "messenger"
+    block: ClassVar[str] = "messenger"
+    spec: ClassVar[ChannelSpec] = MESSENGER
+    prefix: ClassVar[str] = "fb"
+
+    def __init__(
+        self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[MessengerSend] = messenger_client
+    ) -> None:
+        super().__init__(apps, delay_ms, factory)
+
+    def _body(self, m: Outbound) -> dict[str, Any]:
+        content = m.content
+        if not isinstance(content, MessengerMessage):
+            raise SendError(FailureKind.INVALID, f"not a Messenger message: {type(content).__name__}")
+        if content.fb.deprecated:
+            # Webex Connect accepts the airline templates and fails them by notification: Graph
+            # retired them, so asking it would only earn a refusal.
+            template = content.fb.attachment.template_type if content.fb.attachment else ""
+            raise SendError(
+                FailureKind.INVALID,
+                f"the {template} template is deprecated: Messenger no longer sends it",
+                messenger_codes.DEPRECATED_TEMPLATE,
+            )
+        return send_api_body(content.fb, m.address)
+
+
+async def _close(client: GraphClient) -> None:
+    try:
+        await client.close()
+    except Exception:
+        log.warning("closing a Graph client failed", exc_info=True)

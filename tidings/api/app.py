@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings import ids
-from tidings.api import admin, devices
+from tidings.api import admin, devices, webhooks
 from tidings.api.consent import members
 from tidings.api.links import follow
 from tidings.api.messages import get_message
@@ -130,6 +130,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/apps/{app_id}/devices/{device_id}", devices.device, methods=["DELETE"]),
         Route("/v1/apps/{app_id}/users/{user_id}/token", devices.user_token, methods=["POST"]),
         Route("/v1/apps/{app_id}/receipts", devices.receipts, methods=["POST"]),
+        Route("/webhooks/{app_id}", webhooks.webhook, methods=["GET", "POST"]),
         Route("/l/{code}", follow, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

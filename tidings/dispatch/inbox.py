@@ -9,7 +9,7 @@ send it again rather than lose it. An inbound message is kept, queued for its se
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,10 +111,21 @@ class Inbox:
         self.on_notifications()
 
 
-def _webhook(service: Service | None, m: InboundMessage) -> OutgoingNotification | None:
+def inbound_records(
+    service: Service | None, m: InboundMessage, extra: Mapping[str, Any] | None = None, keywords: bool = True
+) -> tuple[OutgoingNotification | None, ConsentChange | None]:
+    """What `Store.record_inbound` keeps with an inbound message of any channel: the webhook to its
+    service's `inbound_url` (the SMS MO fields, plus the channel's own `extra` ones) and, with
+    `keywords`, the opt-out / opt-in a STOP / START keyword records."""
+    return _webhook(service, m, extra), _keyword_consent(service, m) if keywords else None
+
+
+def _webhook(
+    service: Service | None, m: InboundMessage, extra: Mapping[str, Any] | None = None
+) -> OutgoingNotification | None:
     if service is None or not service.inbound_url or not deliverable(service.inbound_url):
         return None
-    body = {
+    body: dict[str, Any] = {
         "userId": "",
         "Channel": _inbound_label(m.channel),
         "da": _number_as_configured(service, m.destination),
@@ -123,6 +134,7 @@ def _webhook(service: Service | None, m: InboundMessage) -> OutgoingNotification
         "messageCount": str(m.parts),
         "tid": m.tid,
         "datetime": datetime.fromtimestamp(m.at, UTC).isoformat(timespec="milliseconds"),
+        **(extra or {}),
     }
     return OutgoingNotification(ids.new_id(), service.inbound_url, msgspec.json.encode(body))
 

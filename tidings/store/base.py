@@ -295,6 +295,26 @@ class Advance:
 
 
 @dataclass(slots=True)
+class ExtAdvance:
+    """A status a provider reports for a message it knows only by its own id (`Update.ext_id`, such as
+    "wa:<wamid>"), within one service: a WhatsApp or Messenger status webhook. It moves the message
+    forward as `Advance` does and may also fail a message still Submitted (the provider learnt of the
+    failure after taking it); a failure after Delivered, or any repeat, changes nothing.
+    `additional_info` is passed to the notice (a provider's error text)."""
+
+    service_id: str
+    ext_id: str
+    outcome: Outcome
+    at: float
+    additional_info: str = ""
+
+
+# Builds the notification reporting an `ExtAdvance` (None: the message has no notify URL); its last
+# argument is the change's `additional_info`.
+ExtNotice = Callable[[ReceiptTarget, Outcome, float, str], "OutgoingNotification | None"]
+
+
+@dataclass(slots=True)
 class CatalogueEntry:
     kind: str  # services, templates, smartlinks, groups
     name: str  # its key fields joined by "/": "svc-a", "svc-a/sms/otp", "svc-a/5"
@@ -349,8 +369,10 @@ class Store(Protocol):
         message: InboundMessage,
         notification: OutgoingNotification | None,
         consent: ConsentChange | None,
-    ) -> None:
-        """Keep an inbound message, queue its webhook and apply its consent change, together."""
+    ) -> bool:
+        """Keep an inbound message, queue its webhook and apply its consent change, together; True. A
+        message whose `tid` is kept already (a provider's repeat, when the tid is the provider's id) is
+        left as it is, with nothing queued or applied: False."""
 
     async def get_consent(
         self, service_id: str, group_id: str, channel: str, address: str
@@ -409,6 +431,28 @@ class Store(Protocol):
         failed, expired) is left alone, as is a change to a status outside the forward order. Changes
         apply in order: each sees the ones before it. Moving a message on ends any receipt scheduled for
         it (`Update.pending`), which would otherwise be applied later over what the app said."""
+
+    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+        """Apply each provider status (see `ExtAdvance`) to the service's message recorded with that
+        `ext_id` (a WhatsApp or Messenger message: channels `whatsapp` and `fb`), with its history entry
+        and the notification `notice` builds, in one transaction: True for each that moved, False for
+        each whose message stays as it is, None for an id no message of the service was recorded with
+        (yet). Changes apply in order, each seeing the ones before it."""
+
+    async def advance_by_watermark(
+        self,
+        service_id: str,
+        address: str,
+        before: float,
+        steps: Sequence[Outcome],
+        at: float,
+        notice: ExtNotice,
+    ) -> list[str]:
+        """A Messenger delivery or read watermark: move every Messenger (`fb`) message of the service to
+        `address` (a PSID) created before `before` and sent (Submitted or later) through `steps` in
+        order (each a forward status, as `advance`: Delivered, or Delivered then Read), oldest message
+        first, each step with its history entry and notification, in one transaction. Return the
+        transids that moved."""
 
     async def save_device(self, device: Device) -> Device:
         """Register a device, or update the one with the same app, provider and token (keeping its

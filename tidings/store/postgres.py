@@ -33,6 +33,8 @@ from tidings.store.base import (
     ConsentChange,
     Device,
     DueMessage,
+    ExtAdvance,
+    ExtNotice,
     GoneAddress,
     IdempotentAnswer,
     InboundMessage,
@@ -61,6 +63,7 @@ from tidings.store.rows import (
     due_message,
     early_matches,
     encode_outcome,
+    ext_moves,
     gone_record,
     match_receipts,
     message_record,
@@ -576,12 +579,13 @@ class PostgresStore:
         message: InboundMessage,
         notification: OutgoingNotification | None,
         consent: ConsentChange | None,
-    ) -> None:
+    ) -> bool:
         m = message
 
-        async def job(c: Conn) -> None:
+        async def job(c: Conn) -> bool:
             row = (m.tid, m.service_id, m.channel, m.source, m.destination, m.text, m.parts, m.at)
-            await c.execute(Q["insert_inbound"], *row)
+            if await c.execute(Q["insert_inbound"], *row) != "INSERT 0 1":
+                return False  # kept already: its webhook and consent change were done then
             if notification is not None and m.service_id is not None:
                 n = notification
                 await c.execute(
@@ -589,8 +593,9 @@ class PostgresStore:
                 )
             if consent is not None:
                 await c.execute(Q["upsert_consent"], *_consent_row(consent))
+            return True
 
-        await self._tx(job)
+        return await self._tx(job)
 
     async def click(self, code: str, at: float) -> Click | None:
         row = await self._tx(lambda c: c.fetchrow(Q["click_link"], code, at))
@@ -687,6 +692,49 @@ class PostgresStore:
             await c.executemany(Q["advance_status"], statuses)
             await c.executemany(Q["insert_event"], events)
             await c.executemany(Q["insert_notification"], notes)
+            return moved
+
+        return await self._tx(job)
+
+    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+        async def job(c: Conn) -> list[bool | None]:
+            moved: list[bool | None] = []
+            # One at a time, in order: each change sees the ones before it (a wamid's read, then its
+            # late delivered).
+            for a in changes:
+                row = await c.fetchrow(Q["ext_target"], a.ext_id, a.service_id)
+                if row is None:
+                    moved.append(None)
+                    continue
+                if not ext_moves(Status.from_word(row[9]), a.outcome.status):
+                    moved.append(False)
+                    continue
+                target = ReceiptTarget(*row[:9])
+                await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
+                moved.append(True)
+            return moved
+
+        return await self._tx(job)
+
+    async def advance_by_watermark(
+        self,
+        service_id: str,
+        address: str,
+        before: float,
+        steps: Sequence[Outcome],
+        at: float,
+        notice: ExtNotice,
+    ) -> list[str]:
+        async def job(c: Conn) -> list[str]:
+            moved: list[str] = []
+            for row in await c.fetch(Q["watermark_targets"], service_id, address, before):
+                target, status = ReceiptTarget(*row[:9]), Status.from_word(row[9])
+                for o in steps:
+                    if moves_forward(status, o.status):
+                        await _move(c, target, o, at, notice(target, o, at, ""))
+                        status = o.status
+                        if not moved or moved[-1] != target.transid:
+                            moved.append(target.transid)
             return moved
 
         return await self._tx(job)
@@ -821,6 +869,19 @@ async def _give(c: Conn, target: Waiting, outcome: Outcome, at: float, apply: Ap
         await apply(c, target.transid, final, at)
     else:
         await c.execute(Q["stage_receipt"], target.transid, encode_outcome(final), at)
+
+
+async def _move(
+    c: Conn, target: ReceiptTarget, o: Outcome, at: float, n: OutgoingNotification | None
+) -> None:
+    """Give a message the status an advance decided on, its history entry and its notification."""
+    change = (target.transid, o.status.word, o.code, o.description, at)
+    await c.execute(Q["advance_status"], *change)
+    await c.execute(Q["insert_event"], *change)
+    if n is not None:
+        await c.execute(
+            Q["insert_notification"], n.event_id, target.transid, target.service_id, n.url, n.body, at
+        )
 
 
 def _caller() -> str:

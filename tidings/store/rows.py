@@ -89,6 +89,15 @@ def moves_forward(current: Status, new: Status) -> bool:
     return was is not None and will is not None and 0 < was < will
 
 
+def ext_moves(current: Status, new: Status) -> bool:
+    """Whether `Store.advance_by_ext` takes a message from `current` to `new`: forward as `moves_forward`,
+    or from Submitted to a failure (Failed, Un-Delivered, Expired) the provider reports; never out of
+    Delivered or Read into a failure."""
+    if moves_forward(current, new):
+        return True
+    return current is Status.SUBMITTED and new.final and new not in PROGRESS
+
+
 # find_devices' and devices_for's keys, each with its own named query: a key is never put into SQL text.
 DEVICE_KEYS = ("user_id", "customer_id", "device_id", "token")
 

@@ -28,6 +28,8 @@ from tidings.store.base import (
     ConsentChange,
     Device,
     DueMessage,
+    ExtAdvance,
+    ExtNotice,
     GoneAddress,
     IdempotentAnswer,
     InboundMessage,
@@ -57,6 +59,7 @@ from tidings.store.rows import (
     due_message,
     early_matches,
     encode_outcome,
+    ext_moves,
     gone_record,
     message_record,
     moves_forward,
@@ -501,7 +504,7 @@ class SqliteStore:
         message: InboundMessage,
         notification: OutgoingNotification | None,
         consent: ConsentChange | None,
-    ) -> None:
+    ) -> bool:
         row = {
             "tid": message.tid,
             "service_id": message.service_id,
@@ -513,8 +516,9 @@ class SqliteStore:
             "at": message.at,
         }
 
-        def job(c: sqlite3.Connection) -> None:
-            c.execute(Q["insert_inbound"], row)
+        def job(c: sqlite3.Connection) -> bool:
+            if c.execute(Q["insert_inbound"], row).rowcount != 1:
+                return False  # kept already: its webhook and consent change were done then
             if notification is not None and message.service_id is not None:
                 c.execute(
                     Q["insert_notification"],
@@ -529,9 +533,10 @@ class SqliteStore:
                 )
             if consent is not None:
                 c.execute(Q["upsert_consent"], _consent_row(consent))
+            return True
 
         # Durable: the SMSC forgets the message once we acknowledge it, which we do after this returns.
-        await self._call(job, durable=True)
+        return bool(await self._call(job, durable=True))
 
     async def click(self, code: str, at: float) -> Click | None:
         row = await self._call(lambda c: c.execute(Q["click_link"], {"code": code, "at": at}).fetchone())
@@ -587,6 +592,45 @@ class SqliteStore:
         # In order, one at a time: a change sees the ones before it (Read, then a late Delivered, is
         # behind and ignored).
         return await self._call(lambda c: [_advance(c, a, notice) for a in changes])
+
+    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+        def one(c: sqlite3.Connection, a: ExtAdvance) -> bool | None:
+            row = c.execute(Q["ext_target"], {"key": a.ext_id, "service_id": a.service_id}).fetchone()
+            if row is None:
+                return None
+            if not ext_moves(Status.from_word(row[9]), a.outcome.status):
+                return False
+            target = ReceiptTarget(*row[:9])
+            _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
+            return True
+
+        # Durable: Meta forgets a status once we answer its webhook, which we do after this returns.
+        return await self._call(lambda c: [one(c, a) for a in changes], durable=True)
+
+    async def advance_by_watermark(
+        self,
+        service_id: str,
+        address: str,
+        before: float,
+        steps: Sequence[Outcome],
+        at: float,
+        notice: ExtNotice,
+    ) -> list[str]:
+        where = {"service_id": service_id, "address": address, "before": before}
+
+        def job(c: sqlite3.Connection) -> list[str]:
+            moved: list[str] = []
+            for row in c.execute(Q["watermark_targets"], where).fetchall():
+                target, status = ReceiptTarget(*row[:9]), Status.from_word(row[9])
+                for o in steps:
+                    if moves_forward(status, o.status):
+                        _move(c, target, o, at, notice(target, o, at, ""))
+                        status = o.status
+                        if not moved or moved[-1] != target.transid:
+                            moved.append(target.transid)
+            return moved
+
+        return await self._call(job, durable=True)
 
     # -- devices and gone addresses --------------------------------------------------------------
 
@@ -781,14 +825,26 @@ def _advance(c: sqlite3.Connection, a: Advance, notice: ReceiptNotice) -> bool:
     row = c.execute(Q["advance_target"], {"transid": a.transid, "service_id": a.service_id}).fetchone()
     if row is None or not moves_forward(Status.from_word(row[9]), a.outcome.status):
         return False
-    target, o = ReceiptTarget(*row[:9]), a.outcome
-    change = {"transid": a.transid, "status": o.status.word, "code": o.code, "description": o.description}
-    c.execute(Q["advance_status"], {**change, "at": a.at})
-    c.execute(Q["insert_event"], {**change, "at": a.at})
-    if (n := notice(target, o, a.at)) is not None:
-        note = {"event_id": n.event_id, "transid": a.transid, "service_id": a.service_id}
-        c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": a.at})
+    target = ReceiptTarget(*row[:9])
+    _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at))
     return True
+
+
+def _move(
+    c: sqlite3.Connection, target: ReceiptTarget, o: Outcome, at: float, n: OutgoingNotification | None
+) -> None:
+    """Give a message the status an advance decided on, its history entry and its notification."""
+    change = {
+        "transid": target.transid,
+        "status": o.status.word,
+        "code": o.code,
+        "description": o.description,
+    }
+    c.execute(Q["advance_status"], {**change, "at": at})
+    c.execute(Q["insert_event"], {**change, "at": at})
+    if n is not None:
+        note = {"event_id": n.event_id, "transid": target.transid, "service_id": target.service_id}
+        c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": at})
 
 
 def _consent_row(c: ConsentChange) -> dict[str, Any]:

@@ -320,8 +320,9 @@ SELECT transid, service_id, channel, address, address_type, parts, correlationid
 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE;
 
 -- advance_status --
--- transid, status, code, description, at. Only ever to Delivered or Read: a receipt still scheduled for
--- the message is stale now, and is dropped.
+-- transid, status, code, description, at. Only ever to Delivered or Read, or a provider's late failure
+-- of a Submitted message (advance_by_ext): a receipt still scheduled for the message is stale now, and
+-- is dropped.
 UPDATE messages
 SET status = $2, code = $3, description = $4, updated_at = $5, next_at = NULL, leased = false,
     pending = NULL, lane = priority
@@ -419,3 +420,25 @@ FROM devices WHERE app_id = $1 AND token = ANY($2::text[]) ORDER BY created_at, 
 -- delete_devices --
 -- app_id, device_ids
 DELETE FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]);
+
+-- ext_target --
+-- key, service_id. The service's WhatsApp or Messenger message sent under that provider id, whatever its
+-- status (the caller decides whether it moves), locked. The channel test is the partial index's own
+-- (messages_meta_ext_id).
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages
+WHERE ext_id = $1 AND channel IN ('whatsapp', 'fb') AND service_id = $2
+ORDER BY seq DESC LIMIT 1
+FOR UPDATE;
+
+-- watermark_targets --
+-- service_id, address, before. A Messenger watermark's messages: the service's to one PSID created before
+-- it and sent, oldest first, locked (on the partial index messages_fb_address).
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages
+WHERE channel = 'fb' AND service_id = $1 AND address = $2 AND created_at < $3
+  AND status IN ('Submitted', 'Delivered')
+ORDER BY created_at, seq
+FOR UPDATE;

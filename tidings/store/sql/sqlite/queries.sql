@@ -249,7 +249,8 @@ SELECT transid, service_id, channel, address, address_type, parts, correlationid
 FROM messages WHERE transid = :transid AND service_id = :service_id;
 
 -- advance_status --
--- Only ever to Delivered or Read: a receipt still scheduled for the message is stale now, and is dropped.
+-- Only ever to Delivered or Read, or a provider's late failure of a Submitted message (advance_by_ext):
+-- a receipt still scheduled for the message is stale now, and is dropped.
 UPDATE messages
 SET status = :status, code = :code, description = :description, updated_at = :at, next_at = NULL,
     leased = 0, pending = NULL, lane = priority
@@ -343,3 +344,23 @@ ORDER BY created_at, device_id;
 -- delete_devices --
 -- device_ids: a JSON array.
 DELETE FROM devices WHERE app_id = :app_id AND device_id IN (SELECT value FROM json_each(:device_ids));
+
+-- ext_target --
+-- The service's WhatsApp or Messenger message sent under provider id :key, whatever its status (the
+-- caller decides whether it moves). The channel test is the partial index's own (messages_meta_ext_id):
+-- SQLite uses that index only when the query repeats its condition.
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages
+WHERE ext_id = :key AND channel IN ('whatsapp', 'fb') AND service_id = :service_id
+ORDER BY seq DESC LIMIT 1;
+
+-- watermark_targets --
+-- A Messenger watermark's messages: the service's to one PSID created before it and sent, oldest first
+-- (on the partial index messages_fb_address, whose condition the query repeats).
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status
+FROM messages
+WHERE channel = 'fb' AND service_id = :service_id AND address = :address AND created_at < :before
+  AND status IN ('Submitted', 'Delivered')
+ORDER BY created_at, seq;

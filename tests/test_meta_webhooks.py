@@ -1,0 +1,385 @@
+"""Meta's webhooks at /webhooks/{appid} over HTTP against a real `tidings serve` (issue 12 items 4 and 7,
+CONTRACT.md "Provider webhooks"): the subscription handshake, X-Hub-Signature-256 checked before anything
+is stored, inbound WhatsApp and Messenger messages posted to the service's inbound_url (once each however
+often Meta sends them, scrambled), a WhatsApp STOP recorded as an opt-out, and statuses.
+
+Webhooks are posted as Meta posts them, signed, by the Graph stand-in's simulator (tests/standins/graph.py
+`deliver` and its payload builders).
+"""
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from tests.conftest import config_text
+from tests.standins.graph import (
+    GraphStandIn,
+    deliver,
+    ms_delivery,
+    ms_message,
+    ms_postback,
+    ms_read,
+    sign,
+    wa_failure,
+    wa_inbound,
+    wa_status,
+)
+from tests.support.receiver import Hit, Receiver
+from tests.support.server import TidingsServer
+from tidings.api.webhooks import WAIT_FOR_SEND_S
+
+T = TypeVar("T")
+
+KEY_META = "key-meta-webhooks-0042"
+WA_SECRET, FB_SECRET = "wa-app-secret-for-tests", "fb-app-secret-for-tests"
+WA_VERIFY, FB_VERIFY = "wa-verify-token-for-tests", "fb-verify-token-for-tests"
+INBOUND, NOTIFY = "/meta/inbound", "/meta/notify"
+
+
+class GraphThread:
+    """The Graph stand-in on an event loop of its own thread, so a sync test can aim a server at it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.graph = GraphStandIn()
+
+    def start(self) -> "GraphThread":
+        self.thread.start()
+        self.call(self.graph.start)
+        return self
+
+    def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(15)
+
+    def stop(self) -> None:
+        self.call(self.graph.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def meta_toml(receiver: Receiver, graph: GraphStandIn) -> str:
+    wa = f"""phone_number_id = "{graph.phone_number_id}"
+access_token = "{graph.wa_token}"
+app_secret = "{WA_SECRET}"
+verify_token = "{WA_VERIFY}"
+base_url = "{graph.base_url}"
+"""
+    fb = f"""page_id = "{graph.page_id}"
+access_token = "{graph.page_token}"
+app_secret = "{FB_SECRET}"
+verify_token = "{FB_VERIFY}"
+base_url = "{graph.base_url}"
+"""
+    return f"""
+[[services]]
+id = "svc-meta"
+name = "meta"
+key = "{KEY_META}"
+notify_url = "{receiver.url(NOTIFY)}"
+inbound_url = "{receiver.url(INBOUND)}"
+
+[[apps]]
+id = "wa-app"
+service = "meta"
+[apps.whatsapp]
+{wa}
+[[apps]]
+id = "fb-app"
+service = "meta"
+[apps.messenger]
+{fb}
+[[apps]]
+id = "both-app"
+service = "meta"
+[apps.whatsapp]
+{wa}
+[apps.messenger]
+{fb}
+[[apps]]
+id = "push-only"
+service = "meta"
+"""
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[GraphThread]:
+    g = GraphThread().start()
+    yield g
+    g.stop()
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, receiver: Receiver, graph: GraphThread
+) -> Iterator[TidingsServer]:
+    workdir: Path = tmp_path_factory.mktemp("metahooks")
+    s = TidingsServer(workdir, config_text(receiver) + meta_toml(receiver, graph.graph)).start()
+    yield s
+    code = s.stop()
+    s.close()
+    assert code == 0, s.output()
+    for secret in (WA_SECRET, FB_SECRET, WA_VERIFY, FB_VERIFY):
+        assert secret not in s.output()
+
+
+def post(server: TidingsServer, app: str, secret: str, payload: Any, **options: Any) -> list[int]:
+    return asyncio.run(deliver(f"{server.url}/webhooks/{app}", secret, payload, **options))
+
+
+def inbound(receiver: Receiver, message_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The inbound_url posts for one Meta message id, once one has come."""
+
+    def hits() -> list[Hit]:
+        return [h for h in receiver.hits if h.path == INBOUND and h.json.get("messageId") == message_id]
+
+    receiver.wait_for(lambda: bool(hits()), timeout)
+    return [h.json for h in hits()]
+
+
+def stored(server: TidingsServer, tid: str) -> int:
+    return int(server.rows("SELECT count(*) FROM inbound WHERE tid = ?", tid)[0][0])
+
+
+# -- the handshake -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("app", "token"), [("wa-app", WA_VERIFY), ("fb-app", FB_VERIFY), ("both-app", FB_VERIFY)]
+)
+def test_the_handshake_answers_the_challenge_for_the_apps_verify_token(server: TidingsServer, app, token):
+    query = {"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "1158201444"}
+    answer = server.client.get(f"/webhooks/{app}", params=query)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert answer.text == "1158201444"
+
+
+@pytest.mark.parametrize(
+    ("app", "query", "status"),
+    [
+        ("wa-app", {"hub.mode": "subscribe", "hub.verify_token": FB_VERIFY, "hub.challenge": "1"}, 403),
+        ("wa-app", {"hub.mode": "unsubscribe", "hub.verify_token": WA_VERIFY, "hub.challenge": "1"}, 403),
+        ("wa-app", {"hub.mode": "subscribe", "hub.challenge": "1"}, 403),
+        ("no-such-app", {"hub.mode": "subscribe", "hub.verify_token": WA_VERIFY, "hub.challenge": "1"}, 404),
+        ("push-only", {"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"}, 404),
+    ],
+)
+def test_the_handshake_refuses_anything_else(server: TidingsServer, app, query, status):
+    answer = server.client.get(f"/webhooks/{app}", params=query)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.text != "1"
+
+
+# -- the signature -------------------------------------------------------------------------------------
+
+
+def test_a_body_without_the_apps_signature_is_403_and_changes_nothing(
+    server: TidingsServer, receiver: Receiver
+):
+    payload = wa_inbound({"type": "text", "text": {"body": "forged"}}, sender="15550000001")
+    tid = "wa:" + payload["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+    assert post(server, "wa-app", FB_SECRET, payload) == [403]  # another block's secret
+    assert post(server, "fb-app", WA_SECRET, ms_message("4000", {"mid": "m_forged", "text": "x"})) == [403]
+    raw = b'{"object":"whatsapp_business_account","entry":[]}'
+    unsigned = httpx.post(f"{server.url}/webhooks/wa-app", content=raw)
+    assert unsigned.status_code == 403 and unsigned.json()["code"] == "403"
+    bad = httpx.post(
+        f"{server.url}/webhooks/wa-app", content=raw, headers={"x-hub-signature-256": "sha256=00"}
+    )
+    assert bad.status_code == 403
+    assert stored(server, tid) == 0 and stored(server, "fb:m_forged") == 0
+    # the same body signed with the app's secret is taken: nothing else was wrong with it
+    assert post(server, "wa-app", WA_SECRET, payload) == [200]
+    assert [m["message"] for m in inbound(receiver, tid[3:])] == ["forged"]
+
+
+def test_a_signed_body_that_cannot_be_read_is_400(server: TidingsServer):
+    for raw in (b"not json", b"[1, 2]", b'{"object": "page", "entry": "nope"}'):
+        answer = httpx.post(
+            f"{server.url}/webhooks/fb-app",
+            content=raw,
+            headers={"x-hub-signature-256": sign(FB_SECRET, raw)},
+        )
+        assert answer.status_code == 400, raw
+
+
+def test_an_app_with_both_blocks_takes_either_secret(server: TidingsServer, receiver: Receiver):
+    wa = wa_inbound({"type": "text", "text": {"body": "both wa"}}, sender="15550000002")
+    assert post(server, "both-app", WA_SECRET, wa) == [200]
+    assert post(server, "both-app", FB_SECRET, ms_message("4001", {"mid": "m_both", "text": "both fb"})) == [
+        200
+    ]
+    assert [m["message"] for m in inbound(receiver, "m_both")] == ["both fb"]
+
+
+# -- inbound -------------------------------------------------------------------------------------------
+
+WA_INBOUND = [
+    {"type": "text", "text": {"body": "Hello there"}},
+    {
+        "type": "image",
+        "image": {"id": "1479537139650973", "mime_type": "image/jpeg", "sha256": "abc=", "caption": "a cat"},
+    },
+    {"type": "document", "document": {"id": "555", "mime_type": "application/pdf", "filename": "bill.pdf"}},
+    {
+        "type": "location",
+        "location": {"latitude": 51.5, "longitude": -0.12, "name": "Office", "address": "1 Main St"},
+    },
+    {
+        "type": "contacts",
+        "contacts": [
+            {
+                "name": {"formatted_name": "Ana Lopez", "first_name": "Ana"},
+                "phones": [{"phone": "+1 555 0100", "wa_id": "15550100", "type": "CELL"}],
+                "emails": [{"email": "ana@example.com", "type": "WORK"}],
+            }
+        ],
+    },
+    {
+        "type": "interactive",
+        "interactive": {"type": "button_reply", "button_reply": {"id": "yes-1", "title": "Yes"}},
+        "context": {"from": "15550783881", "id": "wamid.ours-1"},
+    },
+    {
+        "type": "interactive",
+        "interactive": {
+            "type": "list_reply",
+            "list_reply": {"id": "row-2", "title": "Blue", "description": "Navy"},
+        },
+    },
+    {"type": "button", "button": {"payload": "TRACK_ORDER", "text": "Track"}},
+]
+
+
+def test_whatsapp_inbound_messages_reach_the_inbound_url_once_each(server: TidingsServer, receiver: Receiver):
+    payloads = [wa_inbound(m, sender=f"1555010{n:04d}") for n, m in enumerate(WA_INBOUND)]
+    answers = post(server, "wa-app", WA_SECRET, payloads, scramble=True, duplicate=True)
+    assert answers == [200] * (2 * len(payloads))
+    got = {}
+    for p in payloads:
+        wamid = p["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+        got[wamid] = inbound(receiver, wamid)
+    text, image, document, location, contacts, button_reply, list_reply, button = got.values()
+    assert all(len(posts) == 1 for posts in got.values()), got  # the repeats changed nothing
+    first = text[0]
+    assert {
+        k: first[k] for k in ("Channel", "da", "oa", "message", "messageCount", "appId", "messageType")
+    } == {
+        "Channel": "WHATSAPP",
+        "da": "106540352242922",
+        "oa": "15550100000",
+        "message": "Hello there",
+        "messageCount": "1",
+        "appId": "wa-app",
+        "messageType": "text",
+    }
+    assert first["tid"] == f"wa:{first['messageId']}" and first["profileName"] == "Kerry Fisher"
+    assert first["whatsapp"] == {"type": "text", "text": "Hello there"}
+    assert image[0]["message"] == "a cat"
+    media = {"type": "image", "id": "1479537139650973", "mimeType": "image/jpeg", "sha256": "abc="}
+    assert image[0]["whatsapp"]["media"] == {**media, "caption": "a cat"}
+    assert document[0]["whatsapp"]["media"]["filename"] == "bill.pdf"
+    assert location[0]["whatsapp"]["location"] == {
+        "latitude": 51.5, "longitude": -0.12, "name": "Office", "address": "1 Main St"
+    }  # fmt: skip
+    assert contacts[0]["whatsapp"]["contacts"] == [
+        {
+            "name": "Ana Lopez",
+            "phones": [{"phone": "+1 555 0100", "waId": "15550100", "type": "CELL"}],
+            "emails": ["ana@example.com"],
+        }
+    ]
+    assert button_reply[0]["message"] == "Yes"
+    assert button_reply[0]["whatsapp"]["reply"] == {"type": "button_reply", "id": "yes-1", "title": "Yes"}
+    assert button_reply[0]["whatsapp"]["context"] == {"id": "wamid.ours-1"}
+    assert list_reply[0]["whatsapp"]["reply"] == {
+        "type": "list_reply", "id": "row-2", "title": "Blue", "description": "Navy"
+    }  # fmt: skip
+    assert button[0]["whatsapp"]["reply"] == {"type": "button", "id": "TRACK_ORDER", "title": "Track"}
+    assert button[0]["messageType"] == "button"
+
+
+def test_a_whatsapp_stop_records_an_opt_out_and_start_an_opt_in(server: TidingsServer, receiver: Receiver):
+    sender = "15550199999"
+
+    def consent() -> list[tuple[Any, ...]]:
+        return server.rows(
+            "SELECT consent, reason FROM consents WHERE address = ? AND channel = 'whatsapp'", sender
+        )
+
+    stop = wa_inbound({"type": "text", "text": {"body": " stop "}}, sender=sender)
+    assert post(server, "wa-app", WA_SECRET, stop) == [200]
+    assert [(bool(c), r) for c, r in consent()] == [(False, "keyword STOP")]
+    start = wa_inbound({"type": "text", "text": {"body": "START"}}, sender=sender)
+    assert post(server, "wa-app", WA_SECRET, start) == [200]
+    assert [(bool(c), r) for c, r in consent()] == [(True, "keyword START")]
+
+
+def test_messenger_messages_quick_replies_and_postbacks_reach_the_inbound_url(
+    server: TidingsServer, receiver: Receiver
+):
+    payloads = [
+        ms_message("5001", {"mid": "m_text", "text": "hi page"}),
+        ms_message("5002", {"mid": "m_quick", "text": "Red", "quick_reply": {"payload": "COLOR_RED"}}),
+        ms_message(
+            "5003",
+            {
+                "mid": "m_image",
+                "attachments": [{"type": "image", "payload": {"url": "https://cdn.example/x.jpg"}}],
+            },
+        ),
+        ms_postback("5004", "GET_STARTED", "Get Started"),
+        ms_message("5005", {"mid": "m_echo", "text": "ours", "is_echo": True}),  # the page's own: nothing
+    ]
+    assert post(server, "fb-app", FB_SECRET, payloads, scramble=True, duplicate=True) == [200] * 10
+    text, quick, image = (inbound(receiver, mid) for mid in ("m_text", "m_quick", "m_image"))
+    postback = inbound(receiver, "m_postback_5004")
+    assert all(len(p) == 1 for p in (text, quick, image, postback))
+    assert {k: text[0][k] for k in ("Channel", "da", "oa", "message", "tid", "appId", "messageType")} == {
+        "Channel": "FB",
+        "da": "1234567890",
+        "oa": "5001",
+        "message": "hi page",
+        "tid": "fb:m_text",
+        "appId": "fb-app",
+        "messageType": "text",
+    }
+    assert quick[0]["messenger"] == {
+        "type": "quick_reply",
+        "text": "Red",
+        "quickReply": {"payload": "COLOR_RED"},
+    }
+    assert image[0]["messenger"] == {
+        "type": "attachment", "attachments": [{"type": "image", "url": "https://cdn.example/x.jpg"}]
+    }  # fmt: skip
+    assert postback[0]["message"] == "Get Started"
+    assert postback[0]["messenger"] == {
+        "type": "postback",
+        "postback": {"payload": "GET_STARTED", "title": "Get Started"},
+    }
+    assert stored(server, "fb:m_echo") == 0
+
+
+def test_statuses_for_ids_no_message_was_sent_with_are_acknowledged_and_change_nothing(server: TidingsServer):
+    """Meta may report a message another integration sent from the same number: 200 once the short wait
+    for a send's record is over, nothing stored."""
+    failed = wa_status("wamid.unknown-2", "failed", errors=[wa_failure(131026, "Message undeliverable", "x")])
+    body = wa_status("wamid.unknown-1", "delivered")
+    statuses = body["entry"][0]["changes"][0]["value"]["statuses"]
+    statuses += failed["entry"][0]["changes"][0]["value"]["statuses"]
+    started = time.monotonic()
+    assert post(server, "wa-app", WA_SECRET, body) == [200]
+    assert post(server, "fb-app", FB_SECRET, [ms_delivery("6001", 1, ["m_unknown"]), ms_read("6001", 1)]) == [
+        200,
+        200,
+    ]
+    assert time.monotonic() - started < 3 * WAIT_FOR_SEND_S

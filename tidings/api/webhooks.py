@@ -1,0 +1,309 @@
+"""Meta's webhooks at `/webhooks/{appid}` (CONTRACT.md "Provider webhooks", issue 12 items 4 and 7).
+
+`GET` is Meta's subscription check: the challenge comes back as text/plain when `hub.verify_token` is
+the app's WhatsApp or Messenger verify token, else 403. `POST` bodies are checked against the app's
+`app_secret` (X-Hub-Signature-256, on the raw bytes) before anything is read or stored; an app with both
+blocks takes a body either secret signs. A bad or missing signature is 403 and changes nothing; a signed
+body that cannot be read is 400. Everything is stored before the 200 (Meta sends again on any other
+answer), and every change is idempotent, so a repeat changes nothing.
+
+Statuses (WhatsApp by `wa:<wamid>`, Messenger by `fb:<mid>`, within the app's service; CONTRACT.md's
+forward rule, `Store.advance_by_ext`): `sent` changes nothing (a message known by its wamid is Submitted
+already); `delivered` → Delivered 7500; `read` → Delivered then Read 7502 (a read that overtakes its
+delivered reports both, in order, as push receipts do); `failed` → Failed with the code
+`tidings.specs.whatsapp_codes.failure` maps Meta's error onto and Meta's error text in
+`additionalInfo`, only from Submitted. A Messenger `delivery` moves its `mids` and, by its watermark, every
+earlier Submitted message of the service to that PSID to Delivered; a `read` watermark moves every earlier
+one to Read (Delivered first where it was still Submitted), `Store.advance_by_watermark`.
+
+A status naming an id no message has yet: Meta can call before the send's record is committed (the
+Graph answer and the webhook race), so the request waits for it, up to WAIT_FOR_SEND_S, retrying; a
+status still unknown then is acknowledged and dropped (logged): it names a message Tidings did not send
+(another integration on the same number) or one whose send was never recorded (a crash; the message is
+sent again under a new id).
+
+Inbound messages are kept (`Store.record_inbound`, once per Meta message id) and posted to the
+service's `inbound_url` in the SMS MO shape plus the channel's own fields; a WhatsApp STOP / START
+keyword records an opt-out / opt-in under the sender's wa_id as SMS keywords do:
+
+    {"userId": "", "Channel": "WHATSAPP", "da": "<phone_number_id>", "oa": "<wa_id>",
+     "message": "<text, a reply's title or a media caption>", "messageCount": "1",
+     "tid": "wa:<wamid>", "datetime": "<ISO 8601, ms>", "appId": "<appid>", "messageId": "<wamid>",
+     "messageType": "text|image|audio|video|document|sticker|location|contacts|interactive|button|…",
+     "profileName": "<the user's WhatsApp name>",
+     "whatsapp": {"type": "…", "text": "…",
+                  "media": {"type", "id", "mimeType", "sha256", "caption", "filename"},
+                  "location": {"latitude", "longitude", "name", "address", "url"},
+                  "contacts": [{"name", "phones": [{"phone", "waId", "type"}], "emails": […]}],
+                  "reply": {"type": "button_reply|list_reply|button", "id", "title", "description"},
+                  "context": {"id": "<the wamid answered>"}, "errors": [{"code", "title", "details"}]}}
+
+    {"userId": "", "Channel": "FB", "da": "<page_id>", "oa": "<psid>", "message": "<text or the
+     postback's title>", "messageCount": "1", "tid": "fb:<mid>", "datetime": "…", "appId": "<appid>",
+     "messageId": "<mid>", "messageType": "text|quick_reply|attachment|postback",
+     "messenger": {"type": "…", "text": "…", "quickReply": {"payload"},
+                   "attachments": [{"type", "url", "title", "latitude", "longitude"}],
+                   "postback": {"payload", "title"}, "replyTo": "<mid>"}}
+
+Keys whose value would be empty are left out of the `whatsapp` / `messenger` objects.
+"""
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from tidings import clock
+from tidings.api.body import read_body
+from tidings.api.responses import plain_error
+from tidings.apps import App
+from tidings.channels.meta.webhooks import (
+    SIGNATURE_HEADER,
+    MsDelivery,
+    MsMessage,
+    MsPostback,
+    MsRead,
+    WaError,
+    WaMessage,
+    WaStatus,
+    handshake,
+    messenger_events,
+    verify_signature,
+    whatsapp_events,
+)
+from tidings.dispatch.inbox import inbound_records
+from tidings.dispatch.worker import notification_for
+from tidings.errors import BodyTooLarge
+from tidings.runtime import Runtime
+from tidings.specs.whatsapp_codes import UNKNOWN_STATUS, WHATSAPP_FAILURES, failure
+from tidings.statuses import DELIVERED, READ, Outcome
+from tidings.store.base import ExtAdvance, InboundMessage, OutgoingNotification, ReceiptTarget
+
+log = logging.getLogger("tidings.webhooks")
+
+WHATSAPP_OBJECT, MESSENGER_OBJECT = "whatsapp_business_account", "page"
+WAIT_FOR_SEND_S = 1.0
+_FIRST_RETRY_S = 0.01
+
+
+class _Object(msgspec.Struct):
+    object: str = ""
+
+
+_OBJECT = msgspec.json.Decoder(_Object)
+
+
+async def webhook(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    app_id = request.path_params["app_id"]
+    app = runtime.apps.find(app_id)
+    if app is None or (app.whatsapp is None and app.messenger is None):
+        return plain_error(404, "404", f"no WhatsApp or Messenger app {app_id}")
+    if request.method == "GET":
+        return _handshake(app, dict(request.query_params))
+    try:
+        raw = await read_body(request, runtime.config.server.max_body_bytes)
+    except BodyTooLarge as exc:
+        return plain_error(413, exc.code, str(exc))
+    secrets = [block.app_secret for block in (app.whatsapp, app.messenger) if block is not None]
+    if not any(verify_signature(secret, raw, request.headers.get(SIGNATURE_HEADER)) for secret in secrets):
+        log.warning("webhook for app %s refused: bad or missing %s", app.id, SIGNATURE_HEADER)
+        return plain_error(403, "403", f"bad or missing {SIGNATURE_HEADER}")
+    try:
+        kind = _OBJECT.decode(raw).object
+        if kind == WHATSAPP_OBJECT and app.whatsapp is not None:
+            await _whatsapp(runtime, app, whatsapp_events(raw))
+        elif kind == MESSENGER_OBJECT and app.messenger is not None:
+            await _messenger(runtime, app, messenger_events(raw))
+        else:  # a subscription this app has no block for: nothing of it is Tidings' to keep
+            log.warning("webhook for app %s: object %r ignored", app.id, kind)
+    except (ValueError, msgspec.DecodeError) as exc:
+        return plain_error(400, "400", f"unreadable webhook body: {exc}")
+    runtime.wake_notifier()
+    return PlainTextResponse("EVENT_RECEIVED")
+
+
+def _handshake(app: App, query: dict[str, str]) -> Response:
+    for block in (app.whatsapp, app.messenger):
+        if block is not None and (challenge := handshake(query, block.verify_token)) is not None:
+            return PlainTextResponse(challenge)
+    return plain_error(403, "403", "not a subscription check with this app's verify token")
+
+
+# -- statuses ------------------------------------------------------------------------------------------
+
+
+async def _advance(runtime: Runtime, changes: list[ExtAdvance]) -> None:
+    """Apply statuses by provider id; those naming an id not recorded yet are tried again while the
+    send's record may still be landing (see the module docstring), then dropped."""
+
+    def notice(target: ReceiptTarget, o: Outcome, at: float, info: str) -> OutgoingNotification | None:
+        return notification_for(runtime.services, target, o, at, info)
+
+    waited, pause = 0.0, _FIRST_RETRY_S
+    while changes:
+        results = await runtime.store.advance_by_ext(changes, notice)
+        changes = [c for c, moved in zip(changes, results, strict=True) if moved is None]
+        if not changes or waited >= WAIT_FOR_SEND_S:
+            break
+        await asyncio.sleep(pause)
+        waited, pause = waited + pause, min(pause * 2, WAIT_FOR_SEND_S - waited)
+    if changes:
+        ids = sorted({c.ext_id for c in changes})
+        log.info("%d statuses for ids no message was sent with dropped: %s", len(changes), ", ".join(ids[:5]))
+
+
+def _wa_changes(service_id: str, s: WaStatus, at: float) -> list[ExtAdvance]:
+    key = f"wa:{s.wamid}"
+    if s.status == "delivered":
+        return [ExtAdvance(service_id, key, DELIVERED, at)]
+    if s.status == "read":
+        return [ExtAdvance(service_id, key, DELIVERED, at), ExtAdvance(service_id, key, READ, at)]
+    if s.status == "failed":
+        outcome = failure(s.errors[0].code) if s.errors else WHATSAPP_FAILURES[UNKNOWN_STATUS]
+        return [ExtAdvance(service_id, key, outcome, at, _error_text(s.errors))]
+    return []  # sent: the message is Submitted already; others (deleted, warning) say nothing of it
+
+
+def _error_text(errors: Sequence[WaError]) -> str:
+    """Meta's error text for `additionalInfo`: code, title and details of each error."""
+    parts = []
+    for e in errors:
+        text = f"{e.code} {e.title or e.message}".strip()
+        if e.details and e.details not in text:
+            text += f": {e.details}"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+# -- WhatsApp ------------------------------------------------------------------------------------------
+
+
+async def _whatsapp(runtime: Runtime, app: App, events: Sequence[WaStatus | WaMessage]) -> None:
+    now = clock.now()
+    changes = [c for e in events if isinstance(e, WaStatus) for c in _wa_changes(app.service_id, e, now)]
+    await _advance(runtime, changes)
+    for e in events:
+        if isinstance(e, WaMessage):
+            message = InboundMessage(
+                f"wa:{e.wamid}", app.service_id, "whatsapp", e.sender, e.phone_number_id, e.text, 1, now
+            )
+            await _keep(runtime, message, _wa_fields(app, e), keywords=True)
+
+
+def _wa_fields(app: App, m: WaMessage) -> dict[str, Any]:
+    detail: dict[str, Any] = {"type": m.type, "text": m.text}
+    if m.media is not None:
+        x = m.media
+        detail["media"] = _some(
+            type=x.kind,
+            id=x.id,
+            mimeType=x.mime_type,
+            sha256=x.sha256,
+            caption=x.caption,
+            filename=x.filename,
+        )
+    if m.location is not None:
+        where = m.location
+        detail["location"] = {"latitude": where.latitude, "longitude": where.longitude}
+        detail["location"] |= _some(name=where.name, address=where.address, url=where.url)
+    detail["contacts"] = [
+        _some(
+            name=c.formatted_name,
+            phones=[_some(phone=p.phone, waId=p.wa_id, type=p.type) for p in c.phones],
+            emails=list(c.emails),
+        )
+        for c in m.contacts
+    ]
+    if m.reply is not None:
+        r = m.reply
+        detail["reply"] = _some(type=r.kind, id=r.id, title=r.title, description=r.description)
+    if m.context_id:
+        detail["context"] = {"id": m.context_id}
+    detail["errors"] = [_some(code=e.code, title=e.title, details=e.details) for e in m.errors]
+    return {
+        "appId": app.id,
+        "messageId": m.wamid,
+        "messageType": m.type,
+        "profileName": m.profile_name,
+        "whatsapp": _some(**detail),
+    }
+
+
+# -- Messenger -----------------------------------------------------------------------------------------
+
+
+async def _messenger(
+    runtime: Runtime, app: App, events: Sequence[MsDelivery | MsRead | MsMessage | MsPostback]
+) -> None:
+    now = clock.now()
+    for e in events:  # in Meta's order: a read after its delivery in the same body finds it Delivered
+        if isinstance(e, MsDelivery):
+            await _advance(
+                runtime, [ExtAdvance(app.service_id, f"fb:{mid}", DELIVERED, now) for mid in e.mids]
+            )
+            if e.watermark:
+                await _watermark(runtime, app, e.psid, e.watermark, [DELIVERED], now)
+        elif isinstance(e, MsRead):
+            if e.watermark:
+                await _watermark(runtime, app, e.psid, e.watermark, [DELIVERED, READ], now)
+        else:
+            tid, text = _ms_id(e), e.text if isinstance(e, MsMessage) else (e.title or e.payload)
+            message = InboundMessage(tid, app.service_id, "fb", e.psid, e.page_id, text, 1, now)
+            await _keep(runtime, message, _ms_fields(app, e, tid), keywords=False)
+
+
+async def _watermark(
+    runtime: Runtime, app: App, psid: str, watermark_ms: int, steps: list[Outcome], at: float
+) -> None:
+    def notice(target: ReceiptTarget, o: Outcome, when: float, info: str) -> OutgoingNotification | None:
+        return notification_for(runtime.services, target, o, when, info)
+
+    await runtime.store.advance_by_watermark(app.service_id, psid, watermark_ms / 1000, steps, at, notice)
+
+
+def _ms_id(e: MsMessage | MsPostback) -> str:
+    if e.mid:
+        return f"fb:{e.mid}"
+    # A postback without a mid (Get Started on older pages): its sender, time and payload name it, so
+    # Meta's repeat of it is still recognised.
+    payload = e.payload if isinstance(e, MsPostback) else e.text
+    digest = hashlib.sha256(f"{e.psid}\n{e.timestamp}\n{payload}".encode()).hexdigest()[:32]
+    return f"fb:postback:{digest}"
+
+
+def _ms_fields(app: App, e: MsMessage | MsPostback, tid: str) -> dict[str, Any]:
+    detail: dict[str, Any]
+    if isinstance(e, MsPostback):
+        kind = "postback"
+        detail = {"type": kind, "postback": _some(payload=e.payload, title=e.title)}
+    else:
+        kind = "quick_reply" if e.quick_reply else "attachment" if e.attachments else "text"
+        attachments = [
+            _some(type=a.type, url=a.url, title=a.title, latitude=a.latitude, longitude=a.longitude)
+            for a in e.attachments
+        ]
+        detail = {"type": kind, "text": e.text, "attachments": attachments, "replyTo": e.reply_to}
+        if e.quick_reply:
+            detail["quickReply"] = {"payload": e.quick_reply}
+    return {"appId": app.id, "messageId": e.mid or tid, "messageType": kind, "messenger": _some(**detail)}
+
+
+# -- both ----------------------------------------------------------------------------------------------
+
+
+async def _keep(runtime: Runtime, message: InboundMessage, fields: dict[str, Any], keywords: bool) -> None:
+    service = runtime.services.by_id(message.service_id or "")
+    notification, consent = inbound_records(service, message, fields, keywords)
+    if not await runtime.store.record_inbound(message, notification, consent):
+        log.debug("inbound %s repeated: kept already", message.tid)
+
+
+def _some(**values: Any) -> dict[str, Any]:
+    """The values that say something: empty strings, lists and None are left out."""
+    return {k: v for k, v in values.items() if v is not None and v != "" and v != []}

@@ -13,14 +13,22 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, config_text, unique_path
+from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import MS_SCRIPTED, WA_SCRIPTED, GraphStandIn, Received, Scripted, error_body
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tests.test_messenger_request import SEED_REQUESTS
+from tidings.apps import App, AppRegistry
+from tidings.channels.base import FailureKind, Outbound, SendError, SendResult
+from tidings.channels.meta.connector import WhatsAppConnector
+from tidings.channels.meta.settings import WhatsAppSettings
+from tidings.schema.whatsapp import decode_whatsapp
 from tidings.specs import messenger_codes, whatsapp_codes
+from tidings.specs.whatsapp import WhatsAppMessage
 
 T = TypeVar("T")
 WA_APP, FB_APP = "wa-e2e", "fb-e2e"
@@ -297,3 +305,38 @@ def test_a_throttled_send_is_tried_again(
     assert settled(receiver, fb_path, 1) == [("Submitted", "7501")]
     assert len(meta.received("15550130429")) == 2
     assert len(meta.received(FB_THROTTLED)) == 2
+
+
+def test_a_changed_block_is_used_from_the_next_send_on() -> None:
+    """The admin API may change an app's block while the server runs: the connector's client follows
+    (here over plain HTTP, a base_url without TLS)."""
+
+    async def run() -> tuple[list[object], list[str]]:
+        async with GraphStandIn() as graph:
+            first = WhatsAppSettings(
+                phone_number_id=graph.phone_number_id,
+                access_token="EAAold-token-not-real",
+                app_secret=APP_SECRET,
+                verify_token=VERIFY_TOKEN,
+                base_url=graph.base_url,
+            )
+            apps = AppRegistry([App(WA_APP, "svc-a", whatsapp=first)])
+            connector = WhatsAppConnector(apps, 0)
+            await connector.start(RecordingInbox())
+            message = WhatsAppMessage(appid=WA_APP, wa=decode_whatsapp(json.dumps(HELLO).encode(), "wa"))
+            out = Outbound("t-1", "svc-a", "whatsapp", "+447700900123", message, 1, None, "waid")
+            try:
+                results: list[object] = list(await connector.send([out]))
+                fixed = msgspec.structs.replace(first, access_token=graph.wa_token)
+                apps.replace([App(WA_APP, "svc-a", whatsapp=fixed)])
+                results += await connector.send([out, out])
+            finally:
+                await connector.stop()
+            return results, [r.headers["authorization"] for r in graph.received]
+
+    results, auth = asyncio.run(run())
+    refused, *accepted = results
+    assert isinstance(refused, SendError) and refused.kind is FailureKind.CONFIG
+    # The batch's two go at once, so either may get the first wamid.
+    assert {r.ext_id for r in accepted if isinstance(r, SendResult)} == {"wa:wamid.1", "wa:wamid.2"}
+    assert auth[0] == "Bearer EAAold-token-not-real" and auth[1:] == ["Bearer EAAwa-test-token-not-real"] * 2

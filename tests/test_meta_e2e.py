@@ -292,6 +292,9 @@ def test_a_final_refusal_is_failed_with_the_mapped_code_and_metas_words(
     view = server.message(transid, KEY_A)
     assert (view["status"], view["code"]) == ("Failed", code), view
     assert words in last_error(server, transid)
+    # Meta's words reach the service too, in the Failed notification's additionalInfo.
+    (failed,) = receiver.at(path)
+    assert words in failed.info["additionalInfo"], failed.info
 
 
 def test_a_throttled_send_is_tried_again(

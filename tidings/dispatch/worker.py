@@ -291,12 +291,22 @@ class Dispatcher:
                 outcome = known  # the provider would not take it any more: its expiry had passed
             else:
                 outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
-        update = self._change(m, outcome, now, attempts=attempt)
+        spec = channel_spec(m.channel)
+        # Channels whose provider explains a refusal in words (Meta's error text) pass it on.
+        info = exc.description[:500] if spec.explains_failures else ""
+        update = self._change(m, outcome, now, attempts=attempt, additional_info=info)
         update.error = exc.description[:500]
         update.gone = exc.kind.address_gone and channel_spec(m.channel).remembers_gone
         return update
 
-    def _change(self, m: DueMessage, outcome: Outcome, at: float, attempts: int | None = None) -> Update:
+    def _change(
+        self,
+        m: DueMessage,
+        outcome: Outcome,
+        at: float,
+        attempts: int | None = None,
+        additional_info: str = "",
+    ) -> Update:
         return Update(
             transid=m.transid,
             service_id=m.service_id,
@@ -304,11 +314,8 @@ class Dispatcher:
             next_at=None,
             attempts=m.attempts if attempts is None else attempts,
             outcome=outcome,
-            notification=self._notification(m, outcome, at),
+            notification=notification_for(self.services, m, outcome, at, additional_info),
         )
-
-    def _notification(self, m: DueMessage, outcome: Outcome, at: float) -> OutgoingNotification | None:
-        return notification_for(self.services, m, outcome, at)
 
 
 def notification_for(

@@ -35,6 +35,9 @@ class ChannelSpec:
     # Addresses a provider said are gone (FailureKind.GONE) are remembered per service, and messages to
     # them fail at once with the code they failed with (`Store.gone_addresses`).
     remembers_gone: bool = False
+    # A failure's notification carries the provider's own words in `additionalInfo` (Meta's error text
+    # for WhatsApp and Messenger, as Webex Connect does).
+    explains_failures: bool = False
     _decoder: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

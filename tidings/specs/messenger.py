@@ -56,5 +56,6 @@ MESSENGER = ChannelSpec(
     platform_code=PLATFORM_FAILURE,
     connector="messenger",
     needs_app=True,
+    explains_failures=True,
     remembers_gone=True,
 )

@@ -46,4 +46,5 @@ WHATSAPP = ChannelSpec(
     platform_code=PLATFORM_FAILURE,
     connector="whatsapp",
     needs_app=True,
+    explains_failures=True,
 )

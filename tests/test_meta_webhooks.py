@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.conftest import config_text
+from tests.conftest import config_text, unique_path
 from tests.standins.graph import (
     GraphStandIn,
     deliver,
@@ -33,10 +33,11 @@ from tests.standins.graph import (
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 from tidings.api.webhooks import WAIT_FOR_SEND_S
+from tidings.specs.whatsapp_codes import UNDELIVERABLE, WHATSAPP_FAILURES
 
 T = TypeVar("T")
 
-KEY_META = "key-meta-webhooks-0042"
+KEY_META, KEY_AUTO = "key-meta-webhooks-0042", "key-meta-auto-0043"
 WA_SECRET, FB_SECRET = "wa-app-secret-for-tests", "fb-app-secret-for-tests"
 WA_VERIFY, FB_VERIFY = "wa-verify-token-for-tests", "fb-verify-token-for-tests"
 INBOUND, NOTIFY = "/meta/inbound", "/meta/notify"
@@ -49,10 +50,18 @@ class GraphThread:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.graph = GraphStandIn()
+        # Meta's side of a real run: each accepted send followed at once by its signed status webhooks
+        # (aimed at the server once its URL is known), racing the connector's record of the send.
+        self.auto = GraphStandIn(
+            webhook_url="http://127.0.0.1:9/unset",
+            app_secret=WA_SECRET,
+            auto_statuses=("sent", "delivered", "read"),
+        )
 
     def start(self) -> "GraphThread":
         self.thread.start()
         self.call(self.graph.start)
+        self.call(self.auto.start)
         return self
 
     def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -60,12 +69,13 @@ class GraphThread:
 
     def stop(self) -> None:
         self.call(self.graph.stop)
+        self.call(self.auto.stop)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
 
 
-def meta_toml(receiver: Receiver, graph: GraphStandIn) -> str:
+def meta_toml(receiver: Receiver, graph: GraphStandIn, auto: GraphStandIn) -> str:
     wa = f"""phone_number_id = "{graph.phone_number_id}"
 access_token = "{graph.wa_token}"
 app_secret = "{WA_SECRET}"
@@ -106,6 +116,22 @@ service = "meta"
 [[apps]]
 id = "push-only"
 service = "meta"
+
+# Its own service: the stand-ins number their wamids alike (wamid.1, …), which Meta never does.
+[[services]]
+id = "svc-meta-auto"
+name = "meta-auto"
+key = "{KEY_AUTO}"
+
+[[apps]]
+id = "wa-auto"
+service = "meta-auto"
+[apps.whatsapp]
+phone_number_id = "{auto.phone_number_id}"
+access_token = "{auto.wa_token}"
+app_secret = "{WA_SECRET}"
+verify_token = "{WA_VERIFY}"
+base_url = "{auto.base_url}"
 """
 
 
@@ -121,7 +147,9 @@ def server(
     tmp_path_factory: pytest.TempPathFactory, receiver: Receiver, graph: GraphThread
 ) -> Iterator[TidingsServer]:
     workdir: Path = tmp_path_factory.mktemp("metahooks")
-    s = TidingsServer(workdir, config_text(receiver) + meta_toml(receiver, graph.graph)).start()
+    s = TidingsServer(workdir, config_text(receiver) + meta_toml(receiver, graph.graph, graph.auto))
+    graph.auto.webhook_url = f"{s.url}/webhooks/wa-auto"
+    s.start()
     yield s
     code = s.stop()
     s.close()
@@ -383,3 +411,154 @@ def test_statuses_for_ids_no_message_was_sent_with_are_acknowledged_and_change_n
         200,
     ]
     assert time.monotonic() - started < 3 * WAIT_FOR_SEND_S
+
+
+# -- statuses of messages sent through the connector ---------------------------------------------------
+
+SETTLE_S = 0.3  # time for a notification that should not come to show up anyway
+
+
+def send_v1(
+    server: TidingsServer,
+    app: str,
+    channel: str,
+    key: str,
+    addresses: list[str],
+    notify: str,
+    service_key: str = KEY_META,
+) -> list[str]:
+    obj = (
+        {"wa": {"type": "text", "text": {"body": "Hi"}}} if channel == "whatsapp" else {"fb": {"text": "Hi"}}
+    )
+    body = {
+        "appid": app,
+        "deliverychannel": channel,
+        "channels": {"OTT-Messaging": obj},
+        "destination": [{key: addresses}],
+        "notifyurl": notify,
+    }
+    accepted = server.send(body, service_key).json()["response"]
+    assert all(a["code"] == "1001" for a in accepted), accepted
+    return [a["transid"] for a in accepted]
+
+
+def statuses(receiver: Receiver, path: str) -> dict[str, list[tuple[str, str, str]]]:
+    """Each message's notifications, in the order they came: (status, code, additionalInfo)."""
+    seen: dict[str, list[tuple[str, str, str]]] = {}
+    for h in receiver.at(path):
+        seen.setdefault(h.transid, []).append(
+            (h.info["deliveryStatus"], h.info["code"], h.info["additionalInfo"])
+        )
+    return seen
+
+
+def ext_ids(server: TidingsServer, transids: list[str], receiver: Receiver, path: str) -> list[str]:
+    """The ids the stand-in issued for each message (as the connector recorded them), once all are
+    Submitted."""
+    receiver.wait_count(path, len(transids))
+    rows = dict(server.rows("SELECT transid, ext_id FROM messages WHERE ext_id IS NOT NULL"))
+    return [str(rows[t]) for t in transids]
+
+
+def wa(key: str) -> str:
+    assert key.startswith("wa:"), key
+    return key[3:]
+
+
+def test_whatsapp_statuses_scrambled_and_repeated_notify_once_each_in_order(
+    server: TidingsServer, receiver: Receiver
+):
+    path = unique_path("wa-status")
+    a, b, c, d = transids = send_v1(
+        server, "wa-app", "whatsapp", "waid", ["15550200001", "15550200002", "15550200003", "15550200004"],
+        receiver.url(path),
+    )  # fmt: skip
+    wamids = [wa(k) for k in ext_ids(server, transids, receiver, path)]
+    assert post(server, "wa-app", WA_SECRET, wa_status(wamids[2], "delivered")) == [200]
+    undeliverable = wa_failure(131026, "Message undeliverable", "Unable to deliver the message.")
+    events = [
+        wa_status(wamids[0], "sent"),
+        wa_status(wamids[0], "delivered"),
+        wa_status(wamids[0], "read"),
+        wa_status(wamids[1], "sent"),
+        wa_status(wamids[1], "read"),  # its delivered never comes: Read reports Delivered first
+        wa_status(wamids[2], "read"),
+        wa_status(wamids[2], "failed", errors=[undeliverable]),  # after Delivered: ignored
+        wa_status(wamids[3], "sent"),
+        wa_status(wamids[3], "failed", errors=[undeliverable]),
+    ]
+    answers = post(server, "wa-app", WA_SECRET, events, scramble=True, duplicate=True, seed=7)
+    assert answers == [200] * 18
+    receiver.wait_count(path, 4 + 2 + 2 + 2 + 1)
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    submitted, delivered, read = ("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")
+    assert seen[a] == [submitted, delivered, read]
+    assert seen[b] == [submitted, delivered, read]
+    assert seen[c] == [submitted, delivered, read]
+    failed = WHATSAPP_FAILURES[UNDELIVERABLE]
+    assert seen[d] == [
+        submitted,
+        ("Failed", failed.code, "131026 Message undeliverable: Unable to deliver the message."),
+    ]
+    view = server.message(d, KEY_META)
+    assert (view["status"], view["code"]) == ("Failed", failed.code), view
+
+
+def test_messenger_deliveries_and_reads_by_mid_and_watermark(server: TidingsServer, receiver: Receiver):
+    path = unique_path("fb-status")
+    notify = receiver.url(path)
+    first = send_v1(server, "fb-app", "fb", "psid", ["7001"], notify) + send_v1(
+        server, "fb-app", "fb", "psid", ["7001"], notify
+    )
+    other = send_v1(server, "fb-app", "fb", "psid", ["7002"], notify)
+    mids = ext_ids(server, first + other, receiver, path)
+    between = int(time.time() * 1000)
+    time.sleep(0.02)
+    later = send_v1(server, "fb-app", "fb", "psid", ["7001"], notify)
+    ext_ids(server, first + other + later, receiver, path)
+    m1, m2, m3 = (*first, *later)
+
+    # the first by its mid; a watermark older than every message names none
+    assert post(server, "fb-app", FB_SECRET, ms_delivery("7001", 1, [mids[0][3:]]), duplicate=True) == [
+        200,
+        200,
+    ]
+    receiver.wait_count(path, 5)
+    # the second by the watermark alone; the later one was sent after it
+    assert post(server, "fb-app", FB_SECRET, ms_delivery("7001", between), duplicate=True) == [200, 200]
+    receiver.wait_count(path, 6)
+    # read: every earlier message to that PSID, the later one Delivered first
+    assert (
+        post(server, "fb-app", FB_SECRET, ms_read("7001", int(time.time() * 1000)), duplicate=True)
+        == [200] * 2
+    )
+    receiver.wait_count(path, 10)
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    submitted, delivered, read = ("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")
+    assert seen[m1] == [submitted, delivered, read]
+    assert seen[m2] == [submitted, delivered, read]
+    assert seen[m3] == [submitted, delivered, read]
+    assert seen[other[0]] == [submitted]  # another user's
+
+
+def test_statuses_meta_sends_as_soon_as_it_accepts_find_their_messages(
+    server: TidingsServer, receiver: Receiver, graph: GraphThread
+):
+    """Meta's webhook may come before the connector has recorded the send it reports: it waits for it."""
+    path = unique_path("wa-race")
+    addresses = [f"1555030{n:04d}" for n in range(20)]
+    transids = send_v1(server, "wa-auto", "whatsapp", "waid", addresses, receiver.url(path), KEY_AUTO)
+    receiver.wait_count(path, 3 * len(transids))
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    expected = [("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")]
+    assert {t: seen[t] for t in transids} == {t: expected for t in transids}
+
+    async def answers() -> dict[int, int]:
+        async with asyncio.timeout(10):
+            await graph.auto.settle()
+        return dict(graph.auto.webhook_answers)
+
+    assert set(graph.call(answers)) == {200}

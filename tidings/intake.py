@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from tidings import clock, ids
-from tidings.apps import AppRegistry
+from tidings.apps import App, AppRegistry
 from tidings.errors import InvalidAppId, InvalidParameter, RateLimited, TooManyDestinations
 from tidings.links.smart import HTTPS_URL, SHORT_LINK_S, SmartlinkRegistry, new_code
 from tidings.links.smart import PLACEHOLDER as SMARTLINK
@@ -17,9 +17,11 @@ from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.common import ChannelContent
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
+from tidings.schema.whatsapp_api import WhatsAppRequest
 from tidings.services import Service
 from tidings.specs import spec as find_spec
 from tidings.specs.sms import SMS
+from tidings.specs.whatsapp import WHATSAPP, WhatsAppMessage
 from tidings.store.base import IdempotentAnswer, NewLink, NewMessage, Store
 from tidings.templates import TemplateRegistry, render
 
@@ -188,12 +190,8 @@ class Intake:
         """Commit an SMS API request; return the answer and whether it is a replay of an earlier one
         with the same Idempotency-Key (then nothing new is stored or sent). `answer` renders the answer
         from the new messages' ids and acceptance time, so that a replay can repeat it exactly."""
-        if idempotency_key is not None:
-            # A client retrying a request that succeeded gets its answer, whatever the rate or the tps
-            # are now: a replay sends nothing, so it spends nothing. (`accept` checks again, atomically.)
-            earlier = await self.store.earlier_answer(service.id, idempotency_key, clock.now())
-            if earlier is not None:
-                return earlier, True
+        if (earlier := await self._earlier(service, idempotency_key)) is not None:
+            return earlier, True
         if len(req.items) > service.tps:
             raise TooManyDestinations(
                 f"{len(req.items)} destinations, more than this service's tps of {service.tps}", field="to"
@@ -228,14 +226,81 @@ class Intake:
             )
             for transid, item in zip(transids, items, strict=True)
         ]
+        return await self._commit(service, idempotency_key, body, now, messages, new_links)
+
+    async def _earlier(self, service: Service, idempotency_key: str | None) -> bytes | None:
+        """The answer to an earlier request with this Idempotency-Key. A client retrying a request that
+        succeeded gets it whatever the rate or the tps are now: a replay sends nothing, so it spends
+        nothing. (`accept` checks again, atomically.)"""
+        if idempotency_key is None:
+            return None
+        return await self.store.earlier_answer(service.id, idempotency_key, clock.now())
+
+    async def _commit(
+        self,
+        service: Service,
+        idempotency_key: str | None,
+        body: bytes,
+        now: float,
+        messages: list[NewMessage],
+        links: list[NewLink],
+    ) -> tuple[bytes, bool]:
+        """Store the messages with their answer; the earlier answer instead when a concurrent request
+        with the same Idempotency-Key got there first."""
         idempotent = None
         if idempotency_key is not None:
             idempotent = IdempotentAnswer(service.id, idempotency_key, body, now)
-        earlier = await self.store.accept(messages, idempotent, new_links)
+        earlier = await self.store.accept(messages, idempotent, links)
         if earlier is not None:
             return earlier, True
         self.on_accept()
         return body, False
+
+    async def accept_whatsapp(
+        self,
+        service: Service,
+        req: WhatsAppRequest,
+        idempotency_key: str | None,
+        answer: Callable[[Sequence[str], float], bytes],
+    ) -> tuple[bytes, bool]:
+        """Commit a WhatsApp REST API message, as `accept_sms` does (same Idempotency-Key replays),
+        stored as v1 stores one: a WhatsAppMessage naming the app `from` resolves to."""
+        if (earlier := await self._earlier(service, idempotency_key)) is not None:
+            return earlier, True
+        app = self._whatsapp_sender(service, req.sender)
+        if not await self.limiter.take(service.id, service.tps, 1):
+            raise RateLimited()
+        (transid,) = ids.new_ids(1)
+        now = clock.now()
+        body = answer([transid], now)
+        message = NewMessage(
+            transid=transid,
+            service_id=service.id,
+            channel=WHATSAPP.name,
+            address=req.to,
+            address_type="msisdn",
+            content=msgspec.json.encode(WhatsAppMessage(appid=app.id, wa=req.content)),
+            parts=1,
+            correlationid=req.correlationid,
+            callback_data=req.callback_data,
+            notify_url=req.callback_url,
+            priority=2,
+            expiry=None,
+            created_at=now,
+        )
+        return await self._commit(service, idempotency_key, body, now, [message], [])
+
+    def _whatsapp_sender(self, service: Service, sender: str) -> App:
+        """The app a REST `from` names: one of this service's apps serving WhatsApp, by its id or by
+        its [apps.whatsapp] phone_number_id (7104 naming `from` otherwise)."""
+        mine = [a for a in self.apps.all() if a.service_id == service.id and a.serves(WHATSAPP.name)]
+        for app in mine:
+            if app.id == sender or (app.whatsapp is not None and app.whatsapp.phone_number_id == sender):
+                return app
+        raise InvalidAppId(
+            f"{sender!r} is neither a WhatsApp app of this service nor its number's phone_number_id",
+            field="from",
+        )
 
     def _shorten_urls(
         self, service_id: str, transid: str, item: SmsItem, track: bool, now: float, made: list[NewLink]

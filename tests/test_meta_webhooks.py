@@ -96,6 +96,11 @@ key = "{KEY_META}"
 notify_url = "{receiver.url(NOTIFY)}"
 inbound_url = "{receiver.url(INBOUND)}"
 
+[[contact_policy.groups]]
+id = "meta-news"
+service = "meta"
+kind = "opt-out"
+
 [[apps]]
 id = "wa-app"
 service = "meta"
@@ -304,7 +309,7 @@ def test_whatsapp_inbound_messages_reach_the_inbound_url_once_each(server: Tidin
     } == {
         "Channel": "WHATSAPP",
         "da": "106540352242922",
-        "oa": "15550100000",
+        "oa": "+15550100000",
         "message": "Hello there",
         "messageCount": "1",
         "appId": "wa-app",
@@ -336,20 +341,39 @@ def test_whatsapp_inbound_messages_reach_the_inbound_url_once_each(server: Tidin
     assert button[0]["messageType"] == "button"
 
 
-def test_a_whatsapp_stop_records_an_opt_out_and_start_an_opt_in(server: TidingsServer, receiver: Receiver):
+def test_a_whatsapp_stop_records_an_opt_out_that_refuses_later_messages(
+    server: TidingsServer, receiver: Receiver
+):
     sender = "15550199999"
 
-    def consent() -> list[tuple[Any, ...]]:
-        return server.rows(
-            "SELECT consent, reason FROM consents WHERE address = ? AND channel = 'whatsapp'", sender
+    def consent() -> list[tuple[bool, str]]:
+        rows = server.rows(
+            "SELECT consent, reason FROM consents WHERE address = ? AND channel = 'whatsapp'", f"+{sender}"
         )
+        return [(bool(c), r) for c, r in rows]
+
+    def send(path: str) -> str:
+        policy = {"contactPolicyGroup": "meta-news", "channelCheckConsent": True}
+        [transid] = send_v1(
+            server, "wa-app", "whatsapp", "waid", [sender], receiver.url(path), contactPolicy=policy
+        )
+        return transid
 
     stop = wa_inbound({"type": "text", "text": {"body": " stop "}}, sender=sender)
     assert post(server, "wa-app", WA_SECRET, stop) == [200]
-    assert [(bool(c), r) for c, r in consent()] == [(False, "keyword STOP")]
+    assert consent() == [(False, "keyword STOP")]
+    refused = unique_path("wa-stopped")
+    transid = send(refused)
+    [hit] = receiver.wait_count(refused, 1)
+    assert (hit.transid, hit.info["deliveryStatus"], hit.info["code"]) == (transid, "Failed", "9002")
+
     start = wa_inbound({"type": "text", "text": {"body": "START"}}, sender=sender)
     assert post(server, "wa-app", WA_SECRET, start) == [200]
-    assert [(bool(c), r) for c, r in consent()] == [(True, "keyword START")]
+    assert consent() == [(True, "keyword START")]
+    allowed = unique_path("wa-started")
+    send(allowed)
+    [hit] = receiver.wait_count(allowed, 1)
+    assert (hit.info["deliveryStatus"], hit.info["code"]) == ("Submitted", "7501")
 
 
 def test_messenger_messages_quick_replies_and_postbacks_reach_the_inbound_url(
@@ -426,6 +450,7 @@ def send_v1(
     addresses: list[str],
     notify: str,
     service_key: str = KEY_META,
+    **extra: Any,
 ) -> list[str]:
     obj = (
         {"wa": {"type": "text", "text": {"body": "Hi"}}} if channel == "whatsapp" else {"fb": {"text": "Hi"}}
@@ -436,6 +461,7 @@ def send_v1(
         "channels": {"OTT-Messaging": obj},
         "destination": [{key: addresses}],
         "notifyurl": notify,
+        **extra,
     }
     accepted = server.send(body, service_key).json()["response"]
     assert all(a["code"] == "1001" for a in accepted), accepted

@@ -24,9 +24,10 @@ sent again under a new id).
 
 Inbound messages are kept (`Store.record_inbound`, once per Meta message id) and posted to the
 service's `inbound_url` in the SMS MO shape plus the channel's own fields; a WhatsApp STOP / START
-keyword records an opt-out / opt-in under the sender's wa_id as SMS keywords do:
+keyword records an opt-out / opt-in for the sender as SMS keywords do. A WhatsApp sender is `+<wa_id>`,
+the form v1 keeps WhatsApp addresses in (so the opt-out applies to later messages to that user):
 
-    {"userId": "", "Channel": "WHATSAPP", "da": "<phone_number_id>", "oa": "<wa_id>",
+    {"userId": "", "Channel": "WHATSAPP", "da": "<phone_number_id>", "oa": "+<wa_id>",
      "message": "<text, a reply's title or a media caption>", "messageCount": "1",
      "tid": "wa:<wamid>", "datetime": "<ISO 8601, ms>", "appId": "<appid>", "messageId": "<wamid>",
      "messageType": "text|image|audio|video|document|sticker|location|contacts|interactive|button|…",
@@ -190,10 +191,17 @@ async def _whatsapp(runtime: Runtime, app: App, events: Sequence[WaStatus | WaMe
     await _advance(runtime, changes)
     for e in events:
         if isinstance(e, WaMessage):
+            sender = _e164(e.sender)
             message = InboundMessage(
-                f"wa:{e.wamid}", app.service_id, "whatsapp", e.sender, e.phone_number_id, e.text, 1, now
+                f"wa:{e.wamid}", app.service_id, "whatsapp", sender, e.phone_number_id, e.text, 1, now
             )
             await _keep(runtime, message, _wa_fields(app, e), keywords=True)
+
+
+def _e164(wa_id: str) -> str:
+    """A WhatsApp user's wa_id (digits) as v1 keeps WhatsApp addresses, `+` and the digits: so a STOP's
+    opt-out names the address later messages to that user are checked under."""
+    return f"+{wa_id}" if wa_id.isascii() and wa_id.isdigit() else wa_id
 
 
 def _wa_fields(app: App, m: WaMessage) -> dict[str, Any]:

@@ -160,7 +160,7 @@ def test_every_content_type_is_accepted_and_read_back(wa_server: TidingsServer, 
         assert {k: view[k] for k in fields} == fields
 
 
-def test_a_new_message_reads_queued_first(wa_server: TidingsServer):
+def test_the_status_only_moves_forward_queued_sent_delivered(wa_server: TidingsServer):
     message_id = accepted(wa_server, text())
     assert get(wa_server, message_id).json()["status"] in ("QUEUED", "SENT", "DELIVERED")
     seen, _ = status_until(wa_server, message_id, "DELIVERED")
@@ -220,6 +220,16 @@ def test_quick_replies_are_reply_buttons(wa_server: TidingsServer, meta: GraphTh
     assert view["mediaHeader"] == {"contentType": "IMAGE", "url": IMAGE_URL}
 
 
+def test_quick_replies_on_an_image_put_the_image_in_the_header(wa_server: TidingsServer, meta: GraphThread):
+    replies = [{"buttonText": "Like", "payload": "like"}]
+    body = {"from": CLOUD, "to": "+447700900205", "contentType": "IMAGE", **MEDIA, "quickReplies": replies}
+    accepted(wa_server, body)
+    got = cloud_body(meta, "447700900205")
+    assert (got["type"], got["interactive"]["type"]) == ("interactive", "button")
+    assert got["interactive"]["header"] == {"type": "image", "image": {"link": IMAGE_URL}}
+    assert got["interactive"]["body"] == {"text": "a cat"}
+
+
 @pytest.mark.parametrize(
     "subs",
     [{"name": "Ada", "n": 3}, [{"name": "Ada"}, {"n": 3}]],
@@ -268,6 +278,21 @@ def test_idempotency_key_replays_the_answer_and_sends_nothing_new(
         (text(quickReplies=[{"buttonText": "x" * 21, "payload": "p"}]), "7004", "quickReplies[0].buttonText"),
         (text(quickReplies=[{"buttonText": "Yes"}]), "7003", "quickReplies[0].payload"),
         (text(mediaHeader={"contentType": "IMAGE", "url": IMAGE_URL}), "7004", "mediaHeader"),
+        (
+            {
+                **text(contentType="IMAGE"),
+                **MEDIA,
+                "quickReplies": [{"buttonText": "a", "payload": "a"}],
+                "mediaHeader": {"contentType": "TEXT", "text": "t"},
+            },
+            "7004",
+            "mediaHeader",
+        ),
+        (
+            text(quickReplies=[{"buttonText": "a", "payload": "a"}], mediaHeader={"contentType": "GIF"}),
+            "7004",
+            "mediaHeader.contentType",
+        ),
         ({**text(contentType="IMAGE"), "url": "ftp://x/y.jpg", "mimeType": "image/jpeg"}, "7004", "url"),
         ({**text(contentType="IMAGE"), "url": IMAGE_URL}, "7003", "mimeType"),
         ({**text(contentType="AUDIO"), **MEDIA, "mimeType": "audio/ogg"}, "7004", "caption"),

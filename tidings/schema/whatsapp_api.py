@@ -238,6 +238,8 @@ def _buttons(body: Body, kind: str, text: str | None) -> dict[str, Any]:
             "buttons": [{"type": "reply", "reply": {"id": r.payload, "title": r.buttonText}} for r in replies]
         },
     }
+    if kind in _CAPTIONED and body.mediaHeader is not None:
+        raise InvalidParameter(f"the {kind.upper()} itself is the header", field="mediaHeader")
     if kind in _CAPTIONED:
         interactive["header"] = {"type": kind, kind: {"url": body.url, "filename": body.fileName}}
     elif body.mediaHeader is not None:

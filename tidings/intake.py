@@ -17,13 +17,14 @@ from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.common import ChannelContent
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
+from tidings.schema.whatsapp import NamespaceMismatch, sealed_template
 from tidings.schema.whatsapp_api import WhatsAppRequest
 from tidings.services import Service
 from tidings.specs import spec as find_spec
 from tidings.specs.sms import SMS
 from tidings.specs.whatsapp import WHATSAPP, WhatsAppMessage
 from tidings.store.base import IdempotentAnswer, NewLink, NewMessage, Store
-from tidings.templates import TemplateRegistry, render
+from tidings.templates import Template, TemplateRegistry, render, whatsapp_message
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +178,42 @@ class Intake:
         given: Any = msgspec.json.decode(req.channel_object) if req.channel_object is not None else {}
         if not isinstance(given, dict):
             return req.channel_object or b"{}"  # not an object: the channel's own check reports it
+        if req.channel.name == WHATSAPP.name:
+            return msgspec.json.encode(self._whatsapp_template(req, template, given))
         text = render(template.text, req.parameters or {}, "message.parameters")
         return msgspec.json.encode(req.channel.fill_text(given, text))
+
+    def _whatsapp_template(self, req: V1Request, template: Template, given: dict[str, Any]) -> dict[str, Any]:
+        """`channels["OTT-Messaging"]` for a WhatsApp template send. Of the request's own `wa` object a
+        template keeps `identity_key_hash`; a `wa` with a `type` is a message of its own and wins, as a
+        channel object's text does over an SMS template's. Every namespace named (by the request or by
+        the template's entry) must be the app's (7722)."""
+        wa = given.get("wa")
+        own: dict[str, Any] = wa if isinstance(wa, dict) else {}
+        # `message.namespace` once the v1 schema carries it; `wa.namespace` beside identity_key_hash.
+        named = {
+            "message.namespace": getattr(req, "namespace", None),
+            "channels.OTT-Messaging.wa.namespace": own.get("namespace"),
+            f"the template {template.id!r}'s namespace": template.whatsapp.namespace,
+        }
+        self._check_namespaces(req.app_id or "", {k: v for k, v in named.items() if v})
+        if own.get("type"):
+            return given
+        message = whatsapp_message(template, req.parameters or {}, "message.parameters")
+        sealed = sealed_template(message)
+        if isinstance(own.get("identity_key_hash"), str):
+            sealed["identity_key_hash"] = own["identity_key_hash"]
+        return {**given, "wa": sealed}
+
+    def _check_namespaces(self, app_id: str, named: dict[str, object]) -> None:
+        app = self.apps.find(app_id)
+        if app is None or app.whatsapp is None:
+            return  # a sandbox app stands for no WhatsApp account: there is nothing to compare
+        for where, namespace in named.items():
+            if namespace != app.whatsapp.namespace:
+                raise NamespaceMismatch(
+                    f"{where} {namespace!r} is not the namespace of app {app_id!r}'s WhatsApp account"
+                )
 
     async def accept_sms(
         self,

@@ -4,15 +4,17 @@ and the admin API must both keep them."""
 import base64
 import binascii
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from tidings.config.problems import Checker, KeyPath, Problems
-from tidings.config.schema import AppConfig, Config, ServiceConfig
+from tidings.config.schema import AppConfig, Config, ServiceConfig, TemplateComponentConfig, TemplateConfig
 from tidings.schema.common import sender_id_problem
 from tidings.specs import names as channel_names
+from tidings.templates import BUTTON_SUB_TYPES, HEADER_FORMATS
 from tidings.urls import is_http_url
 
 
@@ -56,12 +58,74 @@ def _check_templates(config: Config, rows: list[int], check: Checker) -> None:
             check.add((*where, "service"), f"no service named {t.service!r}")
         if t.channel not in channel_names():
             check.add((*where, "channel"), f"unknown channel (known: {', '.join(channel_names())})")
-        if not t.text:
-            check.add((*where, "text"), "must not be empty")
+        if t.channel == "whatsapp":
+            _check_whatsapp_template(t, where, check)
+        else:
+            if not t.text:
+                check.add((*where, "text"), "must not be empty")
+            for name in ("name", "language", "namespace", "components"):
+                if getattr(t, name):
+                    check.add((*where, name), 'only for channel = "whatsapp"')
         key = (t.service, t.channel, t.id)
         if key in seen:
             check.add((*where, "id"), f"duplicate template {t.id!r} for this service and channel")
         seen.add(key)
+
+
+# Meta's rules for a template's name and language code (e.g. en, en_US, zh_CN).
+_WA_NAME = re.compile(r"[a-z0-9_]{1,512}")
+_WA_LANGUAGE = re.compile(r"[a-z]{2,3}(_[A-Z]{2})?")
+_WA_PART_TYPES = ("header", "body", "button")
+_WA_BUTTONS_MAX = 10
+
+
+def _check_whatsapp_template(t: TemplateConfig, where: KeyPath, check: Checker) -> None:
+    if t.name and not _WA_NAME.fullmatch(t.name):
+        check.add((*where, "name"), "must be Meta's template name: lower-case letters, digits and _")
+    if not t.name and not _WA_NAME.fullmatch(t.id):
+        check.add((*where, "id"), "is Meta's template name (no name given): lower-case letters, digits and _")
+    if t.language and not _WA_LANGUAGE.fullmatch(t.language):
+        check.add((*where, "language"), "must be a language code such as en or en_US")
+    seen: set[str] = set()
+    indexes: set[int] = set()
+    for j, part in enumerate(t.components):
+        at = (*where, "components", j)
+        if part.type not in _WA_PART_TYPES:
+            check.add((*at, "type"), f"must be one of {', '.join(_WA_PART_TYPES)}")
+            continue
+        if part.type != "button" and part.type in seen:
+            check.add((*at, "type"), f"a template has one {part.type}")
+        seen.add(part.type)
+        _check_layout_part(part, at, indexes, check)
+    if len(indexes) > _WA_BUTTONS_MAX:
+        check.add((*where, "components"), f"at most {_WA_BUTTONS_MAX} buttons")
+
+
+def _check_layout_part(part: TemplateComponentConfig, at: KeyPath, indexes: set[int], check: Checker) -> None:
+    for k, name in enumerate(part.parameters):
+        if not name.strip():
+            check.add((*at, "parameters", k), "must not be empty")
+    if part.type != "header" and part.format != "text":
+        check.add((*at, "format"), "only a header has a format")
+    if part.type != "button" and (part.sub_type or part.index != -1):
+        check.add((*at, "sub_type" if part.sub_type else "index"), "only a button has one")
+    if part.type == "header":
+        if part.format not in HEADER_FORMATS:
+            check.add((*at, "format"), f"must be one of {', '.join(HEADER_FORMATS)}")
+        elif len(part.parameters) > 1:
+            check.add((*at, "parameters"), "a header takes at most one parameter")
+        elif part.format != "text" and not part.parameters:
+            check.add((*at, "parameters"), f"the {part.format} header needs its parameter (the media)")
+    elif part.type == "button":
+        if part.sub_type not in BUTTON_SUB_TYPES:
+            check.add((*at, "sub_type"), f"must be one of {', '.join(BUTTON_SUB_TYPES)}")
+        if part.index < 0:
+            check.add((*at, "index"), "must be given: the button's position, from 0")
+        elif part.index in indexes:
+            check.add((*at, "index"), f"two buttons at index {part.index}")
+        indexes.add(part.index)
+        if len(part.parameters) != 1:
+            check.add((*at, "parameters"), "a button takes exactly one parameter")
 
 
 def _check_smartlinks(config: Config, rows: list[int], check: Checker) -> None:

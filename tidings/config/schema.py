@@ -47,11 +47,27 @@ class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
     numbers: list[str] = msgspec.field(default_factory=list)
 
 
+class TemplateComponentConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """`[[templates.components]]` of a WhatsApp template: which request parameters fill one component
+    of the template approved at Meta, in the order of its `{{1}}`, `{{2}}`, …"""
+
+    type: str  # header | body | button
+    parameters: list[str] = msgspec.field(default_factory=list)  # names in message.parameters
+    format: str = "text"  # header: text | image | video | document (one media parameter)
+    sub_type: str = ""  # button: url | quick_reply | copy_code
+    index: int = -1  # button: its position (from 0) in the approved template
+
+
 class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     service: str  # the owning service's name (or id)
-    text: str
+    text: str = ""  # required but for WhatsApp, whose words are the approved template's at Meta
     channel: str = "sms"
+    # WhatsApp only. Without components the body takes the text's placeholders in order.
+    name: str = ""  # the template's name at Meta (default: id)
+    language: str = ""  # e.g. en_US (default: en_US)
+    namespace: str = ""  # when given, the app's [apps.whatsapp] namespace must be the same (else 7722)
+    components: list[TemplateComponentConfig] = msgspec.field(default_factory=list)
 
 
 class SmartlinkConfig(msgspec.Struct, forbid_unknown_fields=True):

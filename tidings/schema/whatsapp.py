@@ -33,10 +33,17 @@ Choices where the documents leave room:
   are refused: Webex Connect documents none of them.
 - A contact needs `name.formatted_name` and one more name part (Meta's rule); `birthday` is YYYY-MM-DD.
 - `reaction.emoji` may be "" (the Cloud API removes the reaction then), but it must be present.
-- `type` "template"/"hsm" is refused here: a template send is the top-level `message{template, …}`.
+- `type` "template"/"hsm" from a client is refused here: a template send is the top-level
+  `message{template, parameters}`, which the template registry (tidings/templates.py) turns into a
+  `TemplateMessage`. That form reaches this decoder as a `wa` object too, so it carries a seal (an
+  HMAC under a key made when the process starts): a client cannot send a template around the registry
+  and its namespace check. The seal is neither stored nor sent.
 """
 
+import hashlib
+import hmac
 import re
+import secrets
 from datetime import date
 from typing import Any, TypeVar
 
@@ -84,6 +91,12 @@ class WhatsAppTextTooLong(ApiError):
     """Webex Connect's documented WhatsApp code for a text over 4096 characters, refused at the API."""
 
     code, title = "7714", "Message too long"
+
+
+class NamespaceMismatch(ApiError):
+    """Webex Connect's 7722: a template's namespace is not the one of the app's WhatsApp account."""
+
+    code, title = "7722", "Parameter value is invalid"
 
 
 # --- the normalised form -------------------------------------------------------------------------
@@ -198,14 +211,35 @@ class Reaction(msgspec.Struct):
     emoji: str  # "" removes the reaction
 
 
+class TemplateParameter(msgspec.Struct, omit_defaults=True):
+    type: str  # text | payload | coupon_code | image | video | document
+    text: str | None = None  # the value of a text, payload or coupon_code parameter
+    media: Media | None = None  # image, video, document (a header's)
+
+
+class TemplateComponent(msgspec.Struct, omit_defaults=True):
+    type: str  # header | body | button
+    parameters: list[TemplateParameter]
+    sub_type: str | None = None  # button: url | quick_reply | copy_code
+    index: int | None = None  # button: its position in the approved template
+
+
+class TemplateMessage(msgspec.Struct, omit_defaults=True):
+    name: str  # the template's name at Meta
+    language: str  # e.g. en_US
+    components: list[TemplateComponent] = msgspec.field(default_factory=list)
+    namespace: str | None = None  # for the record: the Cloud API takes none
+
+
 class WhatsAppContent(msgspec.Struct, omit_defaults=True):
-    type: str  # the Cloud API's: text, image, …, location, contacts, interactive, reaction
+    type: str  # the Cloud API's: text, image, …, location, contacts, interactive, reaction, template
     text: Text | None = None
     media: Media | None = None  # for the five media types
     location: Location | None = None
     contacts: list[Contact] | None = None
     interactive: Interactive | None = None
     reaction: Reaction | None = None
+    template: TemplateMessage | None = None
     identity_key_hash: str | None = None
 
 
@@ -322,6 +356,8 @@ class _WireWa(msgspec.Struct):
     reply: _WireInteractive | None = None
     list_: _WireInteractive | None = msgspec.field(default=None, name="list")
     reaction: _WireReaction | None = None
+    template: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)  # only as `sealed_template` made it
+    seal: str | None = None
     identity_key_hash: str | None = None
 
 
@@ -357,11 +393,45 @@ def decode_whatsapp(raw: bytes, field: str) -> WhatsAppContent:
         content.interactive = _interactive(_given(given, at), kind, at)
     elif kind == "reaction":
         content.reaction = _reaction(_given(wire.reaction, at), at)
+    elif kind == "template" and wire.template and wire.seal:
+        content.template = _unsealed(wire.template, wire.seal, field)
     elif kind in ("template", "hsm"):
         raise InvalidParameter(f"{field}.type {kind!r}: a template is sent with message.template")
     else:
         raise InvalidParameter(f"{field}.type {kind!r} is not one of {', '.join(TYPES)}")
     return content
+
+
+_SEAL_KEY = secrets.token_bytes(32)
+_template_decoder = msgspec.json.Decoder(TemplateMessage)
+
+
+def sealed_template(template: TemplateMessage) -> dict[str, Any]:
+    """The `wa` object of a template message built from the registry, for `decode_whatsapp`."""
+    raw = msgspec.json.encode(template)
+    return {"type": "template", "template": msgspec.Raw(raw), "seal": _seal(raw)}
+
+
+def _seal(raw: bytes) -> str:
+    return hmac.new(_SEAL_KEY, raw, hashlib.sha256).hexdigest()
+
+
+def _unsealed(raw: msgspec.Raw, seal: str, field: str) -> TemplateMessage:
+    if not hmac.compare_digest(_seal(bytes(raw)), seal):
+        raise InvalidParameter(f"{field}.type 'template': a template is sent with message.template")
+    return _template_decoder.decode(raw)
+
+
+def template_media(value: object, kind: str, where: str) -> Media:
+    """A template header's media parameter: a URL, or an object as a `wa` media object is given
+    (`url`/`link` or `id`, and `filename` for a document)."""
+    if isinstance(value, str):
+        value = {"url": value}
+    try:
+        wire = msgspec.convert(value, _WireMedia)
+    except msgspec.ValidationError as exc:
+        raise InvalidParameter(decode_error_detail(exc, where).replace(" | null`", "`")) from None
+    return _media(wire, kind, where, header=True)
 
 
 def _text(t: _WireText, outer_preview: Flag | None, field: str) -> Text:
@@ -627,6 +697,8 @@ def _cloud_object(content: WhatsAppContent) -> Any:
         return _cloud_media(content.media)
     if content.interactive is not None:
         return _cloud_interactive(content.interactive)
+    if content.template is not None:
+        return _cloud_template(content.template)
     if content.contacts is not None:
         return msgspec.to_builtins(content.contacts)  # the same field names as the Cloud API's
     item = content.location or content.reaction
@@ -663,3 +735,27 @@ def _cloud_interactive(i: Interactive) -> dict[str, Any]:
         sections = msgspec.to_builtins(i.sections)
         out["action"] = {"button": i.button, "sections": sections}
     return out
+
+
+def _cloud_template(t: TemplateMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": t.name, "language": {"code": t.language}}
+    components = [_cloud_component(c) for c in t.components if c.parameters]
+    if components:
+        out["components"] = components
+    return out
+
+
+def _cloud_component(c: TemplateComponent) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": c.type}
+    if c.sub_type is not None:
+        out["sub_type"] = c.sub_type
+    if c.index is not None:
+        out["index"] = str(c.index)  # Meta's samples write the position as a string
+    out["parameters"] = [_cloud_parameter(p) for p in c.parameters]
+    return out
+
+
+def _cloud_parameter(p: TemplateParameter) -> dict[str, Any]:
+    if p.media is not None:
+        return {"type": p.type, p.type: _cloud_media(p.media)}
+    return {"type": p.type, p.type: p.text}

@@ -81,6 +81,7 @@ access_token = "{graph.wa_token}"
 app_secret = "{WA_SECRET}"
 verify_token = "{WA_VERIFY}"
 base_url = "{graph.base_url}"
+enforce_window = false  # sends to users who never wrote (tests/test_whatsapp_window.py has the rule)
 """
     fb = f"""page_id = "{graph.page_id}"
 access_token = "{graph.page_token}"
@@ -137,6 +138,7 @@ access_token = "{auto.wa_token}"
 app_secret = "{WA_SECRET}"
 verify_token = "{WA_VERIFY}"
 base_url = "{auto.base_url}"
+enforce_window = false  # sends to users who never wrote (tests/test_whatsapp_window.py has the rule)
 """
 
 

@@ -374,6 +374,11 @@ class Store(Protocol):
         message whose `tid` is kept already (a provider's repeat, when the tid is the provider's id) is
         left as it is, with nothing queued or applied: False."""
 
+    async def last_inbound(self, service_id: str, channel: str, sources: Sequence[str]) -> dict[str, float]:
+        """The newest kept inbound message's time (`InboundMessage.at`) from each of `sources` to the
+        service on the channel, by source; a source that never wrote is absent. One query for the
+        whole batch (the WhatsApp connector's customer-service window)."""
+
     async def get_consent(
         self, service_id: str, group_id: str, channel: str, address: str
     ) -> ConsentChange | None: ...

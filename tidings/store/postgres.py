@@ -767,6 +767,13 @@ class PostgresStore:
         status = await self._tx(lambda c: c.execute(Q["delete_devices"], app_id, list(device_ids)))
         return int(status.rsplit(" ", 1)[1])
 
+    async def last_inbound(self, service_id: str, channel: str, sources: Sequence[str]) -> dict[str, float]:
+        if not sources:
+            return {}
+        query, wanted = Q["last_inbound"], list(sources)
+        rows = await self._read(lambda c: c.fetch(query, service_id, channel, wanted))
+        return {r[0]: float(r[1]) for r in rows}
+
     async def gone_addresses(
         self, service_id: str, channel: str, addresses: Sequence[str]
     ) -> dict[str, GoneAddress]:

@@ -674,6 +674,13 @@ class SqliteStore:
         where = {"app_id": app_id, "device_ids": json.dumps(list(device_ids))}
         return int(await self._call(lambda c: c.execute(Q["delete_devices"], where).rowcount, durable=True))
 
+    async def last_inbound(self, service_id: str, channel: str, sources: Sequence[str]) -> dict[str, float]:
+        if not sources:
+            return {}
+        where = {"service_id": service_id, "channel": channel, "sources": json.dumps(list(sources))}
+        rows = await self._call(lambda c: c.execute(Q["last_inbound"], where).fetchall())
+        return {r[0]: float(r[1]) for r in rows}
+
     async def gone_addresses(
         self, service_id: str, channel: str, addresses: Sequence[str]
     ) -> dict[str, GoneAddress]:

@@ -1,7 +1,10 @@
 """The WhatsApp and Messenger connectors: each message goes to Meta's Graph API through its app's block.
 
 WhatsAppConnector  `[apps.whatsapp]`: the Cloud API body (`cloud_message`) for the address's number
-                   without its '+'; the wamid becomes `wa:<wamid>`.
+                   without its '+'; the wamid becomes `wa:<wamid>`. A free-form message (any type but
+                   `template`) to a user with no inbound message kept in the last 24 hours fails
+                   (REJECTED, OUTSIDE_WINDOW 7710) without a Graph call: one `Store.last_inbound` per
+                   app and batch says when each recipient last wrote to the app's service.
 MessengerConnector `[apps.messenger]`: the Send API body (`send_api_body`) for the PSID; the mid becomes
                    `fb:<mid>`. A deprecated airline template fails (INVALID, DEPRECATED_TEMPLATE)
                    without a Graph call; a sender action has no mid and no delivery, so it stays
@@ -10,6 +13,11 @@ MessengerConnector `[apps.messenger]`: the Send API body (`send_api_body`) for t
 An app with no block for the channel is served by the sandbox: the outcome the address's last four
 digits name, `[sandbox] delay_ms` later. A real send schedules no receipt: Delivered and Read come from
 Meta's webhooks, which name the message by those `ext_id` forms.
+
+The customer-service window counts from the inbound message's time as kept by the webhook
+(`InboundMessage.at`). Tidings' record may be incomplete (a message that reached another system, a
+webhook lost): Meta stays the authority, and its own refusal (131047) maps to 7710 too. An app whose
+block has `enforce_window = false` leaves the check to Meta; so does a connector built without a store.
 
 One Graph client per app block, kept while the block's settings stay as they were (the admin API may
 change them: the next send gets a new client and the old one is closed), all closed on stop.
@@ -23,6 +31,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import msgspec
 
+from tidings import clock
 from tidings.apps import App, AppRegistry
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.meta.graph import MessengerSend, WhatsAppCloud
@@ -30,7 +39,7 @@ from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.http import tls_context
 from tidings.schema.messenger import send_api_body
 from tidings.schema.whatsapp import cloud_message
-from tidings.specs import messenger_codes
+from tidings.specs import messenger_codes, whatsapp_codes
 from tidings.specs.base import ChannelSpec
 from tidings.specs.messenger import MESSENGER, MessengerMessage
 from tidings.specs.whatsapp import WHATSAPP, WhatsAppMessage
@@ -39,6 +48,10 @@ log = logging.getLogger("tidings.meta")
 
 # Messages in flight at once per connector; each client also bounds its own connections.
 IN_FLIGHT = 1000
+
+# Meta's customer-service window: a business may send free-form messages for 24 hours after the user's
+# last message; after that only a template reaches them. Meta's rule, not a setting.
+WINDOW_S = 24 * 3600.0
 
 
 class GraphClient(Protocol):
@@ -152,6 +165,14 @@ class _GraphConnector(Generic[C]):
         return client
 
 
+class InboundTimes(Protocol):
+    """What the window needs of the store (`Store.last_inbound`)."""
+
+    async def last_inbound(
+        self, service_id: str, channel: str, sources: Sequence[str]
+    ) -> dict[str, float]: ...
+
+
 class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
     name: ClassVar[str] = "whatsapp"
     block: ClassVar[str] = "whatsapp"
@@ -159,9 +180,67 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
     prefix: ClassVar[str] = "wa"
 
     def __init__(
-        self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[WhatsAppCloud] = whatsapp_client
+        self,
+        apps: AppRegistry,
+        delay_ms: int,
+        factory: ClientFactory[WhatsAppCloud] = whatsapp_client,
+        store: InboundTimes | None = None,
     ) -> None:
         super().__init__(apps, delay_ms, factory)
+        self.store = store
+
+    async def start(self, inbox: Inbox) -> None:
+        # build_connectors does not hand this connector the store yet; the runtime's inbox holds it.
+        if self.store is None:
+            self.store = getattr(inbox, "store", None)
+
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        refused = await self._outside_window(batch)
+        if not refused:
+            return await super().send(batch)
+        rest = [m for i, m in enumerate(batch) if i not in refused]
+        sent = iter(await super().send(rest) if rest else [])
+        return [refused[i] if i in refused else next(sent) for i in range(len(batch))]
+
+    async def _outside_window(self, batch: Sequence[Outbound]) -> dict[int, SendError]:
+        """The batch's free-form messages whose recipient has not written within WINDOW_S, by index."""
+        store = self.store
+        if store is None:
+            return {}
+        by_app: dict[str, tuple[str, list[int]]] = {}
+        for i, m in enumerate(batch):
+            app = self._windowed_app(m)
+            if app is not None:
+                by_app.setdefault(app.id, (app.service_id, []))[1].append(i)
+        refused: dict[int, SendError] = {}
+        now = clock.now()
+        for service_id, indexes in by_app.values():
+            sources = sorted({_user(batch[i].address) for i in indexes})
+            try:
+                last = await store.last_inbound(service_id, self.spec.name, sources)
+            except Exception as exc:  # nothing was sent: the dispatcher tries again, free
+                log.warning("the WhatsApp window lookup failed: %s", type(exc).__name__)
+                unknown = SendError(
+                    FailureKind.UNAVAILABLE, "the store could not say when the user last wrote"
+                )
+                refused |= dict.fromkeys(indexes, unknown)
+                continue
+            for i in indexes:
+                at = last.get(_user(batch[i].address))
+                if at is None or now - at > WINDOW_S:
+                    refused[i] = _outside(at)
+        return refused
+
+    def _windowed_app(self, m: Outbound) -> App | None:
+        """The message's app when the window applies to it: a free-form message through a real app
+        that enforces it (the sandbox keeps its own rule; anything else fails later as it would)."""
+        content = m.content
+        if not isinstance(content, WhatsAppMessage) or content.wa.type == "template":
+            return None
+        app = self.apps.find(content.appid)
+        if app is None or app.whatsapp is None or not app.whatsapp.enforce_window:
+            return None
+        return app
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         content = m.content
@@ -195,6 +274,20 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
                 messenger_codes.DEPRECATED_TEMPLATE,
             )
         return send_api_body(content.fb, m.address)
+
+
+def _user(address: str) -> str:
+    """A recipient as the webhook keeps its sender, `+<wa_id>`."""
+    return "+" + address.removeprefix("+")
+
+
+def _outside(at: float | None) -> SendError:
+    since = f"the user last wrote at {clock.iso(at)}" if at is not None else "the user never wrote"
+    return SendError(
+        FailureKind.REJECTED,
+        f"outside the 24-hour customer service window ({since}): only a template message can reach them",
+        whatsapp_codes.OUTSIDE_WINDOW,
+    )
 
 
 async def _close(client: GraphClient) -> None:

@@ -14,6 +14,10 @@ class WhatsAppSettings(msgspec.Struct, forbid_unknown_fields=True):
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
     ca_file: str = ""  # an extra CA bundle for base_url (tests use their own CA)
+    # Refuse a free-form message (7710, no Graph call) to a user with no inbound message kept in the last
+    # 24 hours. Off for a number whose users' messages reach another system, not Tidings' webhooks: its
+    # record would refuse every one of them (Meta's own refusal, 131047, still gives 7710).
+    enforce_window: bool = True
 
 
 class MessengerSettings(msgspec.Struct, forbid_unknown_fields=True):

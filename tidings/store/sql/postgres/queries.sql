@@ -336,6 +336,12 @@ SELECT service_id, channel, address, $3, $4, $5 FROM messages WHERE transid = $1
 ON CONFLICT (service_id, channel, address) DO UPDATE
 SET code = excluded.code, description = excluded.description, at = excluded.at;
 
+-- last_inbound --
+-- service_id, channel, sources. Served by inbound_last (migration 0006).
+SELECT source, max(received_at) FROM inbound
+WHERE service_id = $1 AND channel = $2 AND source = ANY($3::text[])
+GROUP BY source;
+
 -- gone_addresses --
 -- service_id, channel, addresses
 SELECT service_id, channel, address, code, description, at FROM gone_addresses

@@ -264,6 +264,13 @@ WHERE transid = :transid AND service_id = :service_id
 ON CONFLICT (service_id, channel, address) DO UPDATE
 SET code = excluded.code, description = excluded.description, at = excluded.at;
 
+-- last_inbound --
+-- sources: a JSON array. Served by inbound_last (migration 0010).
+SELECT source, max(received_at) FROM inbound
+WHERE service_id = :service_id AND channel = :channel
+  AND source IN (SELECT value FROM json_each(:sources))
+GROUP BY source;
+
 -- gone_addresses --
 -- addresses: a JSON array.
 SELECT service_id, channel, address, code, description, at FROM gone_addresses

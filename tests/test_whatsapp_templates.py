@@ -248,6 +248,24 @@ def test_the_cloud_api_gets_metas_template_shape(
     assert [h.info["deliveryStatus"] for h in receiver.wait_count(path, 1)] == ["Submitted"]
 
 
+def test_the_apps_own_namespace_is_accepted_and_not_sent(
+    server: TidingsServer, meta: GraphThread, receiver: Receiver
+) -> None:
+    path = unique_path("wa-tpl-ns")
+    accepted(server, template_send("447700900313", WELCOME, wa={"namespace": NAMESPACE}), receiver.url(path))
+    sent = graph_body(meta, "447700900313")
+    assert sent["template"]["name"] == "welcome" and "namespace" not in str(sent)
+
+
+def test_a_wa_message_of_its_own_wins_over_the_template(server: TidingsServer, receiver: Receiver) -> None:
+    """As an SMS channel object's text wins over its template's (Webex Connect: the channel block
+    overrides the message block)."""
+    path = unique_path("wa-tpl-own")
+    own = {"type": "text", "text": {"body": "My own words"}}
+    transid = accepted(server, template_send("447700900314", WELCOME, wa=own), receiver.url(path))
+    assert server.message(transid, KEY_A)["content"]["wa"] == own
+
+
 @NEEDS_CATALOGUE
 def test_a_layout_with_header_body_and_buttons_reaches_the_cloud_api(
     server: TidingsServer, meta: GraphThread, receiver: Receiver

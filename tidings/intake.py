@@ -1,7 +1,7 @@
 """The accept path, free of HTTP: a decoded request becomes committed messages, one per address."""
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,23 +194,40 @@ class Intake:
         named = {
             "message.namespace": getattr(req, "namespace", None),
             "channels.OTT-Messaging.wa.namespace": own.get("namespace"),
-            f"the template {template.id!r}'s namespace": template.whatsapp.namespace,
         }
-        self._check_namespaces(req.app_id or "", {k: v for k, v in named.items() if v})
         if own.get("type"):
+            self._check_namespaces(req.app_id or "", named)
             return given
-        message = whatsapp_message(template, req.parameters or {}, "message.parameters")
-        sealed = sealed_template(message)
+        wa_object = self.whatsapp_template(
+            req.app_id or "", template, req.parameters or {}, "message.parameters", named
+        )
         if isinstance(own.get("identity_key_hash"), str):
-            sealed["identity_key_hash"] = own["identity_key_hash"]
-        return {**given, "wa": sealed}
+            wa_object["identity_key_hash"] = own["identity_key_hash"]
+        return {**given, "wa": wa_object}
 
-    def _check_namespaces(self, app_id: str, named: dict[str, object]) -> None:
+    def whatsapp_template(
+        self,
+        app_id: str,
+        template: Template,
+        values: Mapping[str, object],
+        field: str,
+        named: Mapping[str, object] | None = None,
+    ) -> dict[str, Any]:
+        """The `wa` object of a send of WhatsApp `template` filled from `values` (named by `field`) for
+        `decode_whatsapp`, once every namespace `named` (where → namespace) and the template's own are
+        the app's (7722). The WhatsApp REST API's TEMPLATE (templateId, substitutions) can call it too."""
+        self._check_namespaces(
+            app_id,
+            {**(named or {}), f"the template {template.id!r}'s namespace": template.whatsapp.namespace},
+        )
+        return sealed_template(whatsapp_message(template, values, field))
+
+    def _check_namespaces(self, app_id: str, named: Mapping[str, object]) -> None:
         app = self.apps.find(app_id)
         if app is None or app.whatsapp is None:
             return  # a sandbox app stands for no WhatsApp account: there is nothing to compare
         for where, namespace in named.items():
-            if namespace != app.whatsapp.namespace:
+            if namespace and namespace != app.whatsapp.namespace:
                 raise NamespaceMismatch(
                     f"{where} {namespace!r} is not the namespace of app {app_id!r}'s WhatsApp account"
                 )

@@ -189,11 +189,6 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
         super().__init__(apps, delay_ms, factory)
         self.store = store
 
-    async def start(self, inbox: Inbox) -> None:
-        # build_connectors does not hand this connector the store yet; the runtime's inbox holds it.
-        if self.store is None:
-            self.store = getattr(inbox, "store", None)
-
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         refused = await self._outside_window(batch)
         if not refused:

@@ -1,5 +1,5 @@
-"""Apps (CONTRACT.md "Apps"): what Webex Connect calls an app asset — a mobile or web app, later a
-Facebook page, a WhatsApp number. Requests of app channels name one by `appid`; each belongs to one
+"""Apps (CONTRACT.md "Apps"): what Webex Connect calls an app asset — a mobile or web app, a Facebook
+page, a WhatsApp number. Requests of app channels name one by `appid`; each belongs to one
 service and has one provider block per thing it can reach (a platform without one is served by the
 sandbox).
 

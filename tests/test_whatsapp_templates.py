@@ -25,6 +25,7 @@ from tidings.templates import Template, whatsapp_message
 
 WA_APP, SANDBOX_APP, NAMESPACE = "wa-templates", "sandbox-templates", "c8ae5f90_307a_ca4c_b8f6_d1e2a2573574"
 APP_SECRET, VERIFY_TOKEN = "wa-templates-app-secret-7181", "wa-templates-verify-8191"
+ADMIN_TOKEN = "wa-templates-admin-token-9201"
 
 TEMPLATES = f"""
 [[templates]]
@@ -142,12 +143,13 @@ namespace = "{NAMESPACE}"
 base_url = "{graph.base_url}"
 ca_file = "graph-ca.pem"
 """
-    s = TidingsServer(workdir, config_text(receiver) + TEMPLATES + apps).start()
+    admin = f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n'
+    s = TidingsServer(workdir, admin + config_text(receiver) + TEMPLATES + apps).start()
     yield s
     code = s.stop()
     s.close()
     assert code == 0, s.output()
-    SECRETS.extend([graph.wa_token, APP_SECRET, VERIFY_TOKEN])
+    SECRETS.extend([graph.wa_token, APP_SECRET, VERIFY_TOKEN, ADMIN_TOKEN])
     assert_no_secrets(s)
 
 
@@ -323,6 +325,13 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
             "message.parameters.banner.link",
             marks=NEEDS_CATALOGUE,
         ),
+        (
+            template_send(
+                "447700900338", {"template": "welcome", "parameters": {"name": {"a": 1}, "shop": "x"}}
+            ),
+            "7004",
+            "message.parameters.name must be a string or a number",
+        ),
         (template_send("447700900334", {"template": "nope", "parameters": {}}), "7004", "message.template"),
         (
             template_send("447700900335", WELCOME, wa={"namespace": "not_this_accounts"}),
@@ -350,6 +359,7 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
         "missing-text",
         "missing-media",
         "bad-media",
+        "not-text",
         "unknown",
         "wa-namespace",
         "entry-namespace",
@@ -362,6 +372,39 @@ def test_template_refusals(
     answer = refused(server, body)
     assert answer["code"] == code and named in answer["description"], answer
     assert meta.received(body["destination"][0]["waid"][0]) == []
+
+
+def test_the_admin_api_takes_whatsapp_templates_and_refuses_a_bad_layout(server: TidingsServer) -> None:
+    def admin(method: str, path: str, body: Any = None) -> Any:
+        auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        return server.client.request(method, f"/admin/v1/{path}", json=body, headers=auth)
+
+    bad = {
+        "id": "promo",
+        "service": "alpha",
+        "channel": "whatsapp",
+        "components": [{"type": "header", "format": "image"}, {"type": "button", "parameters": ["x"]}],
+    }
+    answer = admin("POST", "templates", bad)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["problems"] == [
+        "components[0].parameters: the image header needs its parameter (the media)",
+        "components[1].sub_type: must be one of url, quick_reply, copy_code",
+        "components[1].index: must be given: the button's position, from 0",
+    ]
+    good = {"id": "promo", "service": "alpha", "channel": "whatsapp", "text": "{{code}} off today"}
+    assert admin("POST", "templates", good).status_code == 201
+    try:
+        body = template_send(
+            "447700900315", {"template": "promo", "parameters": {"code": "10%"}}, SANDBOX_APP
+        )
+        transid = accepted(server, body, "")
+        wa = server.message(transid, KEY_A)["content"]["wa"]
+        assert wa["template"]["components"] == [
+            {"type": "body", "parameters": [{"type": "text", "text": "10%"}]}
+        ]
+    finally:
+        assert admin("DELETE", "templates/svc-a/whatsapp/promo").status_code == 204
 
 
 BAD_LAYOUT = """

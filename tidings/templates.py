@@ -119,10 +119,10 @@ def whatsapp_message(template: Template, values: Mapping[str, object], field: st
 
 def _component(part: LayoutPart, values: Mapping[str, object], field: str) -> TemplateComponent:
     if part.type == "header" and part.format != "text":
-        kind = part.format
-        made = [TemplateParameter(kind, media=template_media(_value(values, n, field), kind, f"{field}.{n}"))
-                for n in part.parameters]  # fmt: skip
-        return TemplateComponent("header", made)
+        media = [
+            template_media(_value(values, n, field), part.format, f"{field}.{n}") for n in part.parameters
+        ]
+        return TemplateComponent("header", [TemplateParameter(part.format, media=m) for m in media])
     kind = BUTTON_PARAMETER.get(part.sub_type, "text") if part.type == "button" else "text"
     made = [
         TemplateParameter(kind, text=_text(_value(values, n, field), f"{field}.{n}")) for n in part.parameters

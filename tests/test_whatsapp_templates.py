@@ -189,13 +189,6 @@ def graph_body(meta: GraphThread, number: str, timeout: float = 10.0) -> dict[st
     return got[0].body
 
 
-# The runtime's registry gets a WhatsApp entry's name, language, namespace and components once
-# tidings/catalogue.py builds its templates with `Template.from_config` (asked of the lead); until then
-# it passes the id, service, channel and text only, and the entry gets the defaults.
-NEEDS_CATALOGUE = pytest.mark.xfail(
-    strict=True, reason="catalogue.templates() must build Template.from_config(t) to pass the layout on"
-)
-
 WELCOME = {"template": "welcome", "parameters": {"name": "Ada", "shop": "Tidings & Co"}}
 
 
@@ -268,7 +261,6 @@ def test_a_wa_message_of_its_own_wins_over_the_template(server: TidingsServer, r
     assert server.message(transid, KEY_A)["content"]["wa"] == own
 
 
-@NEEDS_CATALOGUE
 def test_a_layout_with_header_body_and_buttons_reaches_the_cloud_api(
     server: TidingsServer, meta: GraphThread, receiver: Receiver
 ) -> None:
@@ -314,7 +306,6 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
             ),
             "7003",
             "message.parameters.banner",
-            marks=NEEDS_CATALOGUE,
         ),
         pytest.param(
             template_send(
@@ -323,7 +314,6 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
             ),
             "7004",
             "message.parameters.banner.link",
-            marks=NEEDS_CATALOGUE,
         ),
         (
             template_send(
@@ -334,6 +324,11 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
         ),
         (template_send("447700900334", {"template": "nope", "parameters": {}}), "7004", "message.template"),
         (
+            template_send("447700900339", {**WELCOME, "namespace": "not_this_accounts"}),
+            "7722",
+            "message.namespace 'not_this_accounts'",
+        ),
+        (
             template_send("447700900335", WELCOME, wa={"namespace": "not_this_accounts"}),
             "7722",
             "channels.OTT-Messaging.wa.namespace 'not_this_accounts'",
@@ -342,7 +337,6 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
             template_send("447700900336", {"template": "elsewhere"}),
             "7722",
             "another_accounts_namespace",
-            marks=NEEDS_CATALOGUE,
         ),
         (
             # A template object from the client, past the registry: refused whatever it claims.
@@ -361,6 +355,7 @@ def test_the_layout_gives_metas_shape_without_a_server() -> None:
         "bad-media",
         "not-text",
         "unknown",
+        "message-namespace",
         "wa-namespace",
         "entry-namespace",
         "forged",

@@ -93,7 +93,7 @@ class Snapshot:
         return [Service.from_config(s) for s in self.config.services]
 
     def templates(self) -> list[Template]:
-        return [Template(t.id, t.service, t.channel, t.text) for t in self.config.templates]
+        return [Template.from_config(t) for t in self.config.templates]
 
     def groups(self) -> list[Group]:
         return [Group(g.id, g.service, g.kind, g.caps) for g in self.config.groups]

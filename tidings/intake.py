@@ -190,9 +190,9 @@ class Intake:
         the template's entry) must be the app's (7722)."""
         wa = given.get("wa")
         own: dict[str, Any] = wa if isinstance(wa, dict) else {}
-        # `message.namespace` once the v1 schema carries it; `wa.namespace` beside identity_key_hash.
+        # `message.namespace`, and `wa.namespace` beside identity_key_hash.
         named = {
-            "message.namespace": getattr(req, "namespace", None),
+            "message.namespace": req.namespace,
             "channels.OTT-Messaging.wa.namespace": own.get("namespace"),
         }
         if own.get("type"):

@@ -52,6 +52,7 @@ class TemplateRef(msgspec.Struct):
     parameters: dict[str, Any] | None = None
     policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
     smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
+    namespace: str | None = None  # a WhatsApp template's namespace: it must be the app's (else 7722)
 
 
 class SmartLinkRef(msgspec.Struct):
@@ -102,6 +103,7 @@ class V1Request:
     policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
     smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
     app_id: str | None = None  # the request's appid: required by app channels (intake checks whose it is)
+    namespace: str | None = None  # message.namespace, for WhatsApp templates
 
 
 def decode(body: bytes) -> V1Request:
@@ -168,6 +170,7 @@ def _check(b: Body) -> V1Request:
         policy=policy,
         smartlinks=smartlinks,
         app_id=app_id or None,
+        namespace=b.message.namespace if b.message is not None else None,
     )
 
 

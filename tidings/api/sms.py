@@ -46,7 +46,7 @@ async def send_sms(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         service = authenticate_sms(request.headers, runtime.services)
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         body = await read_json(request, runtime.config.server.max_body_bytes)
         req = sms_api.decode(body, service.senderids)
 
@@ -65,7 +65,8 @@ async def send_sms(request: Request) -> Response:
     return Response(text, 202, headers, media_type="application/json")
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
+    """The request's `Idempotency-Key` (the SMS and WhatsApp APIs share the rule and the keys)."""
     key = request.headers.get("idempotency-key")
     if key is None:
         return None

@@ -16,9 +16,9 @@ from starlette.responses import Response
 from tidings.api.auth import authenticate_sms
 from tidings.api.body import read_json
 from tidings.api.responses import json_response, plain_error
-from tidings.api.sms import sms_error
+from tidings.api.sms import idempotency_key, sms_error
 from tidings.clock import iso
-from tidings.errors import ApiError, InternalError, InvalidJson, InvalidParameter
+from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
 from tidings.schema import whatsapp_api
 from tidings.specs.whatsapp import WHATSAPP
@@ -33,7 +33,7 @@ async def send_whatsapp(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     try:
         service = authenticate_sms(request.headers, runtime.services)
-        key = _idempotency_key(request)
+        key = idempotency_key(request)
         body = await read_json(request, runtime.config.server.max_body_bytes)
         req = whatsapp_api.decode(body)
 
@@ -55,18 +55,6 @@ async def send_whatsapp(request: Request) -> Response:
         return sms_error(InternalError())
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return Response(text, 202, headers, media_type="application/json")
-
-
-def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is None:
-        return None
-    key = key.strip()
-    if not key or len(key) > whatsapp_api.IDEMPOTENCY_KEY_MAX:
-        raise InvalidParameter(
-            f"must be 1 to {whatsapp_api.IDEMPOTENCY_KEY_MAX} characters", field="Idempotency-Key"
-        )
-    return key
 
 
 async def get_whatsapp(request: Request) -> Response:

@@ -26,7 +26,6 @@ from tidings.schema.whatsapp import MEDIA_TYPES, WhatsAppContent, decode_whatsap
 from tidings.templates import render
 from tidings.urls import is_http_url
 
-IDEMPOTENCY_KEY_MAX = 64
 QUICK_REPLIES_MAX = 3
 CONTENT_TYPES = ("TEXT", "AUDIO", "IMAGE", "VIDEO", "DOCUMENT", "STICKER", "LOCATION", "CONTACTS", "TEMPLATE")
 HEADER_TYPES = ("IMAGE", "VIDEO", "DOCUMENT", "TEXT")

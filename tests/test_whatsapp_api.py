@@ -58,6 +58,14 @@ verify_token = "{VERIFY_TOKEN}"
 base_url = "{graph.base_url}"
 ca_file = "graph-ca.pem"
 enforce_window = false  # sends to users who never wrote (tests/test_whatsapp_window.py has the rule)
+
+[[templates]]
+id = "shipped"
+service = "alpha"
+channel = "whatsapp"
+name = "order_shipped"
+language = "en_GB"
+text = "Hi {{{{name}}}}, order {{{{order}}}} has shipped"
 """
     s = TidingsServer(workdir, config_text(receiver) + apps).start()
     yield s
@@ -268,7 +276,8 @@ def test_idempotency_key_replays_the_answer_and_sends_nothing_new(
         ({"from": SANDBOX, "to": "+447700900123", "contentType": "TEXT"}, "7003", "content"),
         (text(to="12"), "7004", "to"),
         (text(contentType="MMS"), "7004", "contentType"),
-        (text(contentType="TEMPLATE", templateId="t1"), "7004", "contentType"),
+        (text(contentType="TEMPLATE", templateId="t1"), "7004", "templateId"),
+        (text(contentType="TEMPLATE"), "7003", "templateId"),
         (text(**{"from": "nobody"}), "7104", "from"),
         (text(**{"from": BETA_APP}), "7104", "from"),
         (
@@ -355,3 +364,34 @@ def test_get_is_404_for_another_service_or_unknown_or_an_sms(wa_server: TidingsS
         headers={"key": KEY_A},
     )
     assert get(wa_server, sms.json()["messageId"]).status_code == 404
+
+
+def test_a_template_goes_to_the_cloud_api_from_the_registry(wa_server: TidingsServer, meta: GraphThread):
+    body = {
+        "from": CLOUD,
+        "to": "+447700900209",
+        "contentType": "template",
+        "templateId": "shipped",
+        "substitutions": [{"name": "Ada"}, {"order": "A-17"}],
+    }
+    message_id = accepted(wa_server, body)
+    assert cloud_body(meta, "447700900209") == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "447700900209",
+        "type": "template",
+        "template": {
+            "name": "order_shipped",
+            "language": {"code": "en_GB"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": "Ada"}, {"type": "text", "text": "A-17"}],
+                }
+            ],
+        },
+    }
+    assert get(wa_server, message_id).json()["contentType"] == "TEMPLATE"
+    missing = post(wa_server, {**body, "substitutions": {"name": "Ada"}})
+    assert (missing.status_code, missing.json()["code"]) == (400, "7003"), missing.text
+    assert "order" in missing.text

@@ -17,7 +17,7 @@ from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.common import ChannelContent
 from tidings.schema.sms_api import SmsItem, SmsRequest
 from tidings.schema.v1 import V1Request
-from tidings.schema.whatsapp import NamespaceMismatch, sealed_template
+from tidings.schema.whatsapp import NamespaceMismatch, WhatsAppContent, decode_whatsapp, sealed_template
 from tidings.schema.whatsapp_api import WhatsAppRequest
 from tidings.services import Service
 from tidings.specs import spec as find_spec
@@ -320,6 +320,7 @@ class Intake:
         if (earlier := await self._earlier(service, idempotency_key)) is not None:
             return earlier, True
         app = self._whatsapp_sender(service, req.sender)
+        content = req.content or self._rest_template(service, app, req)
         if not await self.limiter.take(service.id, service.tps, 1):
             raise RateLimited()
         (transid,) = ids.new_ids(1)
@@ -331,7 +332,7 @@ class Intake:
             channel=WHATSAPP.name,
             address=req.to,
             address_type="msisdn",
-            content=msgspec.json.encode(WhatsAppMessage(appid=app.id, wa=req.content)),
+            content=msgspec.json.encode(WhatsAppMessage(appid=app.id, wa=content)),
             parts=1,
             correlationid=req.correlationid,
             callback_data=req.callback_data,
@@ -341,6 +342,15 @@ class Intake:
             created_at=now,
         )
         return await self._commit(service, idempotency_key, body, now, [message], [])
+
+    def _rest_template(self, service: Service, app: App, req: WhatsAppRequest) -> WhatsAppContent:
+        """The REST API's TEMPLATE: the service's `[[templates]]` entry `templateId` filled from the
+        substitutions, checked as a v1 template send is."""
+        template = self.templates.find(service.id, WHATSAPP.name, req.template_id or "")
+        if template is None:
+            raise InvalidParameter(f"no WhatsApp template {req.template_id!r}", field="templateId")
+        wa = self.whatsapp_template(app.id, template, req.substitutions, "substitutions")
+        return decode_whatsapp(msgspec.json.encode(wa), "substitutions")
 
     def _whatsapp_sender(self, service: Service, sender: str) -> App:
         """The app a REST `from` names: one of this service's apps serving WhatsApp, by its id or by

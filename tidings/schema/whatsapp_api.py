@@ -11,11 +11,13 @@ Choices where the SDKs leave room:
   the header of a TEXT message with quick replies; without quick replies WhatsApp has nowhere to put it.
 - `substitutions` (an object, or an array of one-key objects as the SDKs send for media) fill
   `{{name}}` in `content` and `caption`; a placeholder with no value is left as written.
-- TEMPLATE is refused (7004 naming contentType) until WhatsApp templates have their registry.
+- TEMPLATE names a `[[templates]]` entry of channel whatsapp by `templateId`, filled from `substitutions`;
+  intake builds the Cloud API template from the registry (7004 naming templateId when the service has no
+  such template, 7003 naming substitutions.<name> for a missing value, 7722 for a foreign namespace).
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
@@ -122,10 +124,12 @@ _decoder = msgspec.json.Decoder(Body)
 class WhatsAppRequest:
     sender: str  # `from`: an app id or a WhatsApp number's phone_number_id; intake resolves it
     to: str  # E.164 with '+'
-    content: WhatsAppContent
+    content: WhatsAppContent | None  # None for TEMPLATE: intake builds it from the template registry
     correlationid: str | None
     callback_url: str | None
     callback_data: str | None
+    template_id: str | None = None  # TEMPLATE's templateId
+    substitutions: dict[str, Scalar | None] = field(default_factory=dict)
 
 
 def decode(raw: bytes) -> WhatsAppRequest:
@@ -144,11 +148,18 @@ def decode(raw: bytes) -> WhatsAppRequest:
     if body.callbackUrl and not is_http_url(body.callbackUrl):
         raise InvalidParameter("must be an http:// or https:// URL", field="callbackUrl")
     subs = _substitutions(body.substitutions)
-    wa = wa_object(body, kind, subs)
-    try:
-        content = decode_whatsapp(msgspec.json.encode(wa), "wa")
-    except ApiError as exc:
-        raise relabel(exc, kind) from None
+    template_id = None
+    content: WhatsAppContent | None = None
+    if kind == "template":
+        template_id = (body.templateId or "").strip()
+        if not template_id:
+            raise MandatoryMissing("templateId is required for TEMPLATE", field="templateId")
+    else:
+        wa = wa_object(body, kind, subs)
+        try:
+            content = decode_whatsapp(msgspec.json.encode(wa), "wa")
+        except ApiError as exc:
+            raise relabel(exc, kind) from None
     return WhatsAppRequest(
         sender=str(body.from_),
         to=to,
@@ -156,6 +167,8 @@ def decode(raw: bytes) -> WhatsAppRequest:
         correlationid=body.correlationId,
         callback_url=body.callbackUrl or None,
         callback_data=body.callbackData,
+        template_id=template_id,
+        substitutions=subs,
     )
 
 
@@ -165,11 +178,6 @@ def _content_type(value: str | None) -> str:
         raise MandatoryMissing("contentType is required", field="contentType")
     if kind not in CONTENT_TYPES:
         raise InvalidParameter(f"must be one of {', '.join(CONTENT_TYPES)}", field="contentType")
-    if kind == "TEMPLATE":
-        raise InvalidParameter(
-            "TEMPLATE is not available yet: WhatsApp templates need the template registry",
-            field="contentType",
-        )
     return kind.lower()
 
 

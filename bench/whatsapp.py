@@ -175,6 +175,7 @@ async def serve_standin(control_port: int, webhook_url: str, batch: int) -> None
         )
 
     async def reset(_: web.Request) -> web.Response:
+        graph.per_recipient = {}
         return web.json_response({})
 
     app = web.Application()
@@ -306,7 +307,10 @@ class Stack:
             conn = http.client.HTTPConnection(HOST, self.control_port, timeout=30)
             try:
                 conn.request("POST", "/reset", b"")
-                conn.getresponse().read()
+                answer = conn.getresponse()
+                answer.read()
+                if answer.status != 200:
+                    raise Died(f"POST /reset at the stand-in: HTTP {answer.status}")
             finally:
                 conn.close()
 

@@ -7,7 +7,6 @@ Meta's words kept with the message; a throttled send is tried again."""
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, config_text, unique_path
 from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import MS_SCRIPTED, WA_SCRIPTED, GraphStandIn, Received, Scripted, error_body
+from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tests.test_messenger_request import SEED_REQUESTS
@@ -59,11 +59,10 @@ class GraphThread:
     """The Graph stand-in on a background thread's event loop, for a sync test beside a server."""
 
     def __init__(self) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="graph-standin", daemon=True)
+        self._loop = LoopThread("graph-standin")
 
     def __enter__(self) -> "GraphThread":
-        self._thread.start()
+        self._loop.start()
 
         async def start() -> GraphStandIn:
             errors = {
@@ -89,18 +88,13 @@ class GraphThread:
         try:
             self.run(self.graph.stop())
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(10)
-            self._loop.close()
+            self._loop.stop()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._loop.run(coro, timeout)
 
     def call(self, fn: Callable[[], T]) -> T:
-        async def inside() -> T:
-            return fn()
-
-        return self.run(inside())
+        return self._loop.call(fn)
 
     def received(self, recipient: str) -> list[Received]:
         def pick() -> list[Received]:

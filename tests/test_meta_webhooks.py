@@ -8,7 +8,6 @@ Webhooks are posted as Meta posts them, signed, by the Graph stand-in's simulato
 """
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.standins.graph import (
     wa_inbound,
     wa_status,
 )
+from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 from tidings.api.webhooks import WAIT_FOR_SEND_S
@@ -47,8 +47,7 @@ class GraphThread:
     """The Graph stand-in on an event loop of its own thread, so a sync test can aim a server at it."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.loop = LoopThread("graph-standin")
         self.graph = GraphStandIn()
         # Meta's side of a real run: each accepted send followed at once by its signed status webhooks
         # (aimed at the server once its URL is known), racing the connector's record of the send.
@@ -59,20 +58,20 @@ class GraphThread:
         )
 
     def start(self) -> "GraphThread":
-        self.thread.start()
+        self.loop.start()
         self.call(self.graph.start)
         self.call(self.auto.start)
         return self
 
     def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(15)
+        return self.loop.run(fn(), 15)
 
     def stop(self) -> None:
-        self.call(self.graph.stop)
-        self.call(self.auto.stop)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        try:
+            self.call(self.graph.stop)
+            self.call(self.auto.stop)
+        finally:
+            self.loop.stop()
 
 
 def meta_toml(receiver: Receiver, graph: GraphStandIn, auto: GraphStandIn) -> str:

@@ -8,7 +8,6 @@ time, a template exempt, and `enforce_window = false` leaving the rule to Meta.
 """
 
 import asyncio
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from tests.conftest import KEY_A, config_text, unique_path
 from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import GraphStandIn, deliver, wa_inbound
 from tests.support.backends import Backend, backend
+from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tidings.apps import App, AppRegistry
@@ -44,12 +44,11 @@ class GraphThread:
     """The Graph stand-in on its own thread's event loop, so a sync test can aim a server at it."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.loop = LoopThread("graph-standin")
         self.graph = GraphStandIn()
 
     def __enter__(self) -> "GraphThread":
-        self.thread.start()
+        self.loop.start()
         self.call(self.graph.start)
         return self
 
@@ -57,12 +56,10 @@ class GraphThread:
         try:
             self.call(self.graph.stop)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
+            self.loop.stop()
 
     def call(self, fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(15)
+        return self.loop.run(fn(), 15)
 
     def sent_to(self, number: str) -> int:
         async def count() -> int:

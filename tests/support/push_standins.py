@@ -14,7 +14,6 @@ a request half-way through being recorded.
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.standins.apns import ApnsStandIn
 from tests.standins.fcm import Answer, FcmStandIn
 from tests.standins.webpush import WebPushService, write_vapid_key
 from tests.standins.wns import WnsStandIn
+from tests.support.loop_thread import LoopThread
 
 T = TypeVar("T")
 
@@ -58,8 +58,7 @@ class PushStandIns:
     def __init__(self, workdir: Path, *, record: bool = True) -> None:
         self.workdir = workdir
         self.record = record  # False for a benchmark: the FCM stand-in then keeps no request
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="push-standins", daemon=True)
+        self._loop = LoopThread("push-standins")
         self._started = False
         self.vapid_public_key = ""
         self._auth_secrets: list[str] = []  # the browsers' (a subscription's keys.auth)
@@ -67,7 +66,7 @@ class PushStandIns:
     # -- lifecycle -------------------------------------------------------------------------------------
 
     def start(self) -> "PushStandIns":
-        self._thread.start()
+        self._loop.start()
         self._started = True
         try:
             self.run(self._start(), START_TIMEOUT_S)
@@ -83,27 +82,13 @@ class PushStandIns:
         try:
             self.run(self._stop(), STOP_TIMEOUT_S)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(STOP_TIMEOUT_S)
+            self._loop.stop()
 
     def __enter__(self) -> "PushStandIns":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-            leftover = asyncio.all_tasks(self._loop)
-            for task in leftover:
-                task.cancel()
-            if leftover:
-                self._loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
-            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
-        finally:
-            self._loop.close()
 
     async def _start(self) -> None:
         # Made on the loop that serves them: their events and tasks belong to it.
@@ -131,15 +116,11 @@ class PushStandIns:
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 10.0) -> T:
         """Run a coroutine on the stand-ins' loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+        return self._loop.run(coro, timeout)
 
     def call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Call `fn` on the stand-ins' loop (between two requests) and return what it returns."""
-
-        async def inside() -> T:
-            return fn()
-
-        return self.run(inside(), timeout)
+        return self._loop.call(fn, timeout)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         """Until `predicate` (called on the loop) holds; AssertionError when `timeout` runs out."""

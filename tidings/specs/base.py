@@ -8,12 +8,15 @@ the first message expires.
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from tidings.schema.common import Addressing
 from tidings.statuses import DELIVERED, Outcome
+
+if TYPE_CHECKING:  # the v2 seam imports services, whose config imports the channels, which import specs
+    from tidings.schema.v2_channel import V2Channel
 
 SANDBOX_DIGITS = 4  # CONTRACT.md "Sandbox": the address's last four digits name the failure
 
@@ -38,6 +41,8 @@ class ChannelSpec:
     # A failure's notification carries the provider's own words in `additionalInfo` (Meta's error text
     # for WhatsApp and Messenger, as Webex Connect does).
     explains_failures: bool = False
+    # How a v2 request (`POST /v2/messages`) reaches this channel; None when v2 does not serve it.
+    v2: "V2Channel | None" = None
     _decoder: Any = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -25,7 +25,7 @@ def test_every_spec_is_complete() -> None:
     for spec in specs.SPECS:
         assert spec.expired.status is Status.EXPIRED
         assert spec.platform_failure.code in spec.failures
-        assert spec.request.name == spec.name
+        assert spec.request is None or spec.request.name == spec.name
         assert specs.spec(spec.name) is spec
 
 
@@ -124,3 +124,8 @@ def test_both_apis_take_the_same_senders(sender: str, senders: tuple[str, ...], 
         except InvalidParameter:
             outcomes.append(False)
     assert outcomes == [allowed, allowed]
+
+
+def test_a_spec_that_neither_v1_nor_v2_serves_fails_when_declared() -> None:
+    with pytest.raises(ValueError, match="neither v1 nor v2"):
+        ChannelSpec("sms", None, SmsContent, "text", SMS_FAILURES, expired_code="7208", platform_code="7202")

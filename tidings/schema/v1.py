@@ -13,7 +13,7 @@ import msgspec
 from tidings.errors import InvalidJson, InvalidParameter, MandatoryMissing, TooManyDestinations
 from tidings.schema import common
 from tidings.schema.common import Addressing, decode_error_detail, required
-from tidings.specs import by_delivery_channel, names
+from tidings.specs import SPECS, by_delivery_channel
 
 MAX_DESTINATIONS = 1000
 
@@ -132,9 +132,10 @@ def _check(b: Body) -> V1Request:
     required(b.deliverychannel, "deliverychannel")
     assert b.deliverychannel is not None
     spec = by_delivery_channel(b.deliverychannel)
-    if spec is None:
+    if spec is None or spec.request is None:  # a channel only v2 serves (email, RCS) is not v1's
+        supported = ", ".join(s.name for s in SPECS if s.request is not None)
         raise InvalidParameter(
-            f"deliverychannel {b.deliverychannel!r} is not supported (supported: {', '.join(names())})"
+            f"deliverychannel {b.deliverychannel!r} is not supported (supported: {supported})"
         )
     channel = spec.request
     app_id = None if b.appid is None else str(b.appid).strip()

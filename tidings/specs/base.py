@@ -25,7 +25,9 @@ SANDBOX_DIGITS = 4  # CONTRACT.md "Sandbox": the address's last four digits name
 class ChannelSpec:
     # As stored with a message, named by `[routes]` and templates, and as notifications' deliveryChannel.
     name: str
-    request: Addressing  # the v1 channel object: its destination key, address check and content decoder
+    # The v1 channel object (its destination keys, address check and content decoder); None for a
+    # channel v1 does not serve (email, RCS: v1 answers 7004 "not supported" for them).
+    request: Addressing | None
     content_type: type[msgspec.Struct]  # what is stored with a message and what its connector receives
     category: str  # the contact-policy category its consents and caps are kept under
     failures: Mapping[str, Outcome]  # the documented failure codes (the sandbox ends an address in them)
@@ -47,7 +49,9 @@ class ChannelSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_decoder", msgspec.json.Decoder(self.content_type))
-        if self.request.name != self.name:
+        if self.request is None and self.v2 is None:
+            raise ValueError(f"channel {self.name}: neither v1 nor v2 serves it")
+        if self.request is not None and self.request.name != self.name:
             raise ValueError(f"channel {self.name}: its request object is for {self.request.name}")
         for code in (self.expired_code, self.platform_code):
             if code not in self.failures:
@@ -68,7 +72,10 @@ class ChannelSpec:
 
     @property
     def destination_key(self) -> str:
-        return self.request.address_keys[0]
+        if self.request is not None:
+            return self.request.address_keys[0]
+        assert self.v2 is not None  # __post_init__: v1 or v2 serves every channel
+        return self.v2.address_keys[0]
 
     @property
     def inbound_label(self) -> str:

@@ -17,6 +17,7 @@ class Status(Enum):
     UNDELIVERED = ("Un-Delivered", True)
     FAILED = ("Failed", True)
     EXPIRED = ("Expired", True)
+    BOUNCE = ("Bounce", True)  # email: the relay refused the address (5xx) or a DSN said it failed
     CLICKED = ("Clicked", False)  # only ever a notification: the message keeps its delivery status
 
     def __init__(self, word: str, final: bool) -> None:

@@ -181,9 +181,11 @@ class Dispatcher:
         skipped: set[str] = set()
         for (service_id, channel), messages in groups.items():
             found = await self.store.gone_addresses(service_id, channel, [m.address for m in messages])
+            spec = channel_spec(channel)
             for m in messages:
                 if (gone := found.get(m.address)) is not None:
-                    update = self._change(m, Outcome(Status.FAILED, gone.code, gone.description), now)
+                    first = Outcome(Status.FAILED, gone.code, gone.description)
+                    update = self._change(m, spec.gone_outcome(first), now)
                     update.error = "the address is gone: a provider said so earlier"
                     updates.append(update)
                     skipped.add(m.transid)
@@ -287,8 +289,10 @@ class Dispatcher:
             # which reports an operator's verdict on a message that went out), with its code.
             spec = find_spec(m.channel)
             known = spec.failures.get(exc.code) if spec is not None else None
-            if known is not None and known.status is Status.EXPIRED:
-                outcome = known  # the provider would not take it any more: its expiry had passed
+            if known is not None and known.status in (Status.EXPIRED, Status.BOUNCE):
+                # The provider would not take it any more (its expiry had passed), or the address
+                # bounced: the documented status says more than Failed.
+                outcome = known
             else:
                 outcome = Outcome(Status.FAILED, exc.code, known.description if known else exc.description)
         spec = channel_spec(m.channel)

@@ -26,6 +26,9 @@ class V2Parts:
     options: Mapping[str, Any]  # `options`, as a JSON object ({} when absent)
     extra: Mapping[str, Any]  # the top-level fields the envelope does not read itself (cc, bcc, …)
     public_url: str  # `[server] public_url`, without a trailing slash: where tracking links point
+    # How many addresses the request has (over all of `to[]`): email calls a request with more than one
+    # a bulk send, and gives its messages List-Unsubscribe headers (RFC 8058).
+    addresses: int = 1
 
 
 @dataclass(frozen=True, slots=True)

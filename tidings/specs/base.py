@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from tidings.schema.common import Addressing
-from tidings.statuses import DELIVERED, Outcome
+from tidings.statuses import DELIVERED, Outcome, Status
 
 if TYPE_CHECKING:  # the v2 seam imports services, whose config imports the channels, which import specs
     from tidings.schema.v2_channel import V2Channel
@@ -40,6 +40,9 @@ class ChannelSpec:
     # Addresses a provider said are gone (FailureKind.GONE) are remembered per service, and messages to
     # them fail at once with the code they failed with (`Store.gone_addresses`).
     remembers_gone: bool = False
+    # What a message to a remembered gone address fails with, when the channel documents a code for it
+    # (email: 7240, previously bounced); when empty, the outcome the address first failed with.
+    gone_code: str = ""
     # A failure's notification carries the provider's own words in `additionalInfo` (Meta's error text
     # for WhatsApp and Messenger, as Webex Connect does).
     explains_failures: bool = False
@@ -53,7 +56,7 @@ class ChannelSpec:
             raise ValueError(f"channel {self.name}: neither v1 nor v2 serves it")
         if self.request is not None and self.request.name != self.name:
             raise ValueError(f"channel {self.name}: its request object is for {self.request.name}")
-        for code in (self.expired_code, self.platform_code):
+        for code in (self.expired_code, self.platform_code, *([self.gone_code] if self.gone_code else [])):
             if code not in self.failures:
                 raise ValueError(f"channel {self.name}: code {code} is not among its documented failures")
 
@@ -69,6 +72,13 @@ class ChannelSpec:
     @property
     def platform_failure(self) -> Outcome:
         return self.failures[self.platform_code]
+
+    def gone_outcome(self, first: Outcome) -> Outcome:
+        """What a message to an address remembered as gone fails with, given what the address first
+        failed with: the channel's documented code for it, else that first failure (as Failed)."""
+        if self.gone_code:
+            return self.failures[self.gone_code]
+        return Outcome(Status.FAILED, first.code, first.description)
 
     @property
     def destination_key(self) -> str:

@@ -1,9 +1,8 @@
 """Firebase Cloud Messaging, HTTP v1 API: Android devices, and iOS/web devices registered with FCM tokens.
 
-Auth is the OAuth2 JWT-bearer grant (RFC 7523) with the app's Google service-account key: an RS256
-assertion posted to the key file's `token_uri` buys an access token for about an hour. It is cached,
-refreshed about five minutes before it runs out by one request however many sends are waiting, and
-refreshed once more when `messages:send` answers 401 (Google may revoke a token early).
+Auth is the OAuth2 JWT-bearer grant with the app's Google service-account key (tidings.channels.
+google_auth, shared with RCS): the access token is cached, refreshed about five minutes before it runs
+out, and refreshed once more when `messages:send` answers 401 (Google may revoke a token early).
 
 One notification is one `POST {base_url}/v1/projects/{project_id}/messages:send`; the service's message
 `name` is returned as the id. The transport is tidings.channels.push.http: aiohttp over HTTP/1.1
@@ -13,25 +12,24 @@ Errors are read from `error.details[].errorCode` (an `FcmError`), not from the g
 coarser (UNREGISTERED comes as NOT_FOUND).
 """
 
-import asyncio
-import email.utils
 import logging
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import aiohttp
-import jwt
 import msgspec
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from tidings.channels.base import FailureKind, SendError
+from tidings.channels.google_auth import (
+    GoogleTokens,
+    TokenCodes,
+    is_base_url,
+    load_service_account,
+    transport_error,
+)
+from tidings.channels.google_auth import retry_after as _retry_after
 from tidings.channels.push.http import Answer, open_session, post
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import FcmSettings
@@ -50,13 +48,8 @@ from tidings.specs import push_codes as codes
 log = logging.getLogger(__name__)
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
-GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 MAX_PAYLOAD = 4096  # bytes FCM accepts for one message to a token
 FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
-_ASSERTION_LIFETIME = 3600  # the longest Google accepts
-_REFRESH_MARGIN = 300.0  # fetch the next token this long before the current one runs out
-_USABLE_MARGIN = 30.0  # stop sending with a token this long before it runs out (clock skew, transit)
-_REFRESH_RETRY = 5.0  # after a failed early refresh, while the current token still works
 _QUOTA_BACKOFF = 60.0  # FCM asks for at least a minute when it gives no Retry-After
 _CONNECT_TIMEOUT = 5.0
 _DEADLINE = 10.0  # a whole request, however slowly the answer trickles in
@@ -74,65 +67,12 @@ _AUTH_CODES = _THIRD_PARTY_AUTH | {"UNAUTHENTICATED", "PERMISSION_DENIED"}
 _WEB_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 Topic: at most 32 base64url characters
 
 
-@dataclass(frozen=True, slots=True)
-class ServiceAccount:
-    """The parts of a Google service-account key file the grant needs."""
-
-    client_email: str
-    private_key_id: str
-    token_uri: str
-    key: RSAPrivateKey
-
-    def __repr__(self) -> str:  # the key never reaches a log line through a repr
-        return f"ServiceAccount(client_email={self.client_email!r}, token_uri={self.token_uri!r})"
-
-
-def load_service_account(path: Path) -> ServiceAccount:
-    """Read and check a key file; raise ValueError saying what is wrong (never quoting the key)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"service_account_file {path}: cannot be read ({exc.strerror})") from None
-    try:
-        info = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise ValueError(f"service_account_file {path}: not JSON") from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
-        raise ValueError(
-            f'service_account_file {path}: not a service-account key ("type" is not service_account)'
-        )
-    fields = {name: info.get(name) for name in ("client_email", "private_key_id", "private_key", "token_uri")}
-    missing = [name for name, value in fields.items() if not isinstance(value, str) or not value]
-    if missing:
-        raise ValueError(f"service_account_file {path}: missing {', '.join(missing)}")
-    token_uri = str(fields["token_uri"])
-    if not _is_http_url(token_uri):
-        raise ValueError(f"service_account_file {path}: token_uri is not an http(s) URL")
-    try:
-        key = load_pem_private_key(str(fields["private_key"]).encode(), password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise ValueError(f"service_account_file {path}: private_key is not an unencrypted PEM key") from None
-    if not isinstance(key, RSAPrivateKey):
-        raise ValueError(f"service_account_file {path}: private_key is not an RSA key")
-    return ServiceAccount(str(fields["client_email"]), str(fields["private_key_id"]), token_uri, key)
-
-
-def _is_http_url(url: str) -> bool:
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises on a port that is not a number
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
 def check(settings: FcmSettings, base_dir: Path) -> list[str]:
     """Configuration problems of an `[apps.fcm]` block, in words (empty when it looks usable)."""
     problems = []
     if not settings.project_id or re.search(r"[\s/]", settings.project_id):
         problems.append(f"project_id {settings.project_id!r} is not a Firebase project id")
-    parts = urlsplit(settings.base_url)
-    if not _is_http_url(settings.base_url) or parts.query or parts.fragment or parts.path not in ("", "/"):
+    if not is_base_url(settings.base_url):
         problems.append(f"base_url {settings.base_url!r} is not http(s)://host[:port]")
     try:
         load_service_account(base_dir / settings.service_account_file)
@@ -321,19 +261,6 @@ def _add_data(message: dict[str, Any], data: dict[str, str]) -> None:
 # -- errors --------------------------------------------------------------------------------------------
 
 
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    if value.strip().isdigit():
-        return float(value.strip())
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _error_parts(response: Answer) -> tuple[str, str, bool]:
     """(FCM error code or gRPC status, the service's message, whether it names the token as the bad field)."""
     try:
@@ -396,26 +323,10 @@ def _third_party_auth(response: Answer) -> bool:
 
 
 def _transport_error(exc: Exception, what: str) -> SendError:
-    if isinstance(exc, TimeoutError):  # (aiohttp's timeouts are TimeoutErrors too)
-        return SendError(FailureKind.TIMEOUT, f"{what}: no answer in time", codes.SERVICE_UNAVAILABLE)
-    return SendError(FailureKind.CONNECTION, f"{what}: {type(exc).__name__}", codes.SERVICE_UNAVAILABLE)
+    return transport_error(exc, what, codes.SERVICE_UNAVAILABLE)
 
 
 # -- the provider --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _AccessToken:
-    value: str
-    refresh_at: float  # monotonic: when to start fetching the next one (senders keep using this one)
-    usable_until: float  # monotonic: after this, senders wait for the next one
-
-    @classmethod
-    def lasting(cls, value: str, seconds: float) -> "_AccessToken":
-        # margins shrink for short-lived tokens so that one is always used for a while
-        now = time.monotonic()
-        refresh_at = now + seconds - min(_REFRESH_MARGIN, seconds / 2)
-        return cls(value, refresh_at, now + seconds - min(_USABLE_MARGIN, seconds / 4))
 
 
 class FcmProvider:
@@ -429,15 +340,20 @@ class FcmProvider:
     ) -> None:
         self._settings = settings
         self._deadline = deadline  # seconds for one request to FCM or to the token endpoint
-        self._key_path = base_dir / settings.service_account_file
         base = settings.base_url.rstrip("/")
         self._send_url = f"{base}/v1/projects/{settings.project_id}/messages:send"
-        self._account: ServiceAccount | None = None
         self._client: aiohttp.ClientSession | None = None
-        self._token: _AccessToken | None = None
         self._send_headers: tuple[str, dict[str, str]] | None = None
-        self._refresh: asyncio.Future[_AccessToken] | None = None
         self._auth_failing = False  # so a refused credential is logged once, not per message
+        self._tokens = GoogleTokens(
+            base_dir / settings.service_account_file,
+            SCOPE,
+            TokenCodes("FCM", codes.SERVICE_UNAVAILABLE, codes.AUTH_ERROR),
+            self._http,
+            deadline=deadline,
+            on_refused=self._auth_failed,
+            on_granted=self._auth_cured,
+        )
 
     async def send(self, item: PushSend) -> str:
         body = payload(item)
@@ -449,12 +365,12 @@ class FcmProvider:
                 codes.PAYLOAD_TOO_LARGE,
             )
         raw = msgspec.json.encode(body)
-        token = await self._access_token()
+        token = await self._tokens.get()
         response = await self._post(raw, token)
         if response.status_code == 401 and not _third_party_auth(response):
             # Google can revoke a token before its time: buy a new one, once.
-            self._forget(token)
-            response = await self._post(raw, await self._access_token())
+            self._tokens.forget(token)
+            response = await self._post(raw, await self._tokens.get())
         if response.status_code == 200:
             return self._message_name(response, item)
         error = send_error(response)
@@ -463,9 +379,7 @@ class FcmProvider:
         raise error
 
     async def close(self) -> None:
-        if self._refresh is not None:
-            self._refresh.cancel()
-            self._refresh = None
+        self._tokens.close()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -510,88 +424,5 @@ class FcmProvider:
             self._auth_failing = True
             log.warning("FCM project %s is misconfigured: %s", self._settings.project_id, description)
 
-    # Access tokens: one fetch at a time. While the current token still works, senders use it and the
-    # next one is fetched beside them; without one, every sender waits for the same fetch and shares
-    # its outcome.
-
-    async def _access_token(self) -> str:
-        current, now = self._token, time.monotonic()
-        if current is not None and now < current.refresh_at:
-            return current.value
-        refresh = self._refresh
-        if refresh is None:
-            refresh = self._refresh = asyncio.ensure_future(self._fetch_token())
-            refresh.add_done_callback(self._refreshed)
-        if current is not None and now < current.usable_until:
-            return current.value
-        try:
-            # shield: one sender giving up must not cancel the fetch the others wait for
-            token = await asyncio.shield(refresh)
-        except SendError as exc:  # each waiter raises its own copy of the shared failure
-            raise SendError(exc.kind, exc.description, exc.code, exc.retry_after) from None
-        return token.value
-
-    def _refreshed(self, future: asyncio.Future[_AccessToken]) -> None:
-        if self._refresh is future:
-            self._refresh = None
-        if future.cancelled():
-            return
-        if future.exception() is None:  # (also marks a failure nobody awaited as seen)
-            self._token = future.result()
-            self._auth_failing = False
-        elif (current := self._token) is not None:
-            # an early refresh failed: keep the working token, try again a little later
-            retry_at = min(time.monotonic() + _REFRESH_RETRY, current.usable_until)
-            self._token = _AccessToken(current.value, retry_at, current.usable_until)
-
-    def _forget(self, token: str) -> None:
-        if self._token is not None and self._token.value == token:
-            self._token = None
-
-    async def _fetch_token(self) -> _AccessToken:
-        account = self._service_account()
-        now = int(time.time())
-        claims: dict[str, Any] = {"iss": account.client_email, "scope": SCOPE, "aud": account.token_uri}
-        claims |= {"iat": now, "exp": now + _ASSERTION_LIFETIME}
-        assertion = jwt.encode(
-            claims, account.key, algorithm="RS256", headers={"kid": account.private_key_id}
-        )
-        form = {"grant_type": GRANT_TYPE, "assertion": assertion}
-        try:
-            async with asyncio.timeout(self._deadline):
-                response = await post(self._http(), account.token_uri, data=form)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, "FCM token endpoint") from None
-        return self._token_from(response)
-
-    def _token_from(self, response: Answer) -> _AccessToken:
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            answer = {}
-        if response.status_code >= 500 or response.status_code == 429:
-            raise SendError(
-                FailureKind.CONNECTION,
-                f"FCM token endpoint answered {response.status_code}",
-                codes.SERVICE_UNAVAILABLE,
-                _retry_after(response.headers),
-            )
-        value, lifetime = answer.get("access_token"), answer.get("expires_in")
-        if response.status_code != 200 or not isinstance(value, str) or not value:
-            reason = " ".join(str(answer.get(k, ""))[:_TEXT_LIMIT] for k in ("error", "error_description"))
-            text = f"FCM token endpoint refused the grant ({response.status_code}): {reason.strip()}"
-            self._auth_failed(text)
-            raise SendError(FailureKind.CONFIG, text, codes.AUTH_ERROR)
-        seconds = float(lifetime) if isinstance(lifetime, int | float) else float(_ASSERTION_LIFETIME)
-        return _AccessToken.lasting(value, seconds)
-
-    def _service_account(self) -> ServiceAccount:
-        if self._account is None:
-            try:
-                self._account = load_service_account(self._key_path)
-            except ValueError as exc:
-                self._auth_failed(str(exc))
-                raise SendError(FailureKind.CONFIG, str(exc), codes.AUTH_ERROR) from None
-        return self._account
+    def _auth_cured(self) -> None:
+        self._auth_failing = False

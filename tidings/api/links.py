@@ -48,7 +48,7 @@ async def _notify_click(
     ip = request.client.host if request.client else ""
     target = ReceiptTarget(
         m.transid, m.service_id, m.channel, m.address, m.address_type, m.parts,
-        m.correlationid, m.callback_data, m.notify_url,
+        m.correlationid, m.callback_data, m.notify_url, m.receipts,
     )  # fmt: skip
     outcome = Outcome(Status.CLICKED, CLICKED_CODE, f"{url}|{ip}")
     note = notification_for(runtime.services, target, outcome, now, additional_info=agent)

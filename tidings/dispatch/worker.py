@@ -20,7 +20,7 @@ from tidings.services import ServiceRegistry
 from tidings.specs import find as find_spec
 from tidings.specs import spec as channel_spec
 from tidings.statuses import SUBMITTED, Outcome, Status
-from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update
+from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update, notifies
 from tidings.watchdog import ACTIVITY
 
 log = logging.getLogger("tidings.dispatch")
@@ -330,7 +330,10 @@ def notification_for(
     additional_info: str = "",
 ) -> OutgoingNotification | None:
     """The notification reporting `outcome`, to the message's notify URL or else its service's; None
-    when neither is a URL a notification can go to."""
+    when neither is a URL a notification can go to, or when the message asked for other statuses only
+    (v2 `requestedReceipts`)."""
+    if m.receipts is not None and not notifies(m.receipts, outcome.status.word):
+        return None
     url = m.notify_url
     if not url:
         service = services.by_id(m.service_id)

@@ -35,6 +35,14 @@ class NewMessage:
     expiry: float | None
     created_at: float
     policy: bytes | None = None  # the request's contactPolicy check (JSON), if it asked for one
+    not_before: float | None = None  # v2 sendAt: the first due time (None: due at once)
+    receipts: str | None = None  # the status words to notify, comma-separated (None: all; `notifies`)
+
+
+def notifies(receipts: str | None, status_word: str) -> bool:
+    """Whether a message whose requested receipts are `receipts` (v2 `requestedReceipts`, as stored:
+    status words joined by commas; None, every status) is notified of a status."""
+    return receipts is None or status_word in receipts.split(",")
 
 
 @dataclass(slots=True)
@@ -80,6 +88,7 @@ class DueMessage:
     ext_id: str | None
     pending: Outcome | None  # a receipt the connector scheduled, applied when next_at comes
     policy: dict[str, Any] | None = None  # a contact-policy check still to pass before sending
+    receipts: str | None = None  # the statuses to notify (`notifies`)
 
 
 @dataclass(slots=True)
@@ -133,6 +142,7 @@ class ReceiptTarget:
     correlationid: str | None
     callback_data: str | None
     notify_url: str | None
+    receipts: str | None = None  # the statuses to notify (`notifies`)
 
 
 # Builds the notification that reports a receipt's outcome (None: the message has no notify URL).
@@ -250,6 +260,7 @@ class MessageRecord:
     history: list[HistoryEntry]
     notifications: list[NotificationRecord]
     clicks: int = 0  # on the message's short links
+    receipts: str | None = None  # the statuses to notify (`notifies`)
 
 
 @dataclass(slots=True)

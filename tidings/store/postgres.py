@@ -69,6 +69,7 @@ from tidings.store.rows import (
     message_record,
     moves_forward,
     new_device,
+    receipt_target,
     sent_ids,
     settled,
 )
@@ -360,6 +361,8 @@ class PostgresStore:
                 m.expiry,
                 m.created_at,
                 m.policy,
+                m.created_at if m.not_before is None else m.not_before,
+                m.receipts,
             )
             for m in messages
         ]
@@ -673,7 +676,7 @@ class PostgresStore:
         async def job(c: Conn) -> list[bool]:
             found: dict[str, tuple[ReceiptTarget, Status]] = {}
             for row in await c.fetch(Q["advance_targets"], transids):
-                found[row[0]] = (ReceiptTarget(*row[:9]), Status.from_word(row[9]))
+                found[row[0]] = (receipt_target(row), Status.from_word(row[9]))
             moved: list[bool] = []
             statuses, events, notes = [], [], []
             # In order: a change sees the ones before it (Read, then a late Delivered, is behind).
@@ -709,7 +712,7 @@ class PostgresStore:
                 if not ext_moves(Status.from_word(row[9]), a.outcome.status):
                     moved.append(False)
                     continue
-                target = ReceiptTarget(*row[:9])
+                target = receipt_target(row)
                 await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
                 moved.append(True)
             return moved
@@ -728,7 +731,7 @@ class PostgresStore:
         async def job(c: Conn) -> list[str]:
             moved: list[str] = []
             for row in await c.fetch(Q["watermark_targets"], service_id, address, before):
-                target, status = ReceiptTarget(*row[:9]), Status.from_word(row[9])
+                target, status = receipt_target(row), Status.from_word(row[9])
                 for o in steps:
                     if moves_forward(status, o.status):
                         await _move(c, target, o, at, notice(target, o, at, ""))

@@ -64,6 +64,7 @@ from tidings.store.rows import (
     message_record,
     moves_forward,
     new_device,
+    receipt_target,
     sent_ids,
     settled,
 )
@@ -336,8 +337,9 @@ class SqliteStore:
                 m.expiry,
                 m.created_at,
                 m.created_at,
-                m.created_at,
+                m.created_at if m.not_before is None else m.not_before,
                 m.policy,
+                m.receipts,
             )
             for m in messages
         ]
@@ -600,7 +602,7 @@ class SqliteStore:
                 return None
             if not ext_moves(Status.from_word(row[9]), a.outcome.status):
                 return False
-            target = ReceiptTarget(*row[:9])
+            target = receipt_target(row)
             _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
             return True
 
@@ -621,7 +623,7 @@ class SqliteStore:
         def job(c: sqlite3.Connection) -> list[str]:
             moved: list[str] = []
             for row in c.execute(Q["watermark_targets"], where).fetchall():
-                target, status = ReceiptTarget(*row[:9]), Status.from_word(row[9])
+                target, status = receipt_target(row), Status.from_word(row[9])
                 for o in steps:
                     if moves_forward(status, o.status):
                         _move(c, target, o, at, notice(target, o, at, ""))
@@ -832,7 +834,7 @@ def _advance(c: sqlite3.Connection, a: Advance, notice: ReceiptNotice) -> bool:
     row = c.execute(Q["advance_target"], {"transid": a.transid, "service_id": a.service_id}).fetchone()
     if row is None or not moves_forward(Status.from_word(row[9]), a.outcome.status):
         return False
-    target = ReceiptTarget(*row[:9])
+    target = receipt_target(row)
     _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at))
     return True
 

@@ -3,11 +3,12 @@
 
 -- insert_message --
 -- transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
--- notify_url, priority, expiry, created_at, policy
+-- notify_url, priority, expiry, created_at, policy, next_at (the first due time), receipts
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
                       callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
-                      policy, status, code, description)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $13, $13, $14, 'Queued', '1001', 'Queued');
+                      policy, receipts, status, code, description)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $13, $15, $14, $16, 'Queued', '1001',
+        'Queued');
 
 -- due_services --
 -- lane, now. The services with due work in a lane: a skip scan over the (lane, service_id, next_at)
@@ -32,7 +33,7 @@ WHERE seq IN (SELECT seq FROM messages
               WHERE lane = $1 AND service_id = $2 AND next_at <= $3
               ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
-          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy;
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts;
 
 -- next_due --
 SELECT min(next_at) FROM messages WHERE next_at IS NOT NULL;
@@ -138,7 +139,8 @@ SELECT kind, name FROM catalogue WHERE origin = $1;
 -- get_message --
 -- transid, service_id
 SELECT transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
-       notify_url, priority, expiry, status, code, description, created_at, updated_at, attempts, ext_id
+       notify_url, priority, expiry, status, code, description, created_at, updated_at, attempts, ext_id,
+       receipts
 FROM messages WHERE transid = $1 AND service_id = $2;
 
 -- get_events --
@@ -157,7 +159,8 @@ UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND 
 
 -- receipt_targets --
 -- transids, sorted (rows are locked in that order)
-SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       receipts
 FROM messages WHERE transid = ANY($1::text[]) AND status = 'Submitted' ORDER BY transid FOR UPDATE;
 
 -- waiting_for_receipts --
@@ -316,7 +319,7 @@ ORDER BY a.xact_start NULLS LAST;
 -- transids, sorted (rows are locked in that order). Messages whatever their status (advance decides
 -- whether each moves), with what a notification needs.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE;
 
 -- advance_status --
@@ -432,7 +435,7 @@ DELETE FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]);
 -- status (the caller decides whether it moves), locked. The channel test is the partial index's own
 -- (messages_meta_ext_id).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages
 WHERE ext_id = $1 AND channel IN ('whatsapp', 'fb') AND service_id = $2
 ORDER BY seq DESC LIMIT 1
@@ -442,7 +445,7 @@ FOR UPDATE;
 -- service_id, address, before. A Messenger watermark's messages: the service's to one PSID created before
 -- it and sent, oldest first, locked (on the partial index messages_fb_address).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages
 WHERE channel = 'fb' AND service_id = $1 AND address = $2 AND created_at < $3
   AND status IN ('Submitted', 'Delivered')

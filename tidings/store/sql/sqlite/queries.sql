@@ -2,8 +2,8 @@
 -- Positional parameters: binding a tuple is measurably cheaper than a dict on the accept hot path.
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
                       callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
-                      policy, status, code, description)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
+                      policy, receipts, status, code, description)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
 
 -- due_services --
 -- The services with due work in a lane: a skip scan over the (lane, service_id, next_at) index, one seek
@@ -28,7 +28,7 @@ WHERE seq IN (SELECT seq FROM messages
               WHERE lane = :lane AND service_id = :service_id AND next_at <= :now
               ORDER BY next_at LIMIT :limit)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
-          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy;
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts;
 
 -- next_due --
 -- The earliest next_at of any lane and service: one index seek per (lane, service) pair.
@@ -122,7 +122,8 @@ SELECT kind, name FROM catalogue WHERE origin = :origin;
 
 -- get_message --
 SELECT transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
-       notify_url, priority, expiry, status, code, description, created_at, updated_at, attempts, ext_id
+       notify_url, priority, expiry, status, code, description, created_at, updated_at, attempts, ext_id,
+       receipts
 FROM messages WHERE transid = :transid AND service_id = :service_id;
 
 -- get_events --
@@ -150,7 +151,8 @@ UPDATE messages SET pending = :outcome, next_at = :at, lane = 0
 WHERE transid = :transid AND status = 'Submitted';
 
 -- receipt_target --
-SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       receipts
 FROM messages WHERE transid = :transid AND status = 'Submitted';
 
 -- finish_by_receipt --
@@ -245,7 +247,7 @@ SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;
 -- advance_target --
 -- A message whatever its status (advance decides whether it moves), with what its notification needs.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages WHERE transid = :transid AND service_id = :service_id;
 
 -- advance_status --
@@ -357,7 +359,7 @@ DELETE FROM devices WHERE app_id = :app_id AND device_id IN (SELECT value FROM j
 -- caller decides whether it moves). The channel test is the partial index's own (messages_meta_ext_id):
 -- SQLite uses that index only when the query repeats its condition.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages
 WHERE ext_id = :key AND channel IN ('whatsapp', 'fb') AND service_id = :service_id
 ORDER BY seq DESC LIMIT 1;
@@ -366,7 +368,7 @@ ORDER BY seq DESC LIMIT 1;
 -- A Messenger watermark's messages: the service's to one PSID created before it and sent, oldest first
 -- (on the partial index messages_fb_address, whose condition the query repeats).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status
+       status, receipts
 FROM messages
 WHERE channel = 'fb' AND service_id = :service_id AND address = :address AND created_at < :before
   AND status IN ('Submitted', 'Delivered')

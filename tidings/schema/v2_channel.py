@@ -41,6 +41,9 @@ class V2Destination:
     correlationid: str | None
     transid: str  # the message id it will have (its `messageId`)
     accepted_at: float  # the accept time (epoch seconds)
+    # Every address of its `to[]` entry, in order, itself included: email's `multipleToRecipients`
+    # shows them all in one To header (and copies cc/bcc on the entry's first message only).
+    group: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

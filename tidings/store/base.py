@@ -320,6 +320,22 @@ class ExtAdvance:
     additional_info: str = ""
 
 
+@dataclass(slots=True)
+class Report:
+    """A report on a message known by its transid alone, from outside a provider's API: an email bounce
+    report (found through its VERP envelope sender) or an unsubscribe (through its link). `outcome` moves
+    the message as `ExtAdvance` does (forward, or from Submitted to a failure such as Bounce); None leaves
+    its status. `gone` remembers the message's address as gone for its service and channel, with that
+    code and description, whether or not the status moved: a hard bounce after a success report still
+    says the mailbox is dead. `additional_info` is passed to the notice."""
+
+    transid: str
+    at: float
+    outcome: Outcome | None = None
+    gone: Outcome | None = None
+    additional_info: str = ""
+
+
 # Builds the notification reporting an `ExtAdvance` (None: the message has no notify URL); its last
 # argument is the change's `additional_info`.
 ExtNotice = Callable[[ReceiptTarget, Outcome, float, str], "OutgoingNotification | None"]
@@ -454,6 +470,16 @@ class Store(Protocol):
         and the notification `notice` builds, in one transaction: True for each that moved, False for
         each whose message stays as it is, None for an id no message of the service was recorded with
         (yet). Changes apply in order, each seeing the ones before it."""
+
+    async def message_target(self, transid: str) -> tuple[ReceiptTarget, Status] | None:
+        """A message found by its transid alone, whatever its service, with its status; None when no
+        message has that transid (a bounce report names only the transid)."""
+
+    async def report(self, reports: Sequence[Report], notice: ExtNotice) -> list[bool | None]:
+        """Apply each report (see `Report`) with its history entry and the notification `notice` builds,
+        in one transaction, committed durably before returning (a bounce report is acknowledged after
+        this): True for each whose message moved, False for each whose message stays as it is, None for
+        a transid no message has. Reports apply in order, each seeing the ones before it."""
 
     async def advance_by_watermark(
         self,

@@ -46,6 +46,7 @@ from tidings.store.base import (
     OutgoingNotification,
     ReceiptNotice,
     ReceiptTarget,
+    Report,
     StoreUnavailable,
     Update,
 )
@@ -714,6 +715,32 @@ class PostgresStore:
                     continue
                 target = receipt_target(row)
                 await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
+                moved.append(True)
+            return moved
+
+        return await self._tx(job)
+
+    async def message_target(self, transid: str) -> tuple[ReceiptTarget, Status] | None:
+        row = await self._read(lambda c: c.fetchrow(Q["report_target"], transid))
+        return (receipt_target(row), Status.from_word(row[9])) if row is not None else None
+
+    async def report(self, reports: Sequence[Report], notice: ExtNotice) -> list[bool | None]:
+        async def job(c: Conn) -> list[bool | None]:
+            moved: list[bool | None] = []
+            for r in reports:  # in order: each sees the ones before it
+                row = await c.fetchrow(Q["report_target"], r.transid)
+                if row is None:
+                    moved.append(None)
+                    continue
+                target = receipt_target(row)
+                if (g := r.gone) is not None:
+                    gone = (r.transid, target.service_id, g.code, g.description, r.at)
+                    await c.execute(Q["remember_gone"], *gone)
+                o = r.outcome
+                if o is None or not ext_moves(Status.from_word(row[9]), o.status):
+                    moved.append(False)
+                    continue
+                await _move(c, target, o, r.at, notice(target, o, r.at, r.additional_info))
                 moved.append(True)
             return moved
 

@@ -41,6 +41,7 @@ from tidings.store.base import (
     OutgoingNotification,
     ReceiptNotice,
     ReceiptTarget,
+    Report,
     StoreUnavailable,
     Update,
     receiver_of,
@@ -608,6 +609,28 @@ class SqliteStore:
 
         # Durable: Meta forgets a status once we answer its webhook, which we do after this returns.
         return await self._call(lambda c: [one(c, a) for a in changes], durable=True)
+
+    async def message_target(self, transid: str) -> tuple[ReceiptTarget, Status] | None:
+        row = await self._call(lambda c: c.execute(Q["report_target"], {"transid": transid}).fetchone())
+        return (receipt_target(row), Status.from_word(row[9])) if row is not None else None
+
+    async def report(self, reports: Sequence[Report], notice: ExtNotice) -> list[bool | None]:
+        def one(c: sqlite3.Connection, r: Report) -> bool | None:
+            row = c.execute(Q["report_target"], {"transid": r.transid}).fetchone()
+            if row is None:
+                return None
+            target = receipt_target(row)
+            if (g := r.gone) is not None:
+                gone = {"transid": r.transid, "service_id": target.service_id, "at": r.at}
+                c.execute(Q["remember_gone"], {**gone, "code": g.code, "description": g.description})
+            o = r.outcome
+            if o is None or not ext_moves(Status.from_word(row[9]), o.status):
+                return False
+            _move(c, target, o, r.at, notice(target, o, r.at, r.additional_info))
+            return True
+
+        # Durable: the reporting mail server is answered once this returns, and then forgets the report.
+        return await self._call(lambda c: [one(c, r) for r in reports], durable=True)
 
     async def advance_by_watermark(
         self,

@@ -322,6 +322,13 @@ SELECT transid, service_id, channel, address, address_type, parts, correlationid
        status, receipts
 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE;
 
+-- report_target --
+-- transid. A message by its transid alone, whatever its service and status (an email bounce report names
+-- only the transid; the caller decides what changes), locked when read in a transaction.
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status, receipts
+FROM messages WHERE transid = $1 FOR UPDATE;
+
 -- advance_status --
 -- transid, status, code, description, at. Only ever to Delivered or Read, or a provider's late failure
 -- of a Submitted message (advance_by_ext): a receipt still scheduled for the message is stale now, and

@@ -250,6 +250,13 @@ SELECT transid, service_id, channel, address, address_type, parts, correlationid
        status, receipts
 FROM messages WHERE transid = :transid AND service_id = :service_id;
 
+-- report_target --
+-- A message by its transid alone, whatever its service and status (an email bounce report names only the
+-- transid; the caller decides what changes).
+SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
+       status, receipts
+FROM messages WHERE transid = :transid;
+
 -- advance_status --
 -- Only ever to Delivered or Read, or a provider's late failure of a Submitted message (advance_by_ext):
 -- a receipt still scheduled for the message is stale now, and is dropped.

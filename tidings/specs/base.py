@@ -74,11 +74,16 @@ class ChannelSpec:
         return self.failures[self.platform_code]
 
     def gone_outcome(self, first: Outcome) -> Outcome:
-        """What a message to an address remembered as gone fails with, given what the address first
-        failed with: the channel's documented code for it, else that first failure (as Failed)."""
-        if self.gone_code:
-            return self.failures[self.gone_code]
-        return Outcome(Status.FAILED, first.code, first.description)
+        """What a message to an address remembered as gone fails with, given what the address was
+        remembered with: the channel's documented code for it (email's 7240 after a bounce), unless it
+        was remembered with one of the channel's documented Failed codes, which then stands (email's
+        7241 after an unsubscribe); without a gone code, that first failure (as Failed)."""
+        if not self.gone_code:
+            return Outcome(Status.FAILED, first.code, first.description)
+        known = self.failures.get(first.code)
+        if known is not None and known.status is Status.FAILED:
+            return known
+        return self.failures[self.gone_code]
 
     @property
     def destination_key(self) -> str:

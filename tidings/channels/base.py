@@ -49,17 +49,35 @@ class FailureKind(Enum):
         return self is FailureKind.GONE
 
 
+@dataclass(frozen=True, slots=True)
+class Fallback:
+    """Send the message by another channel instead (RCS to SMS when the number is not RCS-reachable):
+    the dispatcher changes the message's channel, content and parts in the store, keeping its transid
+    and its attempts, and that channel's connector sends it; its notifications name that channel."""
+
+    channel: str
+    content: bytes  # the new channel's content Struct, JSON
+    parts: int = 1
+
+
 class SendError(Exception):
-    """A send failed. `code` is the channel's documented status code when the connector knows it."""
+    """A send failed. `code` is the channel's documented status code when the connector knows it;
+    `fallback`, when set, is what to send instead (the failure is then not the message's end)."""
 
     def __init__(
-        self, kind: FailureKind, description: str, code: str | None = None, retry_after: float | None = None
+        self,
+        kind: FailureKind,
+        description: str,
+        code: str | None = None,
+        retry_after: float | None = None,
+        fallback: Fallback | None = None,
     ) -> None:
         super().__init__(description)
         self.kind = kind
         self.description = description
         self.code = code
         self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if it did
+        self.fallback = fallback
 
     @property
     def retryable(self) -> bool:

@@ -259,6 +259,13 @@ class Dispatcher:
 
     def _sent(self, m: DueMessage, result: SendResult | SendError, now: float) -> Update:
         attempt = m.attempts + 1
+        if isinstance(result, SendError) and (instead := result.fallback) is not None:
+            # Not a failure of the message: it goes by the other channel, due at once, its attempts
+            # as they were; nothing is notified until that channel's connector has sent it.
+            log.debug("%s goes by %s instead: %s", m.transid, instead.channel, result.description)
+            update = Update(m.transid, m.service_id, now, now, m.attempts, error=result.description[:500])
+            update.reroute = (instead.channel, instead.content, instead.parts)
+            return update
         if isinstance(result, SendError):
             return self._failed(m, attempt, result)
         update = self._change(m, SUBMITTED, now, attempts=attempt)

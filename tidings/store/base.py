@@ -117,6 +117,9 @@ class Update:
     # The failure said the address is gone for good (FailureKind.GONE): remember it with the outcome's
     # code, so later messages to it fail without a provider call (`gone_addresses`).
     gone: bool = False
+    # The message goes by another channel from now on (`channels.base.Fallback`: RCS to SMS): its
+    # channel, content and parts change, and it is due again at `next_at` (with `outcome` None).
+    reroute: tuple[str, bytes, int] | None = None
 
 
 @dataclass(slots=True)

@@ -473,6 +473,7 @@ class PostgresStore:
     async def record(self, updates: Sequence[Update]) -> None:
         ordered = sorted(updates, key=lambda u: u.transid)  # rows are locked in one order everywhere
         statuses, events, reschedules, notes = [], [], [], []
+        reroutes = [(u.transid, *u.reroute) for u in ordered if u.reroute is not None]
         for u in ordered:
             if u.outcome is None:
                 reschedules.append((u.transid, u.next_at, u.attempts, u.error, u.at))
@@ -514,6 +515,7 @@ class PostgresStore:
             await c.executemany(Q["remember_gone"], gone)
             await c.executemany(Q["insert_event"], events)
             await c.executemany(Q["reschedule"], reschedules)
+            await c.executemany(Q["reroute"], reroutes)
             await c.executemany(Q["insert_notification"], notes)
             await c.executemany(Q["insert_part"], parts)
             if ext_keys:

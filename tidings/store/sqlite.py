@@ -391,6 +391,11 @@ class SqliteStore:
         events: list[dict[str, Any]] = []
         reschedules: list[dict[str, Any]] = []
         notes: list[dict[str, Any]] = []
+        reroutes = [
+            {"transid": u.transid, "channel": u.reroute[0], "content": u.reroute[1], "parts": u.reroute[2]}
+            for u in updates
+            if u.reroute is not None
+        ]
         for u in updates:
             if u.outcome is None:
                 reschedules.append(
@@ -457,6 +462,7 @@ class SqliteStore:
             c.executemany(Q["remember_gone"], gone)
             c.executemany(Q["insert_event"], events)
             c.executemany(Q["reschedule"], reschedules)
+            c.executemany(Q["reroute"], reroutes)
             c.executemany(Q["insert_notification"], notes)
             c.executemany(Q["insert_part"], parts)
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:

@@ -51,6 +51,11 @@ WHERE transid = $1;
 UPDATE messages SET next_at = $2, leased = false, attempts = $3, last_error = $4, updated_at = $5
 WHERE transid = $1;
 
+-- reroute --
+-- transid, channel, content, parts. After reschedule (same batch): the message goes by another channel
+-- (RCS to SMS fallback).
+UPDATE messages SET channel = $2, content = $3, parts = $4 WHERE transid = $1;
+
 -- insert_event --
 -- transid, status, code, description, at
 INSERT INTO events (transid, status, code, description, at) VALUES ($1, $2, $3, $4, $5);

@@ -56,6 +56,10 @@ UPDATE messages SET next_at = :next_at, leased = 0, attempts = :attempts, last_e
                     updated_at = :at
 WHERE transid = :transid;
 
+-- reroute --
+-- After reschedule (same batch): the message goes by another channel (RCS to SMS fallback).
+UPDATE messages SET channel = :channel, content = :content, parts = :parts WHERE transid = :transid;
+
 -- insert_event --
 INSERT INTO events (transid, status, code, description, at)
 VALUES (:transid, :status, :code, :description, :at);

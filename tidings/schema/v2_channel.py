@@ -9,18 +9,20 @@ expiry, scheduling, callbacks. What differs per channel is which `to[]` key hold
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tidings.schema.common import ChannelContent
-from tidings.services import Service
 from tidings.store.base import NewLink
+
+if TYPE_CHECKING:  # services import the config, which imports the channels and their specs (and so this)
+    from tidings.services import Service
 
 
 @dataclass(frozen=True, slots=True)
 class V2Parts:
     """The channel-specific parts of one v2 request, decoded from JSON once per request."""
 
-    service: Service
+    service: "Service"
     sender: str  # `from`, as given (an address, a sender id, or an app id for app channels)
     content: Mapping[str, Any]  # `content`, as a JSON object ({} when absent)
     options: Mapping[str, Any]  # `options`, as a JSON object ({} when absent)

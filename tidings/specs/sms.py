@@ -2,6 +2,7 @@
 
 from tidings.schema.sms import SMS as SMS_REQUEST
 from tidings.schema.sms import SmsContent
+from tidings.schema.sms_v2 import SMS_V2
 from tidings.specs.base import ChannelSpec
 from tidings.statuses import Outcome, Status
 
@@ -49,4 +50,5 @@ SMS = ChannelSpec(
     failures=SMS_FAILURES,
     expired_code="7208",
     platform_code="7202",
+    v2=SMS_V2,
 )

@@ -18,7 +18,7 @@ def test_every_kind_has_its_config_field() -> None:
 def test_connectors_are_built_by_their_kinds() -> None:
     config = parse_config('[[smsc]]\nname = "carrier"\nport = 2775\n')
     # The app connectors (push) may be named by [routes] too; they are built with the apps and store.
-    assert connector_names(config) == {"sandbox", "carrier", "push", "whatsapp", "messenger"}
+    assert connector_names(config) == {"sandbox", "carrier", "push", "whatsapp", "messenger", "rcs"}
     assert set(build_connectors(config)) == {"sandbox", "carrier"}
 
 

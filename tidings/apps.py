@@ -1,5 +1,5 @@
 """Apps (CONTRACT.md "Apps"): what Webex Connect calls an app asset — a mobile or web app, a Facebook
-page, a WhatsApp number. Requests of app channels name one by `appid`; each belongs to one
+page, a WhatsApp number, an RCS agent. Requests of app channels name one by `appid`; each belongs to one
 service and has one provider block per thing it can reach (a platform without one is served by the
 sandbox).
 
@@ -11,18 +11,19 @@ from pathlib import Path
 
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
+from tidings.channels.rcs.settings import RcsSettings
 from tidings.config import decode_secret as decode_base64
 
 # The channels an app serves through its provider blocks; an app with no block at all is a sandbox app
 # and serves every app channel.
 PUSH_BLOCKS = ("fcm", "apns", "webpush", "wns")
 # The block that serves each other app channel (one each).
-CHANNEL_BLOCKS = {"whatsapp": "whatsapp", "fb": "messenger"}
+CHANNEL_BLOCKS = {"whatsapp": "whatsapp", "fb": "messenger", "rcs": "rcs"}
 BLOCKS = (*PUSH_BLOCKS, *CHANNEL_BLOCKS.values())
 
 # Keys whose values are secrets, at an app's top level or in any of its provider blocks: the admin API
 # never shows them and keeps the stored value when a change leaves them out.
-SECRET_KEYS = frozenset({"client_secret", "access_token", "app_secret", "verify_token"})
+SECRET_KEYS = frozenset({"client_secret", "access_token", "app_secret", "verify_token", "client_token"})
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class App:
     wns: WnsSettings | None = None
     whatsapp: WhatsAppSettings | None = None
     messenger: MessengerSettings | None = None
+    rcs: RcsSettings | None = None
     # Relative key files are read from here: the config file's folder for apps from the file, the
     # process's working directory (".") for apps added through the admin API.
     base_dir: Path = field(default=Path("."))

@@ -110,6 +110,7 @@ class Snapshot:
                 wns=a.wns,
                 whatsapp=a.whatsapp,
                 messenger=a.messenger,
+                rcs=a.rcs,
                 base_dir=Path(a.base_dir or "."),
             )
             for a in self.config.apps

@@ -24,7 +24,7 @@ SANDBOX = sandbox.SandboxConnector.name
 
 # Connectors that serve apps rather than a config table: each reaches its providers through the apps'
 # blocks (`[[apps]]`); push also keeps its devices in the store.
-APP_CONNECTORS = ("push", "whatsapp", "messenger")
+APP_CONNECTORS = ("push", "whatsapp", "messenger", "rcs")
 
 
 def build_connectors(
@@ -38,11 +38,13 @@ def build_connectors(
     if apps is not None and store is not None:
         from tidings.channels.meta.connector import MessengerConnector, WhatsAppConnector
         from tidings.channels.push.connector import PushConnector
+        from tidings.channels.rcs.connector import RcsConnector
 
         delay = config.sandbox.delay_ms
         built[PushConnector.name] = PushConnector(apps, store, delay)
         built[WhatsAppConnector.name] = WhatsAppConnector(apps, delay, store=store)
         built[MessengerConnector.name] = MessengerConnector(apps, delay)
+        built[RcsConnector.name] = RcsConnector(apps, delay)
     return built
 
 

@@ -144,7 +144,7 @@ def _check_smartlinks(config: Config, rows: list[int], check: Checker) -> None:
                 check.add((*where, key), "must be an http:// or https:// URL")
 
 
-CATEGORIES = ("text", "email", "voice", "whatsapp", "push", "inapp", "messenger", "applebusinesschat")
+CATEGORIES = ("text", "email", "voice", "whatsapp", "push", "inapp", "messenger", "applebusinesschat", "rcs")
 CAP_WINDOWS = ("day", "week", "month")
 GROUP_KINDS = ("opt-in", "opt-out")
 
@@ -221,7 +221,11 @@ def _block_problems(block: str, settings: msgspec.Struct, base: Path) -> list[tu
 
 
 # The module that reads each app block, where it is not tidings.channels.push.<block>.
-BLOCK_MODULES = {"whatsapp": "tidings.channels.meta.graph", "messenger": "tidings.channels.meta.graph"}
+BLOCK_MODULES = {
+    "whatsapp": "tidings.channels.meta.graph",
+    "messenger": "tidings.channels.meta.graph",
+    "rcs": "tidings.channels.rcs.rbm",
+}
 
 
 def provider_problems(block: str, settings: msgspec.Struct, base: Path) -> list[str]:

@@ -7,6 +7,7 @@ import msgspec
 
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
+from tidings.channels.rcs.settings import RcsSettings
 from tidings.channels.sandbox import SandboxConfig
 from tidings.channels.smpp import SmscConfig
 
@@ -98,6 +99,7 @@ class AppConfig(msgspec.Struct, forbid_unknown_fields=True):
     wns: WnsSettings | None = None
     whatsapp: WhatsAppSettings | None = None
     messenger: MessengerSettings | None = None
+    rcs: RcsSettings | None = None
     # Not a TOML key: the folder relative key files are read from, set from the file's location when it
     # is loaded ("" for an app added through the admin API: the process's working directory).
     base_dir: str = ""

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tidings import ids
-from tidings.api import admin, devices, webhooks
+from tidings.api import admin, devices, tracking, webhooks
 from tidings.api.consent import members
 from tidings.api.links import follow
 from tidings.api.messages import get_message
@@ -135,6 +135,9 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/apps/{app_id}/receipts", devices.receipts, methods=["POST"]),
         Route("/webhooks/{app_id}", webhooks.webhook, methods=["GET", "POST"]),
         Route("/l/{code}", follow, methods=["GET", "HEAD"]),
+        Route("/t/o/{code}.gif", tracking.open_pixel, methods=["GET", "HEAD"]),
+        Route("/t/c/{code}", tracking.click, methods=["GET", "HEAD"]),
+        Route("/t/u/{code}", tracking.unsubscribe, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *admin.routes(),

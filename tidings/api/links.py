@@ -18,9 +18,13 @@ async def follow(request: Request) -> Response:
     now = clock.now()
     code = request.path_params["code"]
     counted = request.method != "HEAD"
-    click = await (runtime.store.click(code, now) if counted else runtime.store.find_link(code))
-    if click is None:
+    click = await runtime.store.find_link(code)
+    # Negative linkids are email's tracking records (the open pixel, tracked clicks, unsubscribe): they
+    # are served under /t/ only, never redirected nor counted here.
+    if click is None or click.linkid < 0:
         return plain_error(404, "404", "no such link")
+    if counted:
+        await runtime.store.click(code, now)
     expired = click.expires_at is not None and click.expires_at <= now
     agent = request.headers.get("user-agent", "")
     if click.target is not None:  # a shortened URL
@@ -28,7 +32,8 @@ async def follow(request: Request) -> Response:
             return plain_error(410, "410", "this link has expired")
         target = click.target
         if click.track and counted:
-            await _notify_click(runtime, click.service_id, click.transid, target, request, agent, now)
+            ip = request.client.host if request.client else ""
+            await notify_click(runtime, click.service_id, click.transid, f"{target}|{ip}", agent, now)
     else:
         link = runtime.smartlinks.find(click.service_id, click.linkid)
         if link is None:
@@ -38,19 +43,19 @@ async def follow(request: Request) -> Response:
     return RedirectResponse(target, 302, headers={"Cache-Control": "no-store"})
 
 
-async def _notify_click(
-    runtime: Runtime, service_id: str, transid: str, url: str, request: Request, agent: str, now: float
+async def notify_click(
+    runtime: Runtime, service_id: str, transid: str, description: str, agent: str, now: float
 ) -> None:
-    """A Clicked notification (7528): `Description` is "<url>|<ip>", `additionalInfo` the user agent."""
+    """A Clicked notification (7528) on a message: `Description` as the channel has it (the SMS API's
+    "<url>|<ip>", email's URL), `additionalInfo` the user agent."""
     m = await runtime.store.get_message(service_id, transid)
     if m is None:
         return
-    ip = request.client.host if request.client else ""
     target = ReceiptTarget(
         m.transid, m.service_id, m.channel, m.address, m.address_type, m.parts,
         m.correlationid, m.callback_data, m.notify_url, m.receipts,
     )  # fmt: skip
-    outcome = Outcome(Status.CLICKED, CLICKED_CODE, f"{url}|{ip}")
+    outcome = Outcome(Status.CLICKED, CLICKED_CODE, description)
     note = notification_for(runtime.services, target, outcome, now, additional_info=agent)
     if note is not None:
         await runtime.store.add_notification(transid, service_id, note)

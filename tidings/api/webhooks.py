@@ -61,6 +61,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from tidings import clock
 from tidings.api.body import read_body
+from tidings.api.rcs_webhooks import rcs_webhook
 from tidings.api.responses import plain_error
 from tidings.apps import App
 from tidings.channels.meta.webhooks import (
@@ -103,6 +104,8 @@ async def webhook(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     app_id = request.path_params["app_id"]
     app = runtime.apps.find(app_id)
+    if app is not None and app.rcs is not None:
+        return await rcs_webhook(request, runtime, app, app.rcs)
     if app is None or (app.whatsapp is None and app.messenger is None):
         return plain_error(404, "404", f"no WhatsApp or Messenger app {app_id}")
     if request.method == "GET":

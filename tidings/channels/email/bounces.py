@@ -1,0 +1,242 @@
+"""The bounce listener: an SMTP server (aiosmtpd, on the process's own event loop) that takes the
+reports mail systems send back to the envelope sender of our email, `bounces+<transid>@<bounce_domain>`
+(VERP: the address itself names the message, so a report needs no parsing to be matched).
+
+- Only those addresses are taken: RCPT for any other is refused with 550 5.1.1, before any data.
+- A report is read (`dsn.py`) and applied (`Store.report`) before the 250 that ends its DATA: once
+  the reporting server has our 250 it forgets the report, so it must be committed by then. A store
+  failure answers 451 and the server tries again later, as it would with any busy mail host.
+- A report for a transid that is no email message here is taken and dropped: refusing it would make the
+  reporting server send a bounce of the bounce to its postmaster, and answering known and unknown ids
+  differently would let anyone who can reach the port find out which ids exist. (Messages are never
+  deleted, so an unknown id is mail for another installation or a made-up one.)
+- A report for a message not yet recorded as sent (the relay bounced it before the dispatcher wrote
+  Submitted) is answered 451 4.3.0: the reporting server sends it again a few minutes later, when it
+  applies.
+- A mail this cannot read as a report (an auto-reply, a mangled report) is answered 250 and logged once
+  at warning: refusing it would start a bounce loop with the server that sent it.
+- A soft report (delayed, 4.x.x) changes nothing: the relay that sent it still holds the message and
+  keeps trying until its own queue lifetime ends, and then sends a failed report, which is a Bounce.
+
+Only one process of a deployment listens (the port can be bound once per host): each process that
+dispatches tries to bind it at start and, while another holds it, tries again every `RETRY_BIND_S`, so
+a sibling takes over within that time when the holder stops.
+"""
+
+import asyncio
+import contextlib
+import errno
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tidings import clock
+from tidings.channels.email import dsn
+from tidings.dispatch.worker import notification_for
+from tidings.services import ServiceRegistry
+from tidings.statuses import DELIVERED, Outcome, Status
+from tidings.store.base import OutgoingNotification, ReceiptTarget, Report, Store
+
+log = logging.getLogger("tidings.email.bounces")
+
+BOUNCE_CODE = "7520"
+RETRY_BIND_S = 5.0
+DATA_LIMIT = 10 * 1024 * 1024  # a report with the whole original message (RET=FULL) of a large mail
+SESSION_TIMEOUT_S = 60.0
+_VERP = re.compile(r"bounces\+([A-Za-z0-9_-]{1,64})@([A-Za-z0-9.-]+)\.?", re.IGNORECASE)
+
+OK = "250 2.0.0 OK"
+NOT_HERE = "550 5.1.1 No such mailbox: this host takes bounce reports only"
+TRY_LATER = "451 4.3.0 Cannot take this report now; try again later"
+
+
+def verp_transid(address: str, domain: str) -> str | None:
+    """The transid a VERP bounce address names; None for any other address."""
+    m = _VERP.fullmatch(address.strip().strip("<>"))
+    if m is None or m[2].lower() != domain.lower().rstrip("."):
+        return None
+    return m[1]
+
+
+class BounceListener:
+    def __init__(
+        self,
+        store: Store,
+        services: ServiceRegistry,
+        on_notifications: Callable[[], None],
+        *,
+        domain: str,
+        host: str,
+        port: int,
+    ) -> None:
+        self.store = store
+        self.services = services
+        self.on_notifications = on_notifications
+        self.domain = domain
+        self.host = host
+        self.port = port
+        self._server: asyncio.Server | None = None
+        self._sessions: set[SMTP] = set()
+        self._binding: asyncio.Task[None] | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    async def start(self) -> None:
+        """Listen now, or keep trying in the background while another process holds the port. Any
+        other failure to bind (an address not of this host, a port below 1024 without the right) is
+        raised: the configuration is wrong."""
+        if not await self._bind():
+            log.info(
+                "bounce listener: %s:%d is taken; trying again every %g s", self.host, self.port, RETRY_BIND_S
+            )
+            self._binding = asyncio.create_task(self._keep_binding(), name="bounce listener bind")
+
+    async def stop(self) -> None:
+        if self._binding is not None:
+            self._binding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._binding
+            self._binding = None
+        if self._server is not None:
+            self._server.close()
+            # A session in the middle of a report ends unanswered: its server sends the report again.
+            for session in list(self._sessions):
+                if session.transport is not None:
+                    session.transport.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._server.wait_closed()
+            self._server = None
+
+    async def _bind(self) -> bool:
+        loop = asyncio.get_running_loop()
+        try:
+            self._server = await loop.create_server(self._session, self.host, self.port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+        sockets = self._server.sockets
+        if sockets and self.port == 0:
+            self.port = sockets[0].getsockname()[1]
+        log.info("bounce listener on %s:%d for bounces+<id>@%s", self.host, self.port, self.domain)
+        return True
+
+    async def _keep_binding(self) -> None:
+        # Polling: nothing tells a process when another one lets the port go.
+        while not await self._bind():  # noqa: ASYNC110
+            await asyncio.sleep(RETRY_BIND_S)
+
+    def _session(self) -> SMTP:
+        return _Session(
+            self, _Handler(self), hostname=self.domain, ident="Tidings bounces", data_size_limit=DATA_LIMIT,
+            timeout=SESSION_TIMEOUT_S,
+        )  # fmt: skip
+
+    async def take(self, recipients: list[str], raw: bytes) -> str:
+        """Apply one mail's report to the messages its recipients name; the SMTP answer to its DATA."""
+        transids = list(dict.fromkeys(t for r in recipients if (t := verp_transid(r, self.domain))))
+        report = dsn.read(raw)
+        if report is None:
+            log.warning(
+                "bounce listener: a mail for %s is no bounce report this can read (%d bytes); dropped",
+                ", ".join(transids), len(raw),
+            )  # fmt: skip
+            return OK
+        reports: list[Report] = []
+        now = clock.now()
+        for transid in transids:
+            try:
+                found = await self.store.message_target(transid)
+            except Exception:
+                log.exception(
+                    "bounce listener: reading message %s failed; the report will come again", transid
+                )
+                return TRY_LATER
+            if found is None or found[0].channel != "email":
+                log.info("bounce listener: a report for %s, no email message here; dropped", transid)
+                continue
+            target, status = found
+            if status is Status.QUEUED:
+                return TRY_LATER  # not recorded as sent yet: the report applies once it is
+            change = _report(report, target, now)
+            if change is not None:
+                reports.append(change)
+        if not reports:
+            return OK
+        try:
+            moved = await self.store.report(reports, self._notice)
+        except Exception:
+            log.exception("bounce listener: storing %d reports failed; they will come again", len(reports))
+            return TRY_LATER
+        if any(moved):
+            self.on_notifications()
+        return OK
+
+    def _notice(self, target: ReceiptTarget, o: Outcome, at: float, info: str) -> OutgoingNotification | None:
+        return notification_for(self.services, target, o, at, additional_info=info)
+
+
+def _report(report: dsn.BounceReport, target: ReceiptTarget, now: float) -> Report | None:
+    """What `report` says about the message `target` (None: nothing changes)."""
+    about = dsn.for_address(report, target.address)
+    if about is None:
+        log.info(
+            "bounce listener: a report on %s names %s, not its address; ignored",
+            target.transid, ", ".join(r.recipient for r in report.recipients),
+        )  # fmt: skip
+        return None
+    v = dsn.verdict(about)
+    if v is None:
+        log.info("bounce listener: %s %s (%s): no change", target.transid, about.action, about.status or "-")
+        return None
+    if v.status == "Delivered":
+        return Report(target.transid, now, DELIVERED, additional_info=v.detail)
+    bounce = Outcome(Status.BOUNCE, BOUNCE_CODE, v.description)
+    return Report(target.transid, now, bounce, gone=bounce if v.suppress else None, additional_info=v.detail)
+
+
+class _Session(SMTP):
+    """One SMTP connection, known to its listener so that a stop can end it."""
+
+    def __init__(self, listener: BounceListener, handler: "_Handler", **settings: Any) -> None:
+        super().__init__(handler, **settings)
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._listener._sessions.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._listener._sessions.discard(self)
+        super().connection_lost(error)
+
+
+class _Handler:
+    """aiosmtpd's handler hooks: RCPT takes VERP bounce addresses only, DATA applies the report."""
+
+    def __init__(self, listener: BounceListener) -> None:
+        self.listener = listener
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if verp_transid(address, self.listener.domain) is None:
+            return NOT_HERE
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content
+        if raw is None:
+            raw = envelope.content if isinstance(envelope.content, bytes) else b""
+        try:
+            return await self.listener.take(list(envelope.rcpt_tos), raw)
+        except Exception:  # never a traceback to the peer, nor a 5xx that would start a bounce loop
+            log.exception("bounce listener: a report could not be handled; asking for it again later")
+            return TRY_LATER

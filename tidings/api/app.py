@@ -22,6 +22,7 @@ from tidings.api.messages import get_message
 from tidings.api.messaging import send_v1
 from tidings.api.responses import json_response, plain_error
 from tidings.api.sms import get_sms, send_sms
+from tidings.api.v2 import get_v2, send_v2
 from tidings.api.whatsapp import get_whatsapp, send_whatsapp
 from tidings.runtime import Runtime
 
@@ -128,6 +129,8 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),
         Route("/v1/whatsapp/messages", send_whatsapp, methods=["POST"]),
         Route("/v1/whatsapp/messages/{message_id}", get_whatsapp, methods=["GET"]),
+        Route("/v2/messages", send_v2, methods=["POST"]),
+        Route("/v2/messages/{message_id}", get_v2, methods=["GET"]),
         Route("/v1/groups/{group_id}/members", members, methods=["GET", "POST", "DELETE"]),
         Route("/v1/apps/{app_id}/devices", devices.devices, methods=["GET", "POST"]),
         Route("/v1/apps/{app_id}/devices/{device_id}", devices.device, methods=["DELETE"]),

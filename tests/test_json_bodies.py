@@ -106,6 +106,20 @@ def routes() -> dict[str, Route]:
             "content",
             sms_refusal,
         ),
+        "v2": Route(
+            "POST",
+            "/v2/messages",
+            SERVICE,
+            {
+                "channel": "sms",
+                "from": "CONNCT",
+                "to": [{"msisdn": ["+447700900123"]}],
+                "content": {"type": "text", "text": "cafe"},
+                "correlationId": "c-2",
+            },
+            "correlationId",
+            sms_refusal,
+        ),
         "consent": Route(
             "POST",
             "/v1/groups/news/members",
@@ -190,12 +204,12 @@ def test_every_route_refuses_what_is_not_json(server: TidingsServer, route: str,
         assert word not in logged, logged
 
 
-@pytest.mark.parametrize("route", ["v1", "sms", "consent"])
+@pytest.mark.parametrize("route", ["v1", "sms", "v2", "consent"])
 def test_the_good_bodies_are_read(server: TidingsServer, route: str):
     """The table's bodies are refused for what was done to them, not for what they were."""
     r = ROUTES[route]
     answer = server.client.request(r.method, r.path, json=r.good, headers=r.headers)
-    assert answer.status_code in (200, 202, 204), answer.text
+    assert answer.status_code in (200, 201, 202, 204), answer.text
     if route == "v1":
         assert answer.json()["response"][0]["code"] == "1001", answer.text
 

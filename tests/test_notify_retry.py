@@ -62,4 +62,4 @@ def test_unreachable_receiver_is_retried_then_given_up(server: TidingsServer):
         transid, KEY_A, lambda v: [n["state"] for n in v["notifications"]] == ["failed", "failed"], timeout=30
     )["notifications"]
     assert [(n["state"], n["attempts"]) for n in notes] == [("failed", 4), ("failed", 4)]
-    assert "ClientConnectorError" in notes[0]["lastError"]
+    assert "ConnectFailed: cannot connect to 127.0.0.1" in notes[0]["lastError"]

@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-import aiohttp
+from tidings.http1 import HttpClient, HttpError, InvalidUrl
 
 MAX_RESPONSE_BYTES = 65536
 MAX_RETRY_AFTER_S = 3600.0
@@ -49,26 +49,27 @@ def retry_after_s(value: str | None, now: float) -> float:
 
 class Poster:
     def __init__(self, timeout_s: float, concurrency: int, user_agent: str) -> None:
-        self._session = aiohttp.ClientSession(
-            # Keep-alive is aiohttp's default: a receiver that allows it gets its connections reused.
-            connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=60),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        # Keep-alive: a receiver that allows it gets its connections reused. The answer's body is never
+        # kept (only drained, so the connection can be reused).
+        self._client = HttpClient(
+            connections=concurrency,
+            deadline=timeout_s,
             headers={"User-Agent": user_agent},
+            max_body=MAX_RESPONSE_BYTES,
         )
 
     async def close(self) -> None:
-        await self._session.close()
+        await self._client.close()
 
     async def post(self, url: str, headers: dict[str, str], body: bytes) -> PostOutcome:
         started = time.monotonic()
         try:
-            async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as resp:
-                await resp.content.read(MAX_RESPONSE_BYTES)  # drained for keep-alive; never kept
-                status = resp.status
-                wait = retry_after_s(resp.headers.get("Retry-After"), time.time())
-        except (aiohttp.InvalidURL, ValueError) as exc:
+            answer = await self._client.post(url, body, headers)
+            status = answer.status_code
+            wait = retry_after_s(answer.headers.get("Retry-After"), time.time())
+        except (InvalidUrl, ValueError) as exc:
             return PostOutcome(None, f"invalid URL: {exc}", False)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        except (TimeoutError, HttpError, OSError) as exc:
             elapsed = time.monotonic() - started
             return PostOutcome(None, f"{type(exc).__name__}: {exc}", True, overloaded=True, elapsed=elapsed)
         except Exception as exc:  # anything else still counts as a try, so a row cannot loop forever

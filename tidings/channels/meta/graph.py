@@ -6,8 +6,9 @@ MessengerSend  POST {base_url}/{api_version}/me/messages; the page token goes in
                header (Meta also takes it as `?access_token=`, but a URL can end up in a log line);
                the answer's `message_id` is the id (a sender action has none: "").
 
-Both take a ready body (tidings.schema.whatsapp / messenger build it) and hold one aiohttp session of
-HTTP/1.1 keep-alive connections (tidings.channels.push.http), opened on first use, closed by `close()`.
+Both take a ready body (tidings.schema.whatsapp / messenger build it) and hold one pool of HTTP/1.1
+keep-alive connections (tidings.http1, the lean client: every message is one of these requests),
+opened on first use, closed by `close()`.
 
 A refusal is Graph's `{"error": {message, type, code, error_subcode, fbtrace_id}}`. Its (code, subcode)
 is looked up in the channel's table of Meta errors (tidings.specs.whatsapp_codes / messenger_codes),
@@ -24,12 +25,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from tidings.channels.base import FailureKind, SendError
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
-from tidings.channels.push.http import Answer, open_session, post
+from tidings.http1 import Answer, HttpClient, HttpError
 from tidings.specs import messenger_codes as ms_codes
 from tidings.specs import whatsapp_codes as wa_codes
 
@@ -160,7 +160,7 @@ def send_error(api: str, answer: Answer, classify: Classifier) -> SendError:
 
 
 def _transport_error(exc: Exception, what: str, code: str) -> SendError:
-    if isinstance(exc, TimeoutError):  # (aiohttp's timeouts are TimeoutErrors too)
+    if isinstance(exc, TimeoutError):
         return SendError(FailureKind.TIMEOUT, f"{what}: no answer in time", code)
     return SendError(FailureKind.CONNECTION, f"{what}: {type(exc).__name__}", code)
 
@@ -184,14 +184,13 @@ class _GraphClient:
         context: ssl.SSLContext | None,
     ) -> None:
         self._url = url
-        # built once: aiohttp copies it into each request
         self._headers = {"authorization": f"Bearer {token}", "content-type": "application/json"}
         self._token = token
         self._account = account  # names the account in a warning (a number or page id, not a secret)
         self._classify = classify
         self._deadline = deadline
         self._context = context  # None: the system's CAs
-        self._client: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
         self._auth_failing = False  # so a refused token is logged once, not once per message
 
     async def close(self) -> None:
@@ -201,7 +200,7 @@ class _GraphClient:
 
     async def _post(self, body: dict[str, Any]) -> Answer:
         if self._client is None:
-            self._client = open_session(
+            self._client = HttpClient(
                 connections=CONNECTIONS,
                 deadline=self._deadline,
                 connect=_CONNECT_TIMEOUT,
@@ -209,9 +208,9 @@ class _GraphClient:
             )
         raw = msgspec.json.encode(body)
         try:
-            # (post sends once more when Meta had closed an idle keep-alive connection under us)
-            answer = await post(self._client, self._url, data=raw, headers=self._headers)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            # (sent once more when Meta had closed an idle keep-alive connection under us)
+            answer = await self._client.post(self._url, raw, self._headers)
+        except (HttpError, TimeoutError) as exc:
             raise _transport_error(exc, f"{self.api} send", self.failure_code) from None
         if answer.status_code == 200:
             self._auth_failing = False

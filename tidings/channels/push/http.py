@@ -12,34 +12,16 @@ the server had closed an idle keep-alive connection under us.
 
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgspec
+
+from tidings.http1 import Answer
+
+__all__ = ["Answer", "open_session", "post", "tls_context"]
 
 _KEEPALIVE_S = 60.0  # an idle connection is closed after this (servers drop idle ones anyway)
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """An HTTP answer, read in full: what an error mapping or a token grant looks at."""
-
-    status_code: int
-    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDict)
-    content: bytes
-
-    def json(self) -> Any:
-        """The body as JSON; ValueError when it is not."""
-        try:
-            return msgspec.json.decode(self.content)
-        except msgspec.DecodeError as exc:
-            raise ValueError("not JSON") from exc
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
 
 
 def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:

@@ -133,7 +133,7 @@ dlt_tlv = 0x0424
 
 [routes]
 sms = "nowhere"
-email = "sandbox"
+fax = "sandbox"
 """
 
 
@@ -154,7 +154,7 @@ def test_check_config_lists_smpp_and_inbound_problems(tmp_path: Path):
         f"{cfg}:18: smsc[0].window: must be at least 1",
         f"{cfg}:19: smsc[0].dlt_tlv: must be a vendor-specific TLV tag",
         f"{cfg}:22: routes.sms: no connector named 'nowhere'",
-        f"{cfg}:23: routes.email: unknown channel",
+        f"{cfg}:23: routes.fax: unknown channel",
     ]:
         assert expected in r.stderr, r.stderr
     assert "Traceback" not in r.stderr

@@ -24,6 +24,7 @@ class Service:
     senderids: tuple[str, ...] = ()
     inbound_url: str = ""
     numbers: tuple[str, ...] = ()  # its long and short codes, as configured (with or without +)
+    email_from: tuple[str, ...] = ()  # addresses and "@domain"s it may send email from
     secret_bytes: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +46,7 @@ class Service:
             senderids=tuple(c.senderids),
             inbound_url=c.inbound_url,
             numbers=tuple(c.numbers),
+            email_from=tuple(c.email_from),
         )
 
 

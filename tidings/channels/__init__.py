@@ -1,12 +1,12 @@
 """Connectors: one per remote protocol, behind `channels.base.Connector`, built by their provider kinds.
 
 `KINDS` is the registry of provider kinds: each is one package (`sandbox/`, `smpp/`) declaring its
-config table, its checks and its factory as a `ProviderKind`.
+config table, its checks and its factory as a `ProviderKind` (`email/` is `[[smtp]]`).
 """
 
 from typing import TYPE_CHECKING, Any
 
-from tidings.channels import sandbox, smpp
+from tidings.channels import email, sandbox, smpp
 from tidings.channels.base import Connector
 from tidings.channels.kind import ProviderKind, configured
 from tidings.specs import SPECS
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # the config's schema reads KINDS, so importing it here at ru
     from tidings.config import Config
     from tidings.store.base import Store
 
-KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND)
+KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND, email.KIND)
 
 # The connector that serves a channel `[routes]` leaves out.
 SANDBOX = sandbox.SandboxConnector.name
@@ -33,7 +33,9 @@ def build_connectors(
     """Every configured connector by its name: the sandbox, one per `[[smsc]]`, and (given the apps
     and the store) the app connectors."""
     built: dict[str, Connector] = {
-        kind.name(entry): kind.build(entry) for kind in KINDS for entry in configured(config, kind)
+        kind.name(entry): kind.connector(entry, config)
+        for kind in KINDS
+        for entry in configured(config, kind)
     }
     if apps is not None and store is not None:
         from tidings.channels.meta.connector import MessengerConnector, WhatsAppConnector

@@ -26,6 +26,12 @@ class ProviderKind(Generic[S]):
     check: Callable[[Sequence[tuple[KeyPath, S]], AddProblem], None]  # every entry, with its key path
     build: Callable[[S], Connector]
     name: Callable[[S], str]  # the connector's name, as `[routes]` says it
+    # The factory given the whole config too, for a kind whose connectors read another table as well
+    # (`[[smtp]]` reads `[email]`); `build` when None.
+    build_in: Callable[[S, Any], Connector] | None = None
+
+    def connector(self, settings: S, config: Any) -> Connector:
+        return self.build(settings) if self.build_in is None else self.build_in(settings, config)
 
 
 def configured(config: Any, kind: ProviderKind[Any]) -> list[Any]:

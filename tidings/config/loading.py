@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from tidings.channels import KINDS, connector_names
+from tidings.channels.email import EmailConfig, check_email
 from tidings.channels.kind import ProviderKind, configured
 from tidings.config.problems import Checker, ConfigError, KeyPath, Problems
 from tidings.config.rules import check_owned, check_services
@@ -34,6 +35,7 @@ _TABLES: dict[str, type[msgspec.Struct]] = {
     "server": ServerConfig,
     "notify": NotifyConfig,
     "redis": RedisConfig,
+    "email": EmailConfig,
     **{kind.key: kind.settings for kind in KINDS if not kind.many},
 }
 
@@ -160,6 +162,9 @@ def parse_config(text: str, source: str = "<config>", base_dir: Path | None = No
     lists: dict[str, Any] = {name: [entry for _, entry in found] for name, found in arrays.items()}
     if base_dir is not None:
         lists["apps"] = [msgspec.structs.replace(a, base_dir=str(base_dir)) for a in lists["apps"]]
+        lists["smtp"] = [msgspec.structs.replace(a, base_dir=str(base_dir)) for a in lists["smtp"]]
+        if "email" in tables:
+            tables["email"] = msgspec.structs.replace(tables["email"], base_dir=str(base_dir))
     config = Config(
         **tables,
         **lists,
@@ -244,6 +249,7 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: Checker) ->
     if r.url and not r.url.startswith(("redis://", "rediss://", "unix://")):
         check.add(("redis", "url"), "must be redis://HOST[:PORT][/DB], rediss://… or unix://PATH")
     _check_kinds(config, rows, check, many=False)
+    check_email(config.email, check.add)
     check_services(config.services, rows["services"], check)
     _check_kinds(config, rows, check, many=True)
     check_owned(config, rows, check)

@@ -12,7 +12,9 @@ import msgspec
 
 from tidings.config.problems import Checker, KeyPath, Problems
 from tidings.config.schema import AppConfig, Config, ServiceConfig, TemplateComponentConfig, TemplateConfig
+from tidings.errors import ApiError
 from tidings.schema.common import sender_id_problem
+from tidings.schema.email import email_address
 from tidings.specs import names as channel_names
 from tidings.templates import BUTTON_SUB_TYPES, HEADER_FORMATS
 from tidings.urls import is_http_url
@@ -287,6 +289,18 @@ def check_services(services: list[ServiceConfig], rows: list[int], check: Checke
             elif digits in numbers:
                 check.add((*where, "numbers", j), "already belongs to another service")
             numbers.add(digits)
+        for j, sender in enumerate(svc.email_from):
+            if (problem := email_from_problem(sender)) is not None:
+                check.add((*where, "email_from", j), problem)
+
+
+def email_from_problem(entry: str) -> str | None:
+    """Why an `email_from` entry is neither an address nor "@domain", or None."""
+    try:
+        email_address(("x" + entry) if entry.startswith("@") else entry, "email_from")
+    except ApiError:
+        return "must be an email address or @domain"
+    return None
 
 
 def decode_secret(secret: str) -> bytes | None:

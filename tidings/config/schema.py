@@ -5,6 +5,7 @@ A provider kind's table is declared by its package (`tidings.channels.<kind>`) a
 
 import msgspec
 
+from tidings.channels.email.settings import EmailConfig, SmtpConfig
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.settings import ApnsSettings, FcmSettings, WebPushSettings, WnsSettings
 from tidings.channels.rcs.settings import RcsSettings
@@ -44,6 +45,8 @@ class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
     notify_url: str = ""
     tps: int = 1000
     senderids: list[str] = msgspec.field(default_factory=list)
+    # Email From addresses this service may use: addresses, or "@domain" for any address of a domain.
+    email_from: list[str] = msgspec.field(default_factory=list)
     inbound_url: str = ""
     numbers: list[str] = msgspec.field(default_factory=list)
 
@@ -112,6 +115,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
+    smtp: list[SmtpConfig] = msgspec.field(default_factory=list)
+    email: EmailConfig = msgspec.field(default_factory=EmailConfig)
     templates: list[TemplateConfig] = msgspec.field(default_factory=list)
     smartlinks: list[SmartlinkConfig] = msgspec.field(default_factory=list)
     groups: list[GroupConfig] = msgspec.field(default_factory=list)  # [[contact_policy.groups]]

@@ -6,13 +6,14 @@ config checks, the v1 decoder, the dispatcher, the sandbox and the contact polic
 """
 
 from tidings.specs.base import ChannelSpec
+from tidings.specs.email import EMAIL
 from tidings.specs.messenger import MESSENGER
 from tidings.specs.push import PUSH
 from tidings.specs.rcs import RCS
 from tidings.specs.sms import SMS
 from tidings.specs.whatsapp import WHATSAPP
 
-SPECS: tuple[ChannelSpec, ...] = (SMS, PUSH, WHATSAPP, MESSENGER, RCS)
+SPECS: tuple[ChannelSpec, ...] = (SMS, PUSH, WHATSAPP, MESSENGER, RCS, EMAIL)
 
 _BY_NAME = {s.name: s for s in SPECS}
 _BY_SPELLING = {n: s for s in SPECS for n in (s.name, *s.aliases)}

@@ -1,0 +1,253 @@
+"""The SMTP connector: emails to the routed `[[smtp]]` relay with aiosmtplib.
+
+One connector per relay keeps a pool of up to `connections` SMTP sessions (STARTTLS, implicit TLS or
+none; AUTH when a username is set), reused from message to message: a session that failed a
+transaction is reset (RSET, by aiosmtplib) before the next, and one that dropped is replaced. A batch's
+messages go out concurrently over the pool; each message is one transaction (MAIL FROM the VERP sender,
+RCPT TO its address then cc and bcc, DATA). aiosmtplib 4 does not pipeline (it waits for each reply),
+so the pool is what keeps the relay busy.
+
+What the relay says, and what it means (`SendError` kinds in tidings/channels/base.py):
+    250 after DATA                  Submitted 7501; ext_id `email:<transid>`, so a bounce finds it. No
+                                    receipt is scheduled: Delivered needs evidence (a success DSN)
+    5xx at RCPT (the address) or    Bounce 7520, GONE: final, and the address is suppressed for the
+    at DATA                         service (later sends Failed 7240 without a relay call)
+    5xx at MAIL FROM                REJECTED 7522 (the relay will not take our sender: not verified)
+    other 5xx                       REJECTED 7554
+    4xx anywhere                    THROTTLED, Retry-After half the message's age (5 s to 15 min)
+    auth refused (535), TLS or      CONFIG: final, logged loudly (never with the password)
+    certificate failure, no STARTTLS
+    no connection (refused, DNS,    UNAVAILABLE: nothing was sent; waits and tries again until the
+    connect timeout)                message expires
+    connection lost mid-message     CONNECTION (retried with backoff, costs an attempt)
+    no reply in time                TIMEOUT
+A 4xx is THROTTLED, not CONNECTION, because it says "not now" about the relay or the mailbox and
+nothing about the message: such a failure must not use up the dispatcher's five attempts (CONTRACT.md:
+4xx is retried until expiry). THROTTLED waits max(5 s, Retry-After), so the connector makes the
+backoff itself: the wait is half the message's age (its transid holds its accept time), 5 s, 10 s,
+then growing by half each time up to 15 minutes, as MTAs space their queue runs. A message without an
+expiry that keeps getting 4xx for 72 hours (an MTA's usual queue lifetime) is Expired.
+"""
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Sequence
+from typing import ClassVar
+
+import aiosmtplib
+
+from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.email import mime
+from tidings.channels.email.dkim import Signer
+from tidings.channels.email.settings import EmailConfig, SmtpConfig, resolve
+from tidings.schema.email import EmailContent
+from tidings.specs.email import BOUNCE, EXPIRED, NOT_VERIFIED
+
+log = logging.getLogger("tidings.email")
+
+BACKOFF_MIN_S = 5.0
+BACKOFF_MAX_S = 900.0
+RETRY_FOR_S = 72 * 3600.0
+UNAVAILABLE_WAIT_S = 10.0
+LOUD_EVERY_S = 60.0  # a configuration problem is logged at most this often per relay
+
+
+class SmtpConnector:
+    name: ClassVar[str] = "smtp"
+
+    def __init__(self, settings: SmtpConfig, email: EmailConfig | None = None) -> None:
+        self.settings = settings
+        self.email = email or EmailConfig()
+        self.label = settings.name
+        self._slots = asyncio.Semaphore(settings.connections)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._tls: ssl.SSLContext | None = None
+        self._signer: Signer | None = None
+        self._loud_at = 0.0
+        if self.email.signs:
+            key = resolve(self.email.base_dir, self.email.dkim_key_file)
+            self._signer = Signer(self.email.dkim_domain, self.email.dkim_selector, key)
+
+    async def start(self, inbox: Inbox) -> None:
+        if self.settings.security != "none":
+            ca = resolve(self.settings.base_dir, self.settings.ca_file) if self.settings.ca_file else None
+            self._tls = ssl.create_default_context(cafile=str(ca) if ca else None)
+
+    async def stop(self) -> None:
+        idle, self._idle = self._idle, []
+        for smtp in idle:
+            try:
+                async with asyncio.timeout(2):
+                    await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                smtp.close()
+
+    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        return list(await asyncio.gather(*(self._send_one(m) for m in batch)))
+
+    async def _send_one(self, m: Outbound) -> SendResult | SendError:
+        content = m.content
+        if not isinstance(content, EmailContent):
+            return SendError(FailureKind.INVALID, "not an email's content")
+        now = time.time()
+        data = mime.build(m, self.email.bounce_domain, now)
+        if self._signer is not None:
+            data = self._signer.sign(data)
+        sender = mime.envelope_sender(m.transid, content, self.email.bounce_domain)
+        recipients = mime.envelope_recipients(m)
+        async with self._slots:
+            try:
+                smtp, reused = await self._session()
+                try:
+                    return await self._transaction(smtp, m, sender, recipients, data)
+                except aiosmtplib.SMTPServerDisconnected:
+                    if not reused:
+                        raise
+                # An idle session the relay had closed: nothing was sent; once more on a new one.
+                smtp, _ = await self._session(fresh=True)
+                return await self._transaction(smtp, m, sender, recipients, data)
+            except SendError as exc:
+                return exc
+            except aiosmtplib.SMTPServerDisconnected as exc:
+                return SendError(FailureKind.CONNECTION, f"{self.label}: connection lost: {exc}")
+
+    async def _transaction(
+        self, smtp: aiosmtplib.SMTP, m: Outbound, sender: str, recipients: list[str], data: bytes
+    ) -> SendResult | SendError:
+        """One message on one session; the session goes back to the pool unless it broke."""
+        try:
+            errors, _ = await smtp.sendmail(sender, recipients, data)
+        except aiosmtplib.SMTPServerDisconnected:
+            smtp.close()
+            raise
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            self._keep(smtp)
+            refused = {e.recipient: (e.code, e.message) for e in exc.recipients}
+            first = exc.recipients[0]
+            return self._refused(m, *refused.get(m.address, (first.code, first.message)))
+        except aiosmtplib.SMTPSenderRefused as exc:
+            self._keep(smtp)
+            return self._sender_refused(m, exc.code, exc.message)
+        except aiosmtplib.SMTPDataError as exc:
+            self._keep(smtp)
+            return self._data_refused(m, exc.code, exc.message)
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            return self._other(m, exc.code, exc.message)
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+            smtp.close()
+            return SendError(FailureKind.TIMEOUT, f"{self.label}: no answer in time: {exc}")
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            return SendError(FailureKind.CONNECTION, f"{self.label}: {exc}")
+        self._keep(smtp)
+        if m.address in errors:
+            code, text = errors[m.address]
+            return self._refused(m, code, text)
+        for address, (code, text) in errors.items():
+            log.info("%s refused the copy to %s of %s: %s %s", self.label, address, m.transid, code, text)
+        return SendResult(ext_id=f"email:{m.transid}")
+
+    def _keep(self, smtp: aiosmtplib.SMTP) -> None:
+        if smtp.is_connected:
+            self._idle.append(smtp)
+
+    async def _session(self, fresh: bool = False) -> tuple[aiosmtplib.SMTP, bool]:
+        """An idle pooled session (True: reused), else a new one, connected, TLS and AUTH done."""
+        while self._idle and not fresh:
+            smtp = self._idle.pop()
+            if smtp.is_connected:
+                return smtp, True
+        s = self.settings
+        smtp = aiosmtplib.SMTP(
+            hostname=s.host,
+            port=s.port,
+            username=s.username or None,
+            password=s.password or None,
+            use_tls=s.security == "tls",
+            start_tls=s.security == "starttls",
+            tls_context=self._tls,
+            timeout=s.timeout_s,
+        )
+        try:
+            await smtp.connect()
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            smtp.close()
+            if 400 <= exc.code < 500:
+                raise SendError(FailureKind.THROTTLED, self._said("AUTH", exc), retry_after=30.0) from None
+            problem = f"authentication as {s.username!r} refused: {exc.code} {exc.message}"
+            raise self._config(problem) from None
+        except ssl.SSLError as exc:
+            smtp.close()
+            raise self._config(f"TLS failed: {exc}") from None
+        except aiosmtplib.SMTPConnectResponseError as exc:
+            smtp.close()
+            if 400 <= exc.code < 500:
+                said = self._said("greeting", exc)
+                raise SendError(FailureKind.THROTTLED, said, retry_after=30.0) from None
+            raise self._config(self._said("greeting", exc)) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError) as exc:
+            smtp.close()
+            raise SendError(
+                FailureKind.UNAVAILABLE,
+                f"{self.label}: cannot connect to {s.host}:{s.port}: {exc}",
+                retry_after=UNAVAILABLE_WAIT_S,
+            ) from None
+        except aiosmtplib.SMTPException as exc:
+            smtp.close()
+            # e.g. STARTTLS not offered, AUTH not offered: the relay is not what the config says
+            raise self._config(f"{exc}") from None
+        return smtp, False
+
+    def _config(self, problem: str) -> SendError:
+        text = f"{self.label} ({self.settings.host}:{self.settings.port}): {problem}"
+        now = time.monotonic()
+        if now - self._loud_at >= LOUD_EVERY_S:
+            self._loud_at = now
+            log.error("smtp relay %s", text)
+        return SendError(FailureKind.CONFIG, text)
+
+    def _said(self, stage: str, exc: aiosmtplib.SMTPResponseException) -> str:
+        return f"{self.label}: {exc.code} {exc.message} (at {stage})"
+
+    def _temporary(self, m: Outbound, what: str) -> SendError:
+        age = _age(m.transid)
+        if m.expiry is None and age > RETRY_FOR_S:
+            return SendError(FailureKind.REJECTED, f"{what}; still refused after 72 hours", code=EXPIRED)
+        wait = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, age / 2))
+        return SendError(FailureKind.THROTTLED, what, retry_after=wait)
+
+    def _refused(self, m: Outbound, code: int, text: str) -> SendError:
+        what = f"{self.label}: {code} {text} (at RCPT TO {m.address})"
+        if 400 <= code < 500:
+            return self._temporary(m, what)
+        return SendError(FailureKind.GONE, what, code=BOUNCE)
+
+    def _sender_refused(self, m: Outbound, code: int, text: str) -> SendError:
+        what = f"{self.label}: {code} {text} (at MAIL FROM)"
+        if 400 <= code < 500:
+            return self._temporary(m, what)
+        return SendError(FailureKind.REJECTED, what, code=NOT_VERIFIED)
+
+    def _data_refused(self, m: Outbound, code: int, text: str) -> SendError:
+        what = f"{self.label}: {code} {text} (at DATA)"
+        if 400 <= code < 500:
+            return self._temporary(m, what)
+        return SendError(FailureKind.GONE, what, code=BOUNCE)
+
+    def _other(self, m: Outbound, code: int, text: str) -> SendError:
+        what = f"{self.label}: {code} {text}"
+        if 400 <= code < 500:
+            return self._temporary(m, what)
+        return SendError(FailureKind.REJECTED, what, code="7554")
+
+
+def _age(transid: str) -> float:
+    """Seconds since the message was accepted, read from its transid (UUIDv7: milliseconds first)."""
+    try:
+        millis = int(transid[:8] + transid[9:13], 16)
+    except ValueError:
+        return 0.0
+    return max(0.0, time.time() - millis / 1000)

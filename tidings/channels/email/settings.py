@@ -1,0 +1,107 @@
+"""The email settings: `[[smtp]]` (one relay per entry, a provider kind like `[[smsc]]`) and `[email]`
+(what every email shares: the bounce domain of the envelope sender, DKIM signing), with their checks."""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from tidings.channels.kind import AddProblem, KeyPath
+from tidings.schema.email import is_domain, is_label
+
+SECURITY = ("starttls", "tls", "none")
+
+
+class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 587
+    security: str = "starttls"  # "starttls", "tls" (implicit TLS, usually port 465) or "none"
+    username: str = ""  # AUTH when set
+    password: str = ""  # never logged
+    ca_file: str = ""  # PEM bundle the relay's certificate is checked against (else the system's)
+    connections: int = 4  # pooled connections, reused from message to message
+    timeout_s: float = 30.0  # per SMTP command
+    # Not a TOML key: the folder a relative ca_file is read from (the config file's; "" = the working
+    # directory).
+    base_dir: str = ""
+
+    def __repr__(self) -> str:  # the password never reaches a log line
+        return f"SmtpConfig(name={self.name!r}, host={self.host!r}, port={self.port})"
+
+
+class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
+    bounce_domain: str = ""  # envelope sender bounces+<transid>@bounce_domain (VERP); "" = the From address
+    bounce_port: int = 0  # the bounce listener's SMTP port (email's bounces); 0 = off
+    dkim_domain: str = ""  # DKIM signing when all three are set
+    dkim_selector: str = ""
+    dkim_key_file: str = ""  # PEM private key (RSA or Ed25519)
+    base_dir: str = ""  # not a TOML key: the folder a relative dkim_key_file is read from
+
+    @property
+    def signs(self) -> bool:
+        return bool(self.dkim_domain and self.dkim_selector and self.dkim_key_file)
+
+
+def resolve(base_dir: str, path: str) -> Path:
+    """A file named in the config: relative paths are read from the config file's folder."""
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or not base_dir else Path(base_dir) / p
+
+
+def check(entries: Sequence[tuple[KeyPath, SmtpConfig]], add: AddProblem) -> None:
+    names: set[str] = set()
+    for where, c in entries:
+        if not c.name.strip() or c.name == "sandbox":
+            add((*where, "name"), "must be a non-empty name other than 'sandbox'")
+        elif c.name in names:
+            add((*where, "name"), f"duplicate smtp name {c.name!r}")
+        names.add(c.name)
+        if not c.host.strip():
+            add((*where, "host"), "must not be empty")
+        if not 1 <= c.port <= 65535:
+            add((*where, "port"), f"must be between 1 and 65535, got {c.port}")
+        if c.security not in SECURITY:
+            add((*where, "security"), f"must be one of {', '.join(SECURITY)}")
+        if c.password and not c.username:
+            add((*where, "password"), "is given without a username")
+        if c.username and c.security == "none" and c.host not in ("127.0.0.1", "::1", "localhost"):
+            add((*where, "security"), "would send the password in clear to a remote relay: use starttls")
+        if c.ca_file and (problem := _unreadable(resolve(c.base_dir, c.ca_file))):
+            add((*where, "ca_file"), problem)
+        if c.connections < 1:
+            add((*where, "connections"), "must be at least 1")
+        if c.timeout_s <= 0:
+            add((*where, "timeout_s"), "must be greater than 0")
+
+
+def check_email(email: EmailConfig, add: AddProblem) -> None:
+    """`[email]`'s own checks (check-config and start-up)."""
+    where: KeyPath = ("email",)
+    if email.bounce_domain and not is_domain(email.bounce_domain):
+        add((*where, "bounce_domain"), "must be a domain name such as bounces.example.com")
+    if not 0 <= email.bounce_port <= 65535:
+        add((*where, "bounce_port"), f"must be between 0 and 65535, got {email.bounce_port}")
+    dkim = {"dkim_domain": email.dkim_domain, "dkim_selector": email.dkim_selector}
+    dkim["dkim_key_file"] = email.dkim_key_file
+    if any(dkim.values()) and not all(dkim.values()):
+        for key, value in dkim.items():
+            if not value:
+                add((*where, key), "DKIM signing needs dkim_domain, dkim_selector and dkim_key_file")
+    if email.dkim_domain and not is_domain(email.dkim_domain):
+        add((*where, "dkim_domain"), "must be a domain name")
+    if email.dkim_selector and not all(is_label(p) for p in email.dkim_selector.split(".")):
+        add((*where, "dkim_selector"), "must be a DNS label (letters, digits, hyphens), dots allowed")
+    if email.dkim_key_file:
+        from tidings.channels.email.dkim import key_problem  # dkimpy only when signing is configured
+
+        if problem := key_problem(resolve(email.base_dir, email.dkim_key_file)):
+            add((*where, "dkim_key_file"), problem)
+
+
+def _unreadable(path: Path) -> str | None:
+    try:
+        with path.open("rb"):
+            return None
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"

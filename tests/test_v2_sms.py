@@ -440,3 +440,30 @@ def test_a_repeat_with_the_same_idempotency_key_sends_nothing_new(server: Tiding
     assert stored(server, corr) == 1
     bad = post(server, v2_sms(), {"key": KEY_A, "Idempotency-Key": "k" * 65})
     assert (bad.status_code, bad.json()["message"]) == (400, "Invalid parameter - Idempotency-Key")
+
+
+# -- channels v1 does not serve, and app channels ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channel", ["email", "rcs"])
+def test_v1_does_not_take_the_channels_only_v2_serves(server: TidingsServer, channel: str):
+    key = "email" if channel == "email" else "msisdn"
+    body = {"deliverychannel": channel, "destination": [{key: ["a7000@example.com"]}], "channels": {}}
+    refused = server.send(body, KEY_A).json()["response"]
+    assert refused["code"] == "7004" and "not supported" in refused["description"], refused
+
+
+def test_an_app_channels_from_is_its_app_id(server: TidingsServer):
+    body = {
+        "channel": "rcs",
+        "to": [{"msisdn": ["+447700900361"]}],
+        "content": {"type": "text", "text": "hi"},
+    }
+    missing = post(server, body)
+    assert (missing.status_code, missing.json()["message"]) == (400, "Mandatory parameter missing - from")
+    unknown = post(server, {**body, "from": "no-such-app"})
+    assert (unknown.status_code, unknown.json()["code"], unknown.json()["message"]) == (
+        400,
+        "7104",
+        "Invalid app id - from",
+    )

@@ -150,7 +150,7 @@ class IntakeV2:
             )
         if req.content.get("text"):
             return req.content
-        needed = [n for n in placeholders(template.text) if not SMARTLINK.fullmatch(f"{{{{{n}}}}}")]
+        needed = [n for n in placeholders(template.text) if not n.startswith("smartlink_")]  # ours to fill
         for a in req.addresses:
             for name in needed:
                 if a.substitutions.get(name) is None:

@@ -82,11 +82,15 @@ class IntakeV2:
         now = clock.now()
         messages: list[NewMessage] = []
         links: list[NewLink] = []
+        entries: dict[int, list[str]] = {}  # each `to[]` entry's addresses (email's multipleToRecipients)
+        for a in req.addresses:
+            entries.setdefault(a.entry, []).append(a.value)
+        groups = {i: tuple(values) for i, values in entries.items()}
         for transid, a in zip(transids, req.addresses, strict=True):
             subs: Mapping[str, Any] = a.substitutions
             if smartlinks:
                 subs = {**subs, **self._own_links(service, transid, smartlinks, now, links)}
-            to = V2Destination(a.value, a.key, subs, a.correlationid, transid, now)
+            to = V2Destination(a.value, a.key, subs, a.correlationid, transid, now, groups[a.entry])
             made = _message(channel, parts, to, req)
             data = made.content.data
             if app_id is not None:  # an app channel's content names its app, for its connector

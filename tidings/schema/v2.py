@@ -115,6 +115,7 @@ class V2Address:
     key: str  # the `to[]` key: the notifications' destinationType
     substitutions: dict[str, Scalar | None]  # the request's, overridden by its entry's
     correlationid: str | None
+    entry: int = 0  # the index of its `to[]` entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +263,7 @@ def _addresses(
                     address = channel.address(value, at)
                 except ApiError as exc:
                     raise named(exc, at) from None
-                out.append(V2Address(address, key, subs, own if own is not None else corr))
+                out.append(V2Address(address, key, subs, own if own is not None else corr, i))
         if len(out) == before:
             raise MandatoryMissing("no address", field=f"{where}.{'|'.join(channel.address_keys)}")
     return out

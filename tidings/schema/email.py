@@ -32,7 +32,7 @@ import html
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -148,7 +148,6 @@ class _Request:
     cc: list[str]
     bcc: list[str]
     group_to: bool
-    generated: dict[str, str] = field(default_factory=dict)  # text parts by HTML, per request
 
 
 class EmailV2:
@@ -184,12 +183,7 @@ class EmailV2:
         values = to.substitutions
         subject = _one_line(_fill(req.subject, values, escape=False))
         body_html = _fill(req.html, values, escape=True) if req.html is not None else ""
-        given_text = _fill(req.text, values, escape=False) if req.text is not None else None
-        if req.type == "html" and given_text is None:
-            given_text = req.generated.get(body_html)
-            if given_text is None:
-                given_text = req.generated.setdefault(body_html, html_to_text(body_html))
-        text = given_text or ""
+        text = _fill(req.text, values, escape=False) if req.text is not None else None
         if req.track_clicks:
             codes: dict[str, str] = {}
 
@@ -199,7 +193,9 @@ class EmailV2:
                 return f"{parts.public_url}/t/c/{codes[url]}"
 
             body_html = rewrite_html_links(body_html, rewrite) if body_html else ""
-            text = rewrite_text_links(text, rewrite)
+            text = rewrite_text_links(text, rewrite) if text is not None else None
+        if text is None:  # an HTML email's text part, from its HTML as sent (links already rewritten)
+            text = html_to_text(body_html)
         if req.track_opens and req.type == "html":
             body_html = add_pixel(body_html, f"{parts.public_url}/t/o/{link(OPEN_LINKID, None, True)}.gif")
         unsubscribe = ""

@@ -71,16 +71,16 @@ def build(m: Outbound, bounce_domain: str, now: float) -> bytes:
     head.append(("MIME-Version", "1.0"))
     text = _part("plain", c.text or "\n", c.encoding)
     if c.type != "html":
-        return _lines(head) + text
+        return _lines(head) + text  # the part's own headers end the message's
     boundary = f"=_{_bits(96):024x}"
     head.append(("Content-Type", f'multipart/alternative;\r\n boundary="{boundary}"'))
     html = _part("html", c.html, c.encoding)
     sep = f"--{boundary}".encode()
-    return b"".join([_lines(head), sep, CRLF, text, CRLF, sep, CRLF, html, CRLF, sep, b"--", CRLF])
+    return b"".join([_lines(head), CRLF, sep, CRLF, text, CRLF, sep, CRLF, html, CRLF, sep, b"--", CRLF])
 
 
 def _lines(head: list[tuple[str, str]]) -> bytes:
-    return "".join(f"{name}: {value}\r\n" for name, value in head).encode("ascii") + CRLF
+    return "".join(f"{name}: {value}\r\n" for name, value in head).encode("ascii")
 
 
 def _part(subtype: str, body: str, charset: str) -> bytes:

@@ -1,0 +1,147 @@
+"""A stand-in SMTP relay on loopback (aiosmtpd): STARTTLS (or implicit TLS) with a trustme CA the client
+is told to trust, AUTH PLAIN/LOGIN against a table of users, and scripted answers.
+
+It records what a relay receives: every accepted message as a `Received` (the envelope sender, the
+accepted recipients, the raw DATA bytes, the user it authenticated as, whether TLS was on), and every
+RCPT TO it was asked for (`rcpts`, accepted or not), so a test can tell that an address never reached
+it. `script(address, stage, reply, times)` makes the relay answer `reply` ("451 4.3.0 Try later",
+"550 5.1.1 No such user") at `rcpt` or `data` for that address, the next `times` times (`mail` scripts
+the MAIL FROM of that sender). With `record=False` (a benchmark) only the counts are kept.
+"""
+
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.support.server import free_port
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+    user: str | None
+    tls: bool
+
+
+@dataclass
+class _Handler:
+    record: bool = True
+    received: list[Received] = field(default_factory=list)
+    rcpts: list[str] = field(default_factory=list)
+    accepted: int = 0
+    scripts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _scripted(self, address: str, stage: str) -> str | None:
+        with self.lock:
+            replies = self.scripts.get((address.lower(), stage))
+            return replies.pop(0) if replies else None
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if (reply := self._scripted(address, "mail")) is not None:
+            return reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self.record:
+            self.rcpts.append(address)
+        if (reply := self._scripted(address, "rcpt")) is not None:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        for address in envelope.rcpt_tos:
+            if (reply := self._scripted(address, "data")) is not None:
+                return reply
+        self.accepted += 1
+        if self.record:
+            user = session.auth_data if isinstance(session.auth_data, str) else None
+            data = envelope.original_content or b""
+            self.received.append(
+                Received(
+                    str(envelope.mail_from), list(envelope.rcpt_tos), data, user, session.ssl is not None
+                )
+            )
+        return "250 2.0.0 Ok: queued"
+
+
+class SmtpStandIn:
+    """`security`: "starttls" (STARTTLS offered and required before AUTH), "tls" (implicit TLS) or
+    "none". `users`: login -> password; AUTH is required when given."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        security: str = "starttls",
+        users: dict[str, str] | None = None,
+        record: bool = True,
+    ) -> None:
+        self.ca = trustme.CA()
+        self.ca_file = workdir / "smtp-ca.pem"
+        self.ca.cert_pem.write_to_path(str(self.ca_file))
+        self.handler = _Handler(record=record)
+        self.users = users or {}
+        self.port = free_port()
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, "ready_timeout": 5}
+        if security == "starttls":
+            kwargs.update(tls_context=context, require_starttls=True)
+        elif security == "tls":
+            kwargs.update(ssl_context=context)
+            kwargs["server_hostname"] = "localhost"
+        if self.users:
+            kwargs.update(
+                authenticator=self._authenticate, auth_required=True, auth_require_tls=security != "none"
+            )
+        self.controller = Controller(self.handler, **kwargs)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode()
+        ok = self.users.get(login) == auth_data.password.decode()
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    def start(self) -> "SmtpStandIn":
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def script(self, address: str, stage: str, reply: str, times: int = 1) -> None:
+        with self.handler.lock:
+            self.handler.scripts.setdefault((address.lower(), stage), []).extend([reply] * times)
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    @property
+    def rcpts(self) -> list[str]:
+        return self.handler.rcpts
+
+    @property
+    def accepted(self) -> int:
+        return self.handler.accepted
+
+    def for_address(self, address: str) -> list[Received]:
+        return [r for r in self.handler.received if address in r.rcpt_tos]

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
@@ -23,6 +24,9 @@ from tidings.store import Store, open_store
 from tidings.templates import TemplateRegistry
 from tidings.wake import Wakeups
 from tidings.watchdog import ACTIVITY, STUCK_AFTER_S, Watchdog, describe_spans, describe_tasks
+
+if TYPE_CHECKING:
+    from tidings.channels.email.bounces import BounceListener
 
 log = logging.getLogger("tidings")
 CATALOGUE_POLL_S = 1.0
@@ -51,6 +55,7 @@ class Runtime:
         self.connectors: dict[str, Connector] = {}
         self.routes: dict[str, Connector] = {}
         self.inbox: Inbox | None = None
+        self.bounces: BounceListener | None = None  # email's bounce listener, in a dispatching process
         self.templates = TemplateRegistry()
         self.groups = GroupRegistry()
         self.smartlinks = SmartlinkRegistry()
@@ -122,6 +127,15 @@ class Runtime:
         for connector in self.connectors.values():
             await connector.start(self.inbox)
         self._started = [self.notifier, self.dispatcher]
+        email = config.email
+        if email.bounce_port and email.bounce_domain:
+            from tidings.channels.email.bounces import BounceListener  # aiosmtpd only when configured
+
+            self.bounces = BounceListener(
+                store, self.services, self.wake_notifier,
+                domain=email.bounce_domain, host=email.bounce_host, port=email.bounce_port,
+            )  # fmt: skip
+            await self.bounces.start()
 
     async def stop(self) -> None:
         """Stop every part cleanly, within STOP_GRACE_S: what is still waited on then (a database that
@@ -156,6 +170,8 @@ class Runtime:
             for part in self._started
         ]
         stops += [connector.stop() for connector in self.connectors.values()]
+        if self.bounces is not None:
+            stops.append(self.bounces.stop())
         for result in await asyncio.gather(*stops, return_exceptions=True):
             if isinstance(result, Exception):
                 log.error("stopping: %s", result, exc_info=result)

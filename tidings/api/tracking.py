@@ -33,11 +33,11 @@ from tidings.api.links import notify_click
 from tidings.api.responses import plain_error
 from tidings.dispatch.worker import notification_for
 from tidings.runtime import Runtime
-from tidings.statuses import READ, Outcome, Status
+from tidings.schema.email import CLICK_LINKID, OPEN_LINKID, UNSUBSCRIBE_LINKID
+from tidings.specs.email import EMAIL_FAILURES, UNSUBSCRIBED
+from tidings.statuses import READ
 from tidings.store.base import Advance, Click, Report
 
-OPEN, CLICK, UNSUBSCRIBE = -1, -2, -3  # the linkids of email's tracking records
-UNSUBSCRIBED = Outcome(Status.FAILED, "7241", "Unsubscribed address")
 FORM_LIMIT = 8192  # a one-click body is 26 bytes; a browser's form a little more
 
 # Lowercased fragments of user agents that fetch links without a person: security scanners that check
@@ -95,7 +95,7 @@ async def _record(request: Request, linkid: int) -> Click | None:
 
 
 async def open_pixel(request: Request) -> Response:
-    link = await _record(request, OPEN)
+    link = await _record(request, OPEN_LINKID)
     if link is None:
         return plain_error(404, "404", "no such link")
     if _counted(request):
@@ -110,7 +110,7 @@ async def open_pixel(request: Request) -> Response:
 
 
 async def click(request: Request) -> Response:
-    link = await _record(request, CLICK)
+    link = await _record(request, CLICK_LINKID)
     if link is None or link.target is None:
         return plain_error(404, "404", "no such link")
     if _counted(request):
@@ -125,7 +125,7 @@ async def click(request: Request) -> Response:
 
 
 async def unsubscribe(request: Request) -> Response:
-    link = await _record(request, UNSUBSCRIBE)
+    link = await _record(request, UNSUBSCRIBE_LINKID)
     if link is None:
         return plain_error(404, "404", "no such link")
     if request.method == "GET":
@@ -137,7 +137,7 @@ async def unsubscribe(request: Request) -> Response:
     ):
         return plain_error(400, "7003", "Missing parameter - List-Unsubscribe=One-Click")
     runtime: Runtime = request.app.state.runtime
-    report = Report(link.transid, clock.now(), None, gone=UNSUBSCRIBED)
+    report = Report(link.transid, clock.now(), None, gone=EMAIL_FAILURES[UNSUBSCRIBED])
     await runtime.store.report([report], lambda t, o, at, info: None)
     return HTMLResponse(_DONE, headers=NO_CACHE)
 

@@ -37,12 +37,12 @@ from tidings import clock
 from tidings.channels.email import dsn
 from tidings.dispatch.worker import notification_for
 from tidings.services import ServiceRegistry
+from tidings.specs.email import BOUNCE
 from tidings.statuses import DELIVERED, Outcome, Status
 from tidings.store.base import OutgoingNotification, ReceiptTarget, Report, Store
 
 log = logging.getLogger("tidings.email.bounces")
 
-BOUNCE_CODE = "7520"
 RETRY_BIND_S = 5.0
 DATA_LIMIT = 10 * 1024 * 1024  # a report with the whole original message (RET=FULL) of a large mail
 SESSION_TIMEOUT_S = 60.0
@@ -197,7 +197,7 @@ def _report(report: dsn.BounceReport, target: ReceiptTarget, now: float) -> Repo
         return None
     if v.status == "Delivered":
         return Report(target.transid, now, DELIVERED, additional_info=v.detail)
-    bounce = Outcome(Status.BOUNCE, BOUNCE_CODE, v.description)
+    bounce = Outcome(Status.BOUNCE, BOUNCE, v.description)
     return Report(target.transid, now, bounce, gone=bounce if v.suppress else None, additional_info=v.detail)
 
 

@@ -33,6 +33,7 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True):
 class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
     bounce_domain: str = ""  # envelope sender bounces+<transid>@bounce_domain (VERP); "" = the From address
     bounce_port: int = 0  # the bounce listener's SMTP port (email's bounces); 0 = off
+    bounce_host: str = "127.0.0.1"  # the address the bounce listener binds
     dkim_domain: str = ""  # DKIM signing when all three are set
     dkim_selector: str = ""
     dkim_key_file: str = ""  # PEM private key (RSA or Ed25519)
@@ -82,6 +83,13 @@ def check_email(email: EmailConfig, add: AddProblem) -> None:
         add((*where, "bounce_domain"), "must be a domain name such as bounces.example.com")
     if not 0 <= email.bounce_port <= 65535:
         add((*where, "bounce_port"), f"must be between 0 and 65535, got {email.bounce_port}")
+    elif email.bounce_port and not email.bounce_domain:
+        add(
+            (*where, "bounce_port"),
+            "needs bounce_domain (the listener takes bounces+<id>@bounce_domain only)",
+        )
+    if not email.bounce_host.strip():
+        add((*where, "bounce_host"), "must be an address to listen on, such as 127.0.0.1")
     dkim = {"dkim_domain": email.dkim_domain, "dkim_selector": email.dkim_selector}
     dkim["dkim_key_file"] = email.dkim_key_file
     if any(dkim.values()) and not all(dkim.values()):

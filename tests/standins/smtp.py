@@ -34,9 +34,11 @@ class Received:
 @dataclass
 class _Handler:
     record: bool = True
+    implicit_tls: bool = False  # aiosmtpd sets session.ssl only after STARTTLS
     received: list[Received] = field(default_factory=list)
     rcpts: list[str] = field(default_factory=list)
     accepted: int = 0
+    sessions: set[int] = field(default_factory=set)  # the SMTP sessions that sent a MAIL FROM
     scripts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,6 +50,7 @@ class _Handler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
+        self.sessions.add(id(session))
         if (reply := self._scripted(address, "mail")) is not None:
             return reply
         envelope.mail_from = address
@@ -72,11 +75,8 @@ class _Handler:
         if self.record:
             user = session.auth_data if isinstance(session.auth_data, str) else None
             data = envelope.original_content or b""
-            self.received.append(
-                Received(
-                    str(envelope.mail_from), list(envelope.rcpt_tos), data, user, session.ssl is not None
-                )
-            )
+            tls = self.implicit_tls or session.ssl is not None
+            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, user, tls))
         return "250 2.0.0 Ok: queued"
 
 
@@ -90,13 +90,14 @@ class SmtpStandIn:
         security: str = "starttls",
         users: dict[str, str] | None = None,
         record: bool = True,
+        port: int = 0,
     ) -> None:
         self.ca = trustme.CA()
         self.ca_file = workdir / "smtp-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
-        self.handler = _Handler(record=record)
+        self.handler = _Handler(record=record, implicit_tls=security == "tls")
         self.users = users or {}
-        self.port = free_port()
+        self.port = port or free_port()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": self.port, "ready_timeout": 5}

@@ -190,6 +190,8 @@ class SmtpConnector:
             raise self._config(self._said("greeting", exc)) from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError) as exc:
             smtp.close()
+            if isinstance(exc.__cause__, ssl.SSLError):  # implicit TLS: the handshake failed
+                raise self._config(f"TLS failed: {exc.__cause__}") from None
             raise SendError(
                 FailureKind.UNAVAILABLE,
                 f"{self.label}: cannot connect to {s.host}:{s.port}: {exc}",

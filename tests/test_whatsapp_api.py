@@ -200,7 +200,7 @@ def test_image_goes_to_the_cloud_api(wa_server: TidingsServer, meta: GraphThread
     assert got["type"] == "image"
     assert got["image"] == {"link": IMAGE_URL, "caption": "a cat"}
     _, view = status_until(wa_server, message_id, "SENT")
-    assert view["from"] == meta.graph.phone_number_id and view["contentType"] == "IMAGE"
+    assert view["from"] == CLOUD and view["contentType"] == "IMAGE"  # as the request named it
 
 
 def test_quick_replies_are_reply_buttons(wa_server: TidingsServer, meta: GraphThread):
@@ -244,10 +244,87 @@ def test_quick_replies_on_an_image_put_the_image_in_the_header(wa_server: Tiding
     [{"name": "Ada", "n": 3}, [{"name": "Ada"}, {"n": 3}]],
     ids=["object", "array-of-one-key-objects"],
 )
-def test_substitutions_fill_the_content(wa_server: TidingsServer, subs: Any):
-    body = text(content="Hi {{name}}, {{n}} parcels; {{other}} stays", substitutions=subs)
+def test_substitutions_fill_the_content(wa_server: TidingsServer, meta: GraphThread, subs: Any):
+    body = text(
+        **{"from": CLOUD},
+        to="+447700900206" if isinstance(subs, dict) else "+447700900207",
+        content="Hi {{name}}, {{n}} parcels; {{other}} stays",
+        substitutions=subs,
+    )
     view = get(wa_server, accepted(wa_server, body)).json()
-    assert view["content"] == "Hi Ada, 3 parcels; {{other}} stays"
+    sent = cloud_body(meta, body["to"].removeprefix("+"))
+    assert sent["text"]["body"] == "Hi Ada, 3 parcels; {{other}} stays"
+    assert (view["content"], view["substitutions"]) == (body["content"], subs)  # the GET: as requested
+
+
+REPLIES = [{"buttonText": "Yes", "payload": "y"}, {"buttonText": "No", "payload": "n"}]
+AS_SENT: dict[str, dict[str, Any]] = {
+    **{kind.lower(): {"contentType": kind.lower(), **fields} for kind, fields in EVERY_TYPE.items()},
+    "template": {
+        "contentType": "Template",
+        "templateId": "shipped",
+        "substitutions": {"name": "A", "order": 7},
+    },
+    "quick-replies": {"contentType": "TEXT", "content": "Confirm?", "quickReplies": REPLIES},
+    "image-quick-replies": {"contentType": "image", **MEDIA, "content": "Like?", "quickReplies": REPLIES[:1]},
+    "media-header": {
+        "contentType": "TEXT",
+        "content": "Confirm?",
+        "quickReplies": REPLIES,
+        "mediaHeader": {"contentType": "DOCUMENT", "url": "https://example.com/d.pdf", "filename": "d.pdf"},
+    },
+    "text-header": {
+        "contentType": "text",
+        "content": "Pick",
+        "quickReplies": REPLIES,
+        "mediaHeader": {"contentType": "TEXT", "text": "Your order"},
+    },
+    "substitutions-object": {
+        "contentType": "TEXT",
+        "content": "Hi {{name}}",
+        "substitutions": {"name": "Ada"},
+    },
+    "substitutions-array": {
+        "contentType": "IMAGE",
+        **MEDIA,
+        "caption": "{{who}} at {{where}}",
+        "substitutions": [{"who": "Ada"}, {"where": "home"}],
+    },
+    "every-optional-field": {
+        "contentType": "TEXT",
+        "content": "hello",
+        "previewUrl": False,
+        "correlationId": "corr-1",
+        "callbackUrl": "https://example.com/cb",
+        "callbackData": "data-1",
+    },
+}
+
+
+@pytest.mark.parametrize("sender", ["app-id", "number", "number-as-json-number"])
+@pytest.mark.parametrize("case", list(AS_SENT))
+def test_get_gives_back_the_request_exactly(
+    wa_server: TidingsServer, meta: GraphThread, case: str, sender: str
+):
+    """POST, then GET: the request's fields exactly as sent (contentType upper-case), plus the status."""
+    number = meta.graph.phone_number_id
+    given = {"app-id": CLOUD, "number": number, "number-as-json-number": int(number)}[sender]
+    body = {"from": given, "to": "+447700900300", **AS_SENT[case]}
+    message_id = accepted(wa_server, body)
+    view = get(wa_server, message_id).json()
+    status = {k: view.pop(k) for k in ("messageId", "acceptedTime", "status", "statusTime")}
+    assert view == {**body, "contentType": body["contentType"].upper()}
+    assert status["messageId"] == message_id and status["status"] in ("QUEUED", "SENT", "DELIVERED")
+    assert ISO.fullmatch(status["acceptedTime"]) and ISO.fullmatch(status["statusTime"])
+
+
+def test_get_of_a_failed_message_adds_its_error(wa_server: TidingsServer):
+    body = {"from": SANDBOX, "to": "+447700907710", "contentType": "location", **EVERY_TYPE["LOCATION"]}
+    message_id = accepted(wa_server, body)
+    _, view = status_until(wa_server, message_id, "FAILED")
+    assert view.pop("error")["code"] == "7710"
+    assert {k: v for k, v in view.items() if k in body} == {**body, "contentType": "LOCATION"}
+    assert set(view) - set(body) == {"messageId", "acceptedTime", "status", "statusTime"}
 
 
 def test_idempotency_key_replays_the_answer_and_sends_nothing_new(

@@ -332,7 +332,7 @@ class Intake:
             channel=WHATSAPP.name,
             address=req.to,
             address_type="msisdn",
-            content=msgspec.json.encode(WhatsAppMessage(appid=app.id, wa=content)),
+            content=msgspec.json.encode(WhatsAppMessage(appid=app.id, wa=content, rest=req.rest)),
             parts=1,
             correlationid=req.correlationid,
             callback_data=req.callback_data,

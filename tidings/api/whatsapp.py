@@ -1,8 +1,9 @@
 """The WhatsApp REST API: `POST /v1/whatsapp/messages` and `GET /v1/whatsapp/messages/{messageId}`.
 
 It answers as the SMS API does (202, 400 naming the field, 401/403, 413, 429, `Idempotency-Key`). The
-message is stored as a v1 WhatsApp message would be (`WhatsAppMessage`), so the GET re-derives the
-REST fields from the stored `wa` object: what was sent, with substitutions already filled in.
+message is stored as a v1 WhatsApp message would be (`WhatsAppMessage`), with the request's own fields
+beside it (`rest`), so the GET answers them exactly as sent. A message without them (sent with v1, or
+stored before they were kept) has its REST fields re-derived from the stored `wa` object.
 """
 
 import logging
@@ -73,8 +74,26 @@ async def get_whatsapp(request: Request) -> Response:
 
 
 def render_whatsapp(m: MessageRecord, sender: str | None) -> dict[str, Any]:
-    """The REST view of a stored WhatsApp message. `from` is the app's phone_number_id when it has a
-    WhatsApp number, else the app id (which of the two the request named is not stored)."""
+    """The REST view of a stored WhatsApp message: the request's fields as sent, plus its status."""
+    rest = m.content.get("rest")
+    if not isinstance(rest, dict):
+        return _derived(m, sender)
+    view: dict[str, Any] = {
+        **rest,
+        "messageId": m.transid,
+        "acceptedTime": iso(m.created_at),
+        "status": _STATUS.get(m.status, "FAILED"),
+        "statusTime": iso(m.updated_at),
+    }
+    if view["status"] == "FAILED":
+        view["error"] = {"code": m.code, "message": m.description}
+    return view
+
+
+def _derived(m: MessageRecord, sender: str | None) -> dict[str, Any]:
+    """The REST view of a message whose request fields were not kept (v1, or older rows), re-derived
+    from its `wa` object. `from` is the app's phone_number_id when it has a WhatsApp number, else the app
+    id."""
     wa: dict[str, Any] = m.content.get("wa") or {}
     view: dict[str, Any] = {
         "messageId": m.transid,

@@ -130,6 +130,8 @@ class WhatsAppRequest:
     callback_data: str | None
     template_id: str | None = None  # TEMPLATE's templateId
     substitutions: dict[str, Scalar | None] = field(default_factory=dict)
+    # The request's own fields as it sent them (JSON, compact; contentType upper-case): what the GET answers.
+    rest: msgspec.Raw = field(default_factory=msgspec.Raw)
 
 
 def decode(raw: bytes) -> WhatsAppRequest:
@@ -169,7 +171,20 @@ def decode(raw: bytes) -> WhatsAppRequest:
         callback_data=body.callbackData,
         template_id=template_id,
         substitutions=subs,
+        rest=_as_sent(raw, kind),
     )
+
+
+_FIELDS = frozenset(Body.__struct_encode_fields__)
+
+
+def _as_sent(raw: bytes, kind: str) -> msgspec.Raw:
+    """The body's fields (those `Body` names; anything else was ignored), each as the request wrote it,
+    with contentType upper-case, re-encoded compactly: kept with the message for the GET."""
+    given: dict[str, Any] = msgspec.json.decode(raw)
+    fields = {k: v for k, v in given.items() if k in _FIELDS}
+    fields["contentType"] = kind.upper()
+    return msgspec.Raw(msgspec.json.encode(fields))
 
 
 def _content_type(value: str | None) -> str:

@@ -13,12 +13,15 @@ from tidings.specs.meta_common import OTT, inner_object, with_text
 from tidings.specs.whatsapp_codes import EXPIRED, PLATFORM_FAILURE, WHATSAPP_FAILURES
 
 
-class WhatsAppMessage(msgspec.Struct, kw_only=True):
+class WhatsAppMessage(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A WhatsApp message as stored and as its connector receives it: the request's app (a WhatsApp
-    number) and its checked object."""
+    number) and its checked object. A REST API message also keeps `rest`, the request's own fields as
+    sent (a JSON object, for its GET): left raw, so the dispatcher's decode of each message does not
+    parse it, and absent on v1 messages and on rows stored before it existed."""
 
     appid: str = ""
     wa: WhatsAppContent
+    rest: msgspec.Raw = msgspec.Raw()
 
 
 class WhatsAppAddressing:

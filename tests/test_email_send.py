@@ -268,6 +268,27 @@ def test_a_single_text_email_tracks_its_links_and_has_no_unsubscribe_header(
     assert "/t/o/" not in text  # a text email has no pixel
 
 
+def test_multiple_to_recipients_share_one_to_header_and_the_copies_go_once(
+    mail_server: TidingsServer, relay: SmtpStandIn
+):
+    body = mail(
+        "dan@example.net",
+        "eve@example.net",
+        multipleToRecipients=True,
+        cc=["copy@example.net"],
+        substitutions={"n": 3, "ok": True},
+        content={"type": "text", "subject": "Team of {{n}}", "text": "All {{n}} of you: {{ok}}"},
+    )
+    r = post(mail_server, body)
+    assert r.status_code == 201, r.text
+    dan, eve = arrived(relay, "dan@example.net")[0], arrived(relay, "eve@example.net")[0]
+    assert dan.rcpt_tos == ["dan@example.net", "copy@example.net"] and eve.rcpt_tos == ["eve@example.net"]
+    for got in (parsed(dan), parsed(eve)):
+        assert got["To"] == "dan@example.net, eve@example.net" and got["Cc"] == "copy@example.net"
+        assert got["Subject"] == "Team of 3" and got.get_content().startswith("All 3 of you: true")
+    assert parsed(dan)["List-Unsubscribe"] is not None  # two addresses: a bulk send
+
+
 def test_a_4xx_is_retried_until_the_relay_takes_it(
     mail_server: TidingsServer, relay: SmtpStandIn, receiver: Receiver
 ):

@@ -85,6 +85,9 @@ class EmailContent(msgspec.Struct, kw_only=True, omit_defaults=True, rename={"se
     trackOpens: bool = False
     trackClicks: bool = False
     unsubscribe: str = ""  # the one-click unsubscribe URL (bulk sends: List-Unsubscribe)
+    # cc and bcc are envelope recipients of this message (false on all but the first message of a
+    # multipleToRecipients entry, which shows the Cc header all the same)
+    copies: bool = True
 
 
 def email_address(value: object, field: str) -> str:
@@ -213,8 +216,9 @@ class EmailV2:
             fromName=req.from_name,
             replyTo=req.reply_to,
             to=list(to.group) if req.group_to and len(to.group) > 1 else [],
-            cc=req.cc if copies else [],
-            bcc=req.bcc if copies else [],
+            cc=req.cc,
+            bcc=req.bcc,
+            copies=copies,
             encoding=req.encoding,
             trackOpens=req.track_opens,
             trackClicks=req.track_clicks,
@@ -332,7 +336,7 @@ def _check_charset(encoding: str, texts: tuple[str, ...]) -> None:
             raise InvalidParameter(problem, field="content.encoding") from None
 
 
-def _fill(text: str, values: Mapping[str, str], escape: bool) -> str:
+def _fill(text: str, values: Mapping[str, object], escape: bool) -> str:
     """Placeholders with a value filled in (HTML-escaped in HTML); others left as written."""
     if not values or ("{{" not in text and "$(" not in text):
         return text
@@ -341,7 +345,10 @@ def _fill(text: str, values: Mapping[str, str], escape: bool) -> str:
         value = values.get(m.group(1) or m.group(2))
         if value is None:
             return m.group(0)
-        return html.escape(value, quote=True) if escape else value
+        word = (
+            value if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+        )
+        return html.escape(word, quote=True) if escape else word
 
     return _placeholder().sub(one, text)
 

@@ -40,6 +40,8 @@ def envelope_recipients(m: Outbound) -> list[str]:
     """The message's address first (its result is the message's), then cc and bcc, each once."""
     content = m.content
     assert isinstance(content, EmailContent)
+    if not content.copies:
+        return [m.address]
     return list(dict.fromkeys([m.address, *content.cc, *content.bcc]))
 
 

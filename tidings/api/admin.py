@@ -26,6 +26,7 @@ from tidings.catalogue import KINDS, CatalogueError, Kind, find, prepare, remova
 from tidings.clock import iso
 from tidings.errors import BodyTooLarge, InvalidJson
 from tidings.runtime import Runtime
+from tidings.schema.api_wire import ApiErrorBody, GoneAddressList, GoneAddressView
 
 log = logging.getLogger("tidings.admin")
 PREFIXES = {
@@ -42,9 +43,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def _error(status: int, description: str, problems: list[str] | None = None) -> Response:
-    body: dict[str, object] = {"code": str(status), "message": description, "description": description}
-    if problems:
-        body["problems"] = problems
+    body = ApiErrorBody(str(status), description, description, problems or None)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return json_response(body, status, headers)
 
@@ -85,19 +84,12 @@ async def gone_addresses(request: Request) -> Response:
         service = runtime.catalogue.service_id(service)
     listed = await runtime.store.list_gone(service or None)
     return json_response(
-        {
-            "goneAddresses": [
-                {
-                    "service": g.service_id,
-                    "channel": g.channel,
-                    "address": g.address,
-                    "code": g.code,
-                    "description": g.description,
-                    "since": iso(g.at),
-                }
+        GoneAddressList(
+            [
+                GoneAddressView(g.service_id, g.channel, g.address, g.code, g.description, iso(g.at))
                 for g in listed
             ]
-        }
+        )
     )
 
 

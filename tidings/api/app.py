@@ -20,11 +20,13 @@ from tidings.api.consent import members
 from tidings.api.links import follow
 from tidings.api.messages import get_message
 from tidings.api.messaging import send_v1
+from tidings.api.openapi import openapi_json
 from tidings.api.responses import json_response, plain_error
 from tidings.api.sms import get_sms, send_sms
 from tidings.api.v2 import get_v2, send_v2
 from tidings.api.whatsapp import get_whatsapp, send_whatsapp
 from tidings.runtime import Runtime
+from tidings.schema.api_wire import Health, NotReady
 
 log = logging.getLogger("tidings.api")
 
@@ -36,7 +38,7 @@ async def healthz(request: Request) -> Response:
     except Exception as exc:
         log.error("health check failed: %s", exc)
         return plain_error(503, "7006", "the store is not answering")
-    return json_response({"status": "ok"})
+    return json_response(Health("ok"))
 
 
 READY_TIMEOUT_S = 2.0
@@ -63,10 +65,9 @@ async def readyz(request: Request) -> Response:
             log.info("ready again")
         request.app.state.not_ready = description
     if not failed:
-        return json_response({"status": "ready"})
+        return json_response(Health("ready"))
     message = f"not ready: {' and '.join(failed)} not answering"
-    body = {"status": "not ready", "code": "503", "message": message, "description": description}
-    return json_response({**body, "failed": failed}, 503)
+    return json_response(NotReady("not ready", "503", message, description, failed), 503)
 
 
 async def _ping(redis: Redis) -> None:
@@ -143,6 +144,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/t/u/{code}", tracking.unsubscribe, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
         *admin.routes(),
     ]
     app = Starlette(

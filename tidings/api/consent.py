@@ -18,6 +18,7 @@ from tidings.clock import iso
 from tidings.config import CATEGORIES
 from tidings.errors import ApiError, InvalidJson, InvalidParameter, MandatoryMissing
 from tidings.runtime import Runtime
+from tidings.schema.api_wire import ConsentRecordView
 from tidings.schema.common import msisdn, timestamp, typed_error
 from tidings.services import Service
 from tidings.store.base import ConsentChange
@@ -56,15 +57,15 @@ async def members(request: Request) -> Response:
     if record is None:
         return plain_error(404, "404", f"no record for {address} in {group_id}")
     return json_response(
-        {
-            "groupId": group_id,
-            "address": record.address,
-            "channel": record.channel,
-            "consent": record.consent,
-            "reason": record.reason,
-            "expires": iso(record.expires) if record.expires is not None else None,
-            "updatedAt": iso(record.at),
-        }
+        ConsentRecordView(
+            groupId=group_id,
+            address=record.address,
+            channel=record.channel,
+            consent=record.consent,
+            reason=record.reason,
+            expires=iso(record.expires) if record.expires is not None else None,
+            updatedAt=iso(record.at),
+        )
     )
 
 

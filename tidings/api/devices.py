@@ -30,6 +30,7 @@ from tidings.channels.push.addresses import endpoint_problem
 from tidings.dispatch.worker import notification_for
 from tidings.errors import ApiError, AuthFailed, CredentialsMissing, InvalidParameter, MandatoryMissing
 from tidings.runtime import Runtime
+from tidings.schema.api_wire import DeviceList, DeviceView, UserToken
 from tidings.schema.common import typed_error
 from tidings.services import Service
 from tidings.statuses import DELIVERED, READ, Outcome
@@ -105,7 +106,7 @@ async def devices(request: Request) -> Response:
         found = await runtime.store.list_devices(app.id, user_id)
     except ApiError as exc:
         return sms_error(exc)
-    return json_response({"devices": [shown(d) for d in found]})
+    return json_response(DeviceList([shown(d) for d in found]))
 
 
 async def device(request: Request) -> Response:
@@ -123,20 +124,21 @@ async def device(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def shown(d: Device) -> dict[str, str]:
+def shown(d: Device) -> DeviceView:
     """A device as the API shows it: never a web push subscription's keys (its auth secret)."""
-    body = {
-        "deviceId": d.device_id,
-        "appid": d.app_id,
-        "userid": d.user_id,
-        "customerid": d.customer_id,
-        "platform": d.platform,
-        "provider": d.provider,
-        "createdAt": clock.iso(d.created_at),
-        "updatedAt": clock.iso(d.updated_at),
-    }
-    body["endpoint" if d.provider == "webpush" else "token"] = d.token
-    return body
+    web = d.provider == "webpush"
+    return DeviceView(
+        deviceId=d.device_id,
+        appid=d.app_id,
+        userid=d.user_id,
+        customerid=d.customer_id,
+        platform=d.platform,
+        provider=d.provider,
+        createdAt=clock.iso(d.created_at),
+        updatedAt=clock.iso(d.updated_at),
+        token=None if web else d.token,
+        endpoint=d.token if web else None,
+    )
 
 
 def _decode(decoder: msgspec.json.Decoder[T], raw: bytes) -> T:
@@ -219,7 +221,7 @@ async def user_token(request: Request) -> Response:
     now = int(time.time())
     claims = {"sub": user_id, "aud": app.id, "iat": now, "exp": now + ttl}
     token = jwt.encode(claims, app.client_secret, algorithm="HS256")
-    return json_response({"token": token, "userid": user_id, "appid": app.id, "expiresIn": ttl}, 201)
+    return json_response(UserToken(token, user_id, app.id, ttl), 201)
 
 
 def _user_of(runtime: Runtime, app_id: str, token: str | None) -> tuple[App, str]:

@@ -1,7 +1,5 @@
 """`GET /v1/messages/{transid}`: a message, its status history and its notifications."""
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,6 +8,7 @@ from tidings.api.responses import json_response, plain_error
 from tidings.clock import iso
 from tidings.errors import ApiError, AuthFailed, CredentialsMissing
 from tidings.runtime import Runtime
+from tidings.schema.api_wire import MessageView, NotificationView, StatusEntry
 from tidings.statuses import QUEUED_CODE, Status
 from tidings.store.base import MessageRecord
 
@@ -28,45 +27,42 @@ async def get_message(request: Request) -> Response:
     return json_response(render(record))
 
 
-def render(m: MessageRecord) -> dict[str, Any]:
+def render(m: MessageRecord) -> MessageView:
     queued = Status.QUEUED.word
-    return {
-        "transid": m.transid,
-        "channel": m.channel,
-        "destination": m.address,
-        "destinationType": m.address_type,
-        "content": m.content,
-        "messageCount": m.parts,
-        "correlationid": m.correlationid or "",
-        "callbackData": m.callback_data or "",
-        "notifyurl": m.notify_url or "",
-        "priority": str(m.priority),
-        "expiry": iso(m.expiry) if m.expiry is not None else None,
-        "status": m.status,
-        "code": m.code,
-        "description": m.description,
-        "createdAt": iso(m.created_at),
-        "updatedAt": iso(m.updated_at),
-        "attempts": m.attempts,
-        "clicks": m.clicks,
-        "history": [
-            {"status": queued, "code": QUEUED_CODE, "description": queued, "timeStamp": iso(m.created_at)},
-            *(
-                {"status": h.status, "code": h.code, "description": h.description, "timeStamp": iso(h.at)}
-                for h in m.history
-            ),
+    return MessageView(
+        transid=m.transid,
+        channel=m.channel,
+        destination=m.address,
+        destinationType=m.address_type,
+        content=m.content,
+        messageCount=m.parts,
+        correlationid=m.correlationid or "",
+        callbackData=m.callback_data or "",
+        notifyurl=m.notify_url or "",
+        priority=str(m.priority),
+        expiry=iso(m.expiry) if m.expiry is not None else None,
+        status=m.status,
+        code=m.code,
+        description=m.description,
+        createdAt=iso(m.created_at),
+        updatedAt=iso(m.updated_at),
+        attempts=m.attempts,
+        clicks=m.clicks,
+        history=[
+            StatusEntry(queued, QUEUED_CODE, queued, iso(m.created_at)),
+            *(StatusEntry(h.status, h.code, h.description, iso(h.at)) for h in m.history),
         ],
-        "notifications": [
-            {
-                "eventId": n.event_id,
-                "url": n.url,
-                "state": n.state,
-                "attempts": n.attempts,
-                "httpStatus": n.http_status,
-                "lastError": n.last_error,
-                "createdAt": iso(n.created_at),
-                "updatedAt": iso(n.updated_at),
-            }
+        notifications=[
+            NotificationView(
+                eventId=n.event_id,
+                url=n.url,
+                state=n.state,
+                attempts=n.attempts,
+                httpStatus=n.http_status,
+                lastError=n.last_error,
+                createdAt=iso(n.created_at),
+                updatedAt=iso(n.updated_at),
+            )
             for n in m.notifications
         ],
-    }
+    )

@@ -11,6 +11,7 @@ from tidings.api.responses import json_response, v1_error
 from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
 from tidings.schema import v1
+from tidings.schema.api_wire import V1Accepted, V1AcceptedItem
 from tidings.statuses import QUEUED_CODE, Status
 
 log = logging.getLogger("tidings.api")
@@ -31,10 +32,6 @@ async def send_v1(request: Request) -> Response:
     except Exception:
         log.exception("v1 send failed")
         return v1_error(InternalError())
-    items = []
-    for a in accepted:
-        item = {"code": QUEUED_CODE, "transid": a.transid, "description": Status.QUEUED.word}
-        if a.correlationid is not None:
-            item["correlationid"] = a.correlationid
-        items.append(item)
-    return json_response({"response": items})
+    queued = Status.QUEUED.word
+    items = [V1AcceptedItem(QUEUED_CODE, a.transid, queued, a.correlationid) for a in accepted]
+    return json_response(V1Accepted(items))

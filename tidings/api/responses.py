@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from tidings import ids
 from tidings.errors import ApiError
+from tidings.schema.api_wire import ApiErrorBody, V1Refusal, V1RefusalBody
 
 _encoder = msgspec.json.Encoder()
 
@@ -18,7 +19,7 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 def v1_error(error: ApiError) -> Response:
     """A refused v1 request: one object, not an array, with a fresh transid (HTTP 200 unless 413)."""
-    body = {"response": {"code": error.code, "description": error.description, "transid": ids.new_id()}}
+    body = V1Refusal(V1RefusalBody(error.code, error.description, ids.new_id()))
     return json_response(body, error.http_status)
 
 
@@ -27,4 +28,4 @@ def plain_error(
 ) -> Response:
     """An error outside the v1 envelope. The SDKs show `message` and the documents say `description`;
     both carry the same text."""
-    return json_response({"code": code, "message": description, "description": description}, status, headers)
+    return json_response(ApiErrorBody(code, description, description), status, headers)

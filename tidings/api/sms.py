@@ -30,6 +30,7 @@ from tidings.errors import (
 )
 from tidings.runtime import Runtime
 from tidings.schema import sms_api
+from tidings.schema.api_wire import ApiErrorBody, BatchItem, ErrorInfo, SmsAccepted, SmsView
 from tidings.specs.sms import SMS
 from tidings.store.base import MessageRecord
 
@@ -78,18 +79,18 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _accepted(req: sms_api.SmsRequest, transids: Sequence[str], at: float) -> dict[str, Any]:
+def _accepted(req: sms_api.SmsRequest, transids: Sequence[str], at: float) -> SmsAccepted:
     accepted = iso(at)
     if not req.batch:
         item = req.items[0]
-        return {"acceptedTime": accepted, "messageId": transids[0], "correlationId": item.correlationid or ""}
-    return {
-        "acceptedTime": accepted,
-        "messages": [
-            {"messageId": t, "to": item.address, "correlationId": item.correlationid or ""}
+        return SmsAccepted(accepted, messageId=transids[0], correlationId=item.correlationid or "")
+    return SmsAccepted(
+        accepted,
+        messages=[
+            BatchItem(t, item.address, item.correlationid or "")
             for t, item in zip(transids, req.items, strict=True)
         ],
-    }
+    )
 
 
 def sms_error(exc: ApiError) -> Response:
@@ -106,9 +107,9 @@ def sms_error(exc: ApiError) -> Response:
     else:
         status = 400
     message = f"{exc.title} - {exc.field}" if exc.field else exc.title
-    body: dict[str, str] = {"code": exc.code, "message": message}
+    body = ApiErrorBody(exc.code, message)
     if exc.detail:
-        body["description"] = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+        body.description = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
     headers = {"Retry-After": "1"} if status == 429 else None
     return json_response(body, status, headers)
 
@@ -126,24 +127,22 @@ async def get_sms(request: Request) -> Response:
     return json_response(render_sms(record))
 
 
-def render_sms(m: MessageRecord) -> dict[str, Any]:
+def render_sms(m: MessageRecord) -> SmsView:
     content = m.content
-    view: dict[str, Any] = {
-        "acceptedTime": iso(m.created_at),
-        "statusTime": iso(m.updated_at),
-        "messageId": m.transid,
-        "correlationId": m.correlationid or "",
-        "from": content.get("senderid", ""),
-        "to": m.address,
-        "contentType": (content.get("contentType") or _content_type(content)).upper(),
-        "content": content.get("body") if content.get("type") == "3" else content.get("text", ""),
-        "status": _STATUS.get(m.status, "FAILED"),
-    }
-    if "dlt_templateid" in content:
-        view["dltTemplateId"] = content["dlt_templateid"]
-    if view["status"] == "FAILED":
-        view["error"] = {"code": m.code, "message": m.description}
-    return view
+    status = _STATUS.get(m.status, "FAILED")
+    return SmsView(
+        acceptedTime=iso(m.created_at),
+        statusTime=iso(m.updated_at),
+        messageId=m.transid,
+        correlationId=m.correlationid or "",
+        from_=content.get("senderid", ""),
+        to=m.address,
+        contentType=(content.get("contentType") or _content_type(content)).upper(),
+        content=content.get("body") if content.get("type") == "3" else content.get("text", ""),
+        status=status,
+        dltTemplateId=content.get("dlt_templateid"),
+        error=ErrorInfo(m.code, m.description) if status == "FAILED" else None,
+    )
 
 
 def _content_type(content: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ Retry-After. `Idempotency-Key` as the SMS API.
 
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import msgspec
 from starlette.requests import ClientDisconnect, Request
@@ -34,6 +33,7 @@ from tidings.errors import (
 from tidings.intake_v2 import IntakeV2
 from tidings.runtime import Runtime
 from tidings.schema import v2
+from tidings.schema.api_wire import ApiErrorBody, BatchItem, ErrorInfo, StatusEntry, V2Accepted, V2View
 from tidings.statuses import QUEUED_CODE, Status
 from tidings.store.base import MessageRecord
 
@@ -69,18 +69,12 @@ async def send_v2(request: Request) -> Response:
     return Response(text, 201, headers, media_type="application/json")
 
 
-def _accepted(req: v2.V2Request, transids: Sequence[str], at: float) -> dict[str, Any]:
+def _accepted(req: v2.V2Request, transids: Sequence[str], at: float) -> V2Accepted:
     first = req.addresses[0]
-    answer: dict[str, Any] = {
-        "requestTimestamp": iso(at),
-        "messageId": transids[0],
-        "correlationId": first.correlationid or "",
-        "status": "queued",
-    }
+    answer = V2Accepted(iso(at), transids[0], first.correlationid or "", "queued")
     if len(transids) > 1:
-        answer["messages"] = [
-            {"messageId": t, "to": a.value, "correlationId": a.correlationid or ""}
-            for t, a in zip(transids, req.addresses, strict=True)
+        answer.messages = [
+            BatchItem(t, a.value, a.correlationid or "") for t, a in zip(transids, req.addresses, strict=True)
         ]
     return answer
 
@@ -102,9 +96,9 @@ def v2_error(exc: ApiError) -> Response:
         message = exc.title  # the documents: {"code":"7000","message":"Invalid JSON"}
     else:
         message = f"{exc.title} - {exc.field}" if exc.field else exc.title
-    body: dict[str, str] = {"code": exc.code, "message": message}
+    body = ApiErrorBody(exc.code, message)
     if exc.detail:
-        body["description"] = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
+        body.description = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
     headers = {"Retry-After": "1"} if status == 429 else None
     return json_response(body, status, headers)
 
@@ -122,33 +116,23 @@ async def get_v2(request: Request) -> Response:
     return json_response(render_v2(record))
 
 
-def render_v2(m: MessageRecord) -> dict[str, Any]:
+def render_v2(m: MessageRecord) -> V2View:
     """A message as GET shows it: the contract's fields, then its status history (oldest first)."""
     content = m.content
     sender = next((str(content[k]) for k in _SENDER_KEYS if content.get(k)), "")
-    view: dict[str, Any] = {
-        "messageId": m.transid,
-        "channel": m.channel,
-        "from": sender,
-        "to": m.address,
-        "status": m.status.lower(),
-        "statusTime": iso(m.updated_at),
-        "requestTimestamp": iso(m.created_at),
-        "correlationId": m.correlationid or "",
-    }
-    if m.status in _FAILURES:
-        view["error"] = {"code": m.code, "message": m.description}
     queued = Status.QUEUED.word
-    view["history"] = [
-        {
-            "status": queued.lower(),
-            "code": QUEUED_CODE,
-            "description": queued,
-            "timeStamp": iso(m.created_at),
-        },
-        *(
-            {"status": h.status.lower(), "code": h.code, "description": h.description, "timeStamp": iso(h.at)}
-            for h in m.history
-        ),
-    ]
-    return view
+    return V2View(
+        messageId=m.transid,
+        channel=m.channel,
+        from_=sender,
+        to=m.address,
+        status=m.status.lower(),
+        statusTime=iso(m.updated_at),
+        requestTimestamp=iso(m.created_at),
+        correlationId=m.correlationid or "",
+        error=ErrorInfo(m.code, m.description) if m.status in _FAILURES else None,
+        history=[
+            StatusEntry(queued.lower(), QUEUED_CODE, queued, iso(m.created_at)),
+            *(StatusEntry(h.status.lower(), h.code, h.description, iso(h.at)) for h in m.history),
+        ],
+    )

@@ -50,8 +50,6 @@ class ContactPolicy(msgspec.Struct):
 class TemplateRef(msgspec.Struct):
     template: str | None = None
     parameters: dict[str, Any] | None = None
-    policy: dict[str, Any] | None = None  # {"group", "consent", "cap"}
-    smartlinks: list[tuple[int, float | None]] = field(default_factory=list)  # (linkid, validity min)
     namespace: str | None = None  # a WhatsApp template's namespace: it must be the app's (else 7722)
 
 

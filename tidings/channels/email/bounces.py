@@ -2,7 +2,9 @@
 reports mail systems send back to the envelope sender of our email, `bounces+<transid>@<bounce_domain>`
 (VERP: the address itself names the message, so a report needs no parsing to be matched).
 
-- Only those addresses are taken: RCPT for any other is refused with 550 5.1.1, before any data.
+- Only those addresses are taken, and `unsubscribe+<code>@<bounce_domain>`, the mailto of a bulk
+  email's List-Unsubscribe: a mail to it (whatever it says) unsubscribes as the one-click POST of that
+  code does. RCPT for any other address is refused with 550 5.1.1, before any data.
 - A report is read (`dsn.py`) and applied (`Store.report`) before the 250 that ends its DATA: once
   the reporting server has our 250 it forgets the report, so it must be committed by then. A store
   failure answers 451 and the server tries again later, as it would with any busy mail host.
@@ -36,8 +38,9 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from tidings import clock
 from tidings.channels.email import dsn
 from tidings.dispatch.worker import notification_for
+from tidings.schema.email import UNSUBSCRIBE_LINKID
 from tidings.services import ServiceRegistry
-from tidings.specs.email import BOUNCE
+from tidings.specs.email import BOUNCE, EMAIL_FAILURES, UNSUBSCRIBED
 from tidings.statuses import DELIVERED, Outcome, Status
 from tidings.store.base import OutgoingNotification, ReceiptTarget, Report, Store
 
@@ -46,19 +49,21 @@ log = logging.getLogger("tidings.email.bounces")
 RETRY_BIND_S = 5.0
 DATA_LIMIT = 10 * 1024 * 1024  # a report with the whole original message (RET=FULL) of a large mail
 SESSION_TIMEOUT_S = 60.0
-_VERP = re.compile(r"bounces\+([A-Za-z0-9_-]{1,64})@([A-Za-z0-9.-]+)\.?", re.IGNORECASE)
+_OWN = re.compile(r"(bounces|unsubscribe)\+([A-Za-z0-9_-]{1,64})@([A-Za-z0-9.-]+?)\.?", re.IGNORECASE)
 
 OK = "250 2.0.0 OK"
 NOT_HERE = "550 5.1.1 No such mailbox: this host takes bounce reports only"
 TRY_LATER = "451 4.3.0 Cannot take this report now; try again later"
 
 
-def verp_transid(address: str, domain: str) -> str | None:
-    """The transid a VERP bounce address names; None for any other address."""
-    m = _VERP.fullmatch(address.strip().strip("<>"))
-    if m is None or m[2].lower() != domain.lower().rstrip("."):
+def own_address(address: str, domain: str) -> tuple[str, str] | None:
+    """What one of the listener's addresses names: ("bounces", transid) for a message's VERP bounce
+    address, ("unsubscribe", code) for the mailto of a bulk email's List-Unsubscribe (the code of its
+    one-click unsubscribe record); None for any other address."""
+    m = _OWN.fullmatch(address.strip().strip("<>"))
+    if m is None or m[3].lower() != domain.lower().rstrip("."):
         return None
-    return m[1]
+    return m[1].lower(), m[2]
 
 
 class BounceListener:
@@ -139,44 +144,58 @@ class BounceListener:
         )  # fmt: skip
 
     async def take(self, recipients: list[str], raw: bytes) -> str:
-        """Apply one mail's report to the messages its recipients name; the SMTP answer to its DATA."""
-        transids = list(dict.fromkeys(t for r in recipients if (t := verp_transid(r, self.domain))))
+        """Apply one mail to what its recipients name (a bounce report to its messages, an unsubscribe
+        to its record); the SMTP answer to its DATA."""
+        named = [a for r in recipients if (a := own_address(r, self.domain)) is not None]
+        transids = list(dict.fromkeys(value for kind, value in named if kind == "bounces"))
+        codes = list(dict.fromkeys(value for kind, value in named if kind == "unsubscribe"))
+        now = clock.now()
+        try:
+            reports = await self._unsubscribes(codes, now) + await self._bounces(transids, raw, now)
+            moved = await self.store.report(reports, self._notice) if reports else []
+        except _NotYet:
+            return TRY_LATER
+        except Exception:
+            log.exception("bounce listener: a mail for %s could not be stored; it will come again", named)
+            return TRY_LATER
+        if any(moved):
+            self.on_notifications()
+        return OK
+
+    async def _bounces(self, transids: list[str], raw: bytes, now: float) -> list[Report]:
+        if not transids:
+            return []
         report = dsn.read(raw)
         if report is None:
             log.warning(
                 "bounce listener: a mail for %s is no bounce report this can read (%d bytes); dropped",
                 ", ".join(transids), len(raw),
             )  # fmt: skip
-            return OK
+            return []
         reports: list[Report] = []
-        now = clock.now()
         for transid in transids:
-            try:
-                found = await self.store.message_target(transid)
-            except Exception:
-                log.exception(
-                    "bounce listener: reading message %s failed; the report will come again", transid
-                )
-                return TRY_LATER
+            found = await self.store.message_target(transid)
             if found is None or found[0].channel != "email":
                 log.info("bounce listener: a report for %s, no email message here; dropped", transid)
                 continue
             target, status = found
             if status is Status.QUEUED:
-                return TRY_LATER  # not recorded as sent yet: the report applies once it is
-            change = _report(report, target, now)
-            if change is not None:
+                raise _NotYet  # not recorded as sent yet: the report applies once it is
+            if (change := _report(report, target, now)) is not None:
                 reports.append(change)
-        if not reports:
-            return OK
-        try:
-            moved = await self.store.report(reports, self._notice)
-        except Exception:
-            log.exception("bounce listener: storing %d reports failed; they will come again", len(reports))
-            return TRY_LATER
-        if any(moved):
-            self.on_notifications()
-        return OK
+        return reports
+
+    async def _unsubscribes(self, codes: list[str], now: float) -> list[Report]:
+        """A mail to `unsubscribe+<code>@<bounce_domain>` (whatever it says: sending it is the request)
+        unsubscribes as the one-click POST of that code does; an unknown code is dropped."""
+        reports: list[Report] = []
+        for code in codes:
+            link = await self.store.find_link(code)
+            if link is None or link.linkid != UNSUBSCRIBE_LINKID:
+                log.info("bounce listener: an unsubscribe mail for an unknown code; dropped")
+                continue
+            reports.append(Report(link.transid, now, None, gone=EMAIL_FAILURES[UNSUBSCRIBED]))
+        return reports
 
     def _notice(self, target: ReceiptTarget, o: Outcome, at: float, info: str) -> OutgoingNotification | None:
         return notification_for(self.services, target, o, at, additional_info=info)
@@ -199,6 +218,10 @@ def _report(report: dsn.BounceReport, target: ReceiptTarget, now: float) -> Repo
         return Report(target.transid, now, DELIVERED, additional_info=v.detail)
     bounce = Outcome(Status.BOUNCE, BOUNCE, v.description)
     return Report(target.transid, now, bounce, gone=bounce if v.suppress else None, additional_info=v.detail)
+
+
+class _NotYet(Exception):
+    """A report for a message not yet recorded as sent: its server is asked to send it again later."""
 
 
 class _Session(SMTP):
@@ -226,7 +249,7 @@ class _Handler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if verp_transid(address, self.listener.domain) is None:
+        if own_address(address, self.listener.domain) is None:
             return NOT_HERE
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"

@@ -36,7 +36,7 @@ class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
     bounce_host: str = "127.0.0.1"  # the address the bounce listener binds
     dkim_domain: str = ""  # DKIM signing when all three are set
     dkim_selector: str = ""
-    dkim_key_file: str = ""  # PEM private key (RSA or Ed25519)
+    dkim_key_file: str = ""  # PEM private key, RSA (rsa-sha256), unencrypted
     base_dir: str = ""  # not a TOML key: the folder a relative dkim_key_file is read from
 
     @property

@@ -14,11 +14,11 @@ def block(recipient: str, action: str = "failed", status: str = "5.1.1", final: 
 def test_the_block_about_the_message_address_decides():
     own, cc = block("ann@example.org", "delivered", "2.0.0"), block("cc@example.org")
     assert for_address(BounceReport((cc, own), True), "Ann@Example.org") == own
-    # a single block about another address: a forwarding alias, it speaks for the message
-    alias = block("ann@forward.example", final="ann@forward.example")
-    assert for_address(BounceReport((alias,), True), "ann@example.org") == alias
-    # several, none about it: nothing to say
-    assert for_address(BounceReport((cc, alias), True), "ann@example.org") is None
+    # Final-Recipient names it, Original-Recipient was another form of it
+    renamed = block("ANN@example.org.", final="ann@example.org")
+    assert for_address(BounceReport((renamed,), True), "ann@example.org") == renamed
+    # a block about a cc (on the first message's envelope) never speaks for the message, even alone
+    assert for_address(BounceReport((cc,), True), "ann@example.org") is None
 
 
 @pytest.mark.parametrize(

@@ -131,14 +131,14 @@ def _heuristic(address: bytes | str, action: str) -> RecipientReport:
 
 
 def for_address(report: BounceReport, address: str) -> RecipientReport | None:
-    """The recipient report about `address` (the message's own, not a cc or bcc of it): the one naming
-    it, else the only one there is (a forwarding alias changes Final-Recipient and the relay may not keep
-    the original); None when several name other addresses."""
+    """The recipient report about `address`, the message's own (by Original-Recipient or
+    Final-Recipient); None when the report names only other addresses. A report on the first message of
+    a request also covers its cc and bcc recipients (they ride on its envelope), so a block about another
+    address never speaks for the message, even when it is the only one: that may cost a bounce whose
+    final server renamed the address (a forwarding alias, without the original kept), never the
+    suppression of an address that did not bounce."""
     wanted = address.lower()
-    for r in report.recipients:
-        if wanted in (r.recipient, r.final_recipient):
-            return r
-    return report.recipients[0] if len(report.recipients) == 1 else None
+    return next((r for r in report.recipients if wanted in (r.recipient, r.final_recipient)), None)
 
 
 def verdict(r: RecipientReport) -> Verdict | None:

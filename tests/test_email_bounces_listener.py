@@ -5,6 +5,7 @@ the message it names: its status, its history, the notification queued, the addr
 SMTP answers: 550 for any other recipient, 250 for unknown ids and unreadable mail (no bounce loops),
 451 for a message not yet recorded as sent."""
 
+import asyncio
 import json
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -15,6 +16,7 @@ import aiosmtplib
 import pytest
 
 from tests.support.backends import Backend, backend
+from tidings.channels.email import bounces
 from tidings.channels.email.bounces import BounceListener
 from tidings.services import ServiceRegistry
 from tidings.statuses import SUBMITTED
@@ -187,3 +189,32 @@ def test_reports_over_smtp_bounce_deliver_or_leave_each_message(backend: Backend
     hard = records["e-hard"]
     assert hard is not None and len(hard.notifications) == 1
     assert hard.notifications[0].url == "http://127.0.0.1:9/notify"
+
+
+def test_one_process_listens_and_another_takes_over_when_it_stops(monkeypatch: pytest.MonkeyPatch):
+    """Every dispatching process starts a listener on the same port (`serve --workers N`): the first
+    binds it, the others keep trying and one takes over once it is free."""
+    monkeypatch.setattr(bounces, "RETRY_BIND_S", 0.05)
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        services = ServiceRegistry()
+        store: Any = None  # neither listener gets a mail here
+        first = BounceListener(store, services, lambda: None, domain=DOMAIN, host="127.0.0.1", port=0)
+        await first.start()
+        second = BounceListener(
+            store, services, lambda: None, domain=DOMAIN, host="127.0.0.1", port=first.port
+        )
+        await second.start()
+        both = first.listening and second.listening
+        await first.stop()
+        for _ in range(100):  # bounded: 5 s
+            if second.listening:
+                break
+            await asyncio.sleep(0.05)
+        took_over = second.listening
+        async with aiosmtplib.SMTP(hostname="127.0.0.1", port=second.port, timeout=5) as smtp:
+            answer = await smtp.ehlo()
+        await second.stop()
+        return both, took_over, answer.code == 250
+
+    assert asyncio.run(scenario()) == (False, True, True)

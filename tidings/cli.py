@@ -13,7 +13,9 @@ import click
 
 from tidings import __version__
 from tidings.admin_cli import COMMANDS
+from tidings.client_cli import COMMANDS as CLIENT_COMMANDS
 from tidings.config import Config, ConfigError, database_problem, load_config
+from tidings.observe import logs
 from tidings.runtime import Runtime
 from tidings.services import Service
 from tidings.store import StoreUnavailable
@@ -39,6 +41,13 @@ def main() -> None:
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(logs.LOG_FORMATS),
+    help="text, or json: one JSON object per line (time, level, logger, message, request_id).",
+)
+@click.option(
     "--workers",
     default=1,
     show_default=True,
@@ -52,12 +61,13 @@ def serve(
     port: int | None,
     database: str | None,
     log_level: str,
+    log_format: logs.LogFormat,
     workers: int,
     api_only: bool,
 ) -> None:
     """Run the API, the workers and the notifier in one process (or the API alone, in several)."""
     config_path = config_path or os.environ.get("TIDINGS_CONFIG") or None
-    config = _configure(config_path, database, log_level)
+    config = _configure(config_path, database, log_level, log_format)
     banner = _banner(config_path)
     if host:
         config.server.host = host
@@ -101,9 +111,16 @@ def serve(
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
-def worker(config_path: str | None, database: str | None, log_level: str) -> None:
+@click.option(
+    "--log-format",
+    default="text",
+    show_default=True,
+    type=click.Choice(logs.LOG_FORMATS),
+    help="text, or json: one JSON object per line (time, level, logger, message, request_id).",
+)
+def worker(config_path: str | None, database: str | None, log_level: str, log_format: logs.LogFormat) -> None:
     """Send: connectors, dispatch and notifications, no HTTP. Run any number beside `serve --api-only`."""
-    config = _configure(config_path, database, log_level)
+    config = _configure(config_path, database, log_level, log_format)
     if config.server.database.startswith("sqlite:"):
         _fail(["a worker process needs PostgreSQL: one process owns a SQLite database (use tidings serve)"])
     from tidings.server import run_worker
@@ -122,11 +139,10 @@ def worker(config_path: str | None, database: str | None, log_level: str) -> Non
         pass
 
 
-def _configure(config_path: str | None, database: str | None, log_level: str) -> Config:
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The HTTP/2 libraries log each frame and header at DEBUG, and headers carry provider tokens.
-    for name in ("hpack", "h2"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+def _configure(
+    config_path: str | None, database: str | None, log_level: str, log_format: logs.LogFormat = "text"
+) -> Config:
+    logs.configure(log_level, log_format)
     config = _load(config_path or os.environ.get("TIDINGS_CONFIG") or None)
     if database:
         if problem := database_problem(database):
@@ -200,7 +216,7 @@ def smsc(
         pass
 
 
-for _command in COMMANDS:
+for _command in [*COMMANDS, *CLIENT_COMMANDS]:
     main.add_command(_command)
 
 

@@ -13,6 +13,7 @@ from tidings.api.app import create_app
 from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
+from tidings.observe import logs
 from tidings.runtime import STOP_GRACE_S, Runtime
 from tidings.watchdog import Deadline, leave_after
 
@@ -43,6 +44,8 @@ async def serve(
                 lifespan="off",
                 access_log=False,
                 log_level="warning",
+                # In JSON, uvicorn's own lines go through the root logger's format like every other.
+                log_config=None if logs.current_format() == "json" else uvicorn.config.LOGGING_CONFIG,
                 server_header=False,
                 http=JsonErrorsHttpToolsProtocol,
                 timeout_graceful_shutdown=5,

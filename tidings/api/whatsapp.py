@@ -22,6 +22,7 @@ from tidings.clock import iso
 from tidings.errors import ApiError, InternalError, InvalidJson
 from tidings.runtime import Runtime
 from tidings.schema import whatsapp_api
+from tidings.schema.api_wire import WhatsAppView
 from tidings.specs.whatsapp import WHATSAPP
 from tidings.store.base import MessageRecord
 
@@ -70,7 +71,8 @@ async def get_whatsapp(request: Request) -> Response:
         return plain_error(404, "404", f"no message {message_id} for this service")
     app = runtime.apps.find(str(record.content.get("appid", "")))
     sender = app.whatsapp.phone_number_id if app is not None and app.whatsapp is not None else None
-    return json_response(render_whatsapp(record, sender))
+    # Encoded through the Struct the API description names (a stored field of another shape fails here).
+    return json_response(msgspec.convert(render_whatsapp(record, sender), WhatsAppView))
 
 
 def render_whatsapp(m: MessageRecord, sender: str | None) -> dict[str, Any]:

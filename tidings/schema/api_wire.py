@@ -9,6 +9,9 @@ are absent from the JSON rather than `null`.
 from typing import Any
 
 import msgspec
+from msgspec import UNSET, UnsetType
+
+from tidings.schema import whatsapp_api
 
 # --- errors -------------------------------------------------------------------------------------------
 
@@ -165,86 +168,95 @@ class V2View(msgspec.Struct, omit_defaults=True):
     error: ErrorInfo | None = None
 
 
-class ContactPhoneView(msgspec.Struct, omit_defaults=True):
-    type: str | None = None
-    number: str | None = None
-    whatsAppId: str | None = None
+class ContactPhoneView(msgspec.Struct):
+    type: str | UnsetType | None = UNSET
+    number: str | UnsetType | None = UNSET
+    whatsAppId: str | UnsetType | None = UNSET
 
 
-class ContactAddressView(msgspec.Struct, omit_defaults=True):
-    street: str | None = None
-    city: str | None = None
-    state: str | None = None
-    zip: str | None = None
-    country: str | None = None
-    countryCode: str | None = None
-    type: str | None = None
+class ContactAddressView(msgspec.Struct):
+    type: str | UnsetType | None = UNSET
+    street: str | UnsetType | None = UNSET
+    city: str | UnsetType | None = UNSET
+    state: str | UnsetType | None = UNSET
+    zip: str | UnsetType | None = UNSET
+    country: str | UnsetType | None = UNSET
+    countryCode: str | UnsetType | None = UNSET
 
 
-class ContactItemView(msgspec.Struct, omit_defaults=True):
-    type: str | None = None
-    address: str | None = None
+class ContactItemView(msgspec.Struct):
+    """An email or URL of a contact."""
+
+    type: str | UnsetType | None = UNSET
+    address: str | UnsetType | None = UNSET
 
 
-class ContactView(msgspec.Struct, omit_defaults=True):
-    formattedName: str | None = None
-    namePrefix: str | None = None
-    firstName: str | None = None
-    middleName: str | None = None
-    lastName: str | None = None
-    nameSuffix: str | None = None
-    birthday: str | None = None
-    company: str | None = None
-    department: str | None = None
-    title: str | None = None
-    phones: list[ContactPhoneView] = []
-    addresses: list[ContactAddressView] = []
-    emails: list[ContactItemView] = []
-    urls: list[ContactItemView] = []
+class ContactView(msgspec.Struct):
+    formattedName: str | UnsetType | None = UNSET
+    namePrefix: str | UnsetType | None = UNSET
+    firstName: str | UnsetType | None = UNSET
+    middleName: str | UnsetType | None = UNSET
+    lastName: str | UnsetType | None = UNSET
+    nameSuffix: str | UnsetType | None = UNSET
+    birthday: str | UnsetType | None = UNSET
+    company: str | UnsetType | None = UNSET
+    department: str | UnsetType | None = UNSET
+    title: str | UnsetType | None = UNSET
+    phones: list[ContactPhoneView] | UnsetType | None = UNSET
+    addresses: list[ContactAddressView] | UnsetType | None = UNSET
+    emails: list[ContactItemView] | UnsetType | None = UNSET
+    urls: list[ContactItemView] | UnsetType | None = UNSET
 
 
 class QuickReplyView(msgspec.Struct):
-    buttonText: str
-    payload: str
+    buttonText: str | UnsetType | None = UNSET
+    payload: str | UnsetType | None = UNSET
 
 
-class MediaHeaderView(msgspec.Struct, omit_defaults=True):
-    contentType: str
-    text: str | None = None
-    url: str | None = None
-    mimeType: str | None = None
-    caption: str | None = None
-    fileName: str | None = None
+class MediaHeaderView(msgspec.Struct):
+    contentType: str | UnsetType | None = UNSET
+    url: str | UnsetType | None = UNSET
+    filename: str | UnsetType | None = UNSET
+    fileName: str | UnsetType | None = UNSET
+    text: str | UnsetType | None = UNSET
+    mimeType: str | UnsetType | None = UNSET
 
 
-class WhatsAppView(msgspec.Struct, omit_defaults=True):
-    """`GET /v1/whatsapp/messages/{messageId}`: the REST fields re-derived from the stored `wa` object
-    (what was sent, substitutions filled in); which of them are present depends on `contentType`."""
+_Substitutions = dict[str, whatsapp_api.Scalar | None] | list[dict[str, whatsapp_api.Scalar | None]]
+
+
+class WhatsAppView(msgspec.Struct):
+    """`GET /v1/whatsapp/messages/{messageId}`: the request's fields as it sent them (those of
+    `whatsapp_api.Body`, explicit nulls kept), or for a message sent with v1 the same fields derived
+    from its `wa` object, plus the status fields. A field the request left out is absent (UNSET), not
+    null, here and in the nested views."""
 
     messageId: str
     acceptedTime: str
-    statusTime: str
-    to: str
-    correlationId: str
-    contentType: str
     status: str
-    from_: str = msgspec.field(default="", name="from")
-    content: str | None = None
-    previewUrl: bool | None = None
-    url: str | None = None
-    mimeType: str | None = None
-    caption: str | None = None
-    fileName: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-    name: str | None = None
-    address: str | None = None
-    contacts: list[ContactView] | None = None
-    quickReplies: list[QuickReplyView] | None = None
-    mediaHeader: MediaHeaderView | None = None
-    callbackData: str | None = None
-    callbackUrl: str | None = None
-    error: ErrorInfo | None = None
+    statusTime: str
+    from_: str | int | UnsetType | None = msgspec.field(default=UNSET, name="from")
+    to: str | int | UnsetType | None = UNSET
+    contentType: str | UnsetType | None = UNSET
+    content: str | UnsetType | None = UNSET
+    previewUrl: bool | UnsetType | None = UNSET
+    url: str | UnsetType | None = UNSET
+    mimeType: str | UnsetType | None = UNSET
+    caption: str | UnsetType | None = UNSET
+    fileName: str | UnsetType | None = UNSET
+    latitude: float | str | UnsetType | None = UNSET
+    longitude: float | str | UnsetType | None = UNSET
+    name: str | UnsetType | None = UNSET
+    address: str | UnsetType | None = UNSET
+    contacts: list[ContactView] | UnsetType | None = UNSET
+    templateId: str | UnsetType | None = UNSET
+    quickReplies: list[QuickReplyView] | UnsetType | None = UNSET
+    mediaHeader: MediaHeaderView | UnsetType | None = UNSET
+    substitutions: _Substitutions | UnsetType | None = UNSET
+    correlationId: str | UnsetType | None = UNSET
+    callbackUrl: str | UnsetType | None = UNSET
+    callbackData: str | UnsetType | None = UNSET
+    error: ErrorInfo | UnsetType = UNSET
 
 
 # --- consent, devices, users --------------------------------------------------------------------------

@@ -95,6 +95,10 @@ class BounceListener:
         """Listen now, or keep trying in the background while another process holds the port. Any
         other failure to bind (an address not of this host, a port below 1024 without the right) is
         raised: the configuration is wrong."""
+        # aiosmtpd logs every command of every session, flufl.bounce every detector it tries, at info:
+        # a line per report is ours to write.
+        for noisy in ("mail.log", "flufl.bounce"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
         if not await self._bind():
             log.info(
                 "bounce listener: %s:%d is taken; trying again every %g s", self.host, self.port, RETRY_BIND_S

@@ -358,5 +358,6 @@ def notification_for(
         callback_data=m.callback_data,
         correlationid=m.correlationid,
         additional_info=additional_info,
+        gtrid=m.gtrid,
     )
-    return OutgoingNotification(ids.new_id(), url, body)
+    return OutgoingNotification(ids.new_id(), url, body, m.gtrid)

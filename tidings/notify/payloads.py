@@ -1,4 +1,5 @@
-"""The `deliveryInfoNotification` body, field for field as the documents show it."""
+"""The `deliveryInfoNotification` body, field for field as the documents show it; a message sent with a
+v1 `gtrId` adds its `"x-wx-gtrid"` (CONTRACT.md "Channel names and addresses")."""
 
 import hashlib
 import hmac
@@ -26,28 +27,28 @@ def delivery_info(
     callback_data: str | None,
     correlationid: str | None,
     additional_info: str = "",
+    gtrid: str | None = None,
 ) -> bytes:
-    return _encoder.encode(
-        {
-            "deliveryInfoNotification": {
-                "deliveryInfo": {
-                    "timeStamp": iso(at),
-                    "Description": outcome.description,
-                    "code": outcome.code,
-                    "messageCount": str(parts),
-                    "deliveryChannel": channel,
-                    "additionalInfo": additional_info,
-                    "destination": address,
-                    "destinationType": address_type,
-                    "deliveryStatus": outcome.status.word,
-                },
-                "subtid": "",
-                "transid": transid,
-                "callbackData": callback_data or "",
-                "correlationid": correlationid or "",
-            }
-        }
-    )
+    info: dict[str, object] = {
+        "deliveryInfo": {
+            "timeStamp": iso(at),
+            "Description": outcome.description,
+            "code": outcome.code,
+            "messageCount": str(parts),
+            "deliveryChannel": channel,
+            "additionalInfo": additional_info,
+            "destination": address,
+            "destinationType": address_type,
+            "deliveryStatus": outcome.status.word,
+        },
+        "subtid": "",
+        "transid": transid,
+        "callbackData": callback_data or "",
+        "correlationid": correlationid or "",
+    }
+    if gtrid is not None:
+        info["x-wx-gtrid"] = gtrid
+    return _encoder.encode({"deliveryInfoNotification": info})
 
 
 def signature(secret: bytes, body: bytes) -> str:

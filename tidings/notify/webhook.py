@@ -206,6 +206,8 @@ class Notifier:
             "X-Tidings-Event-Id": n.event_id,
             "X-Hub-Signature": signature(service.secret_bytes if service else b"", n.body),
         }
+        if n.gtrid is not None:
+            headers["x-wx-gtrid"] = n.gtrid
         return self.sender.post_soon(n.url, headers, n.body)
 
     def _posted(self, post: Post, posted: "asyncio.Future[PostOutcome]") -> None:

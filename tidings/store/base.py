@@ -37,6 +37,7 @@ class NewMessage:
     policy: bytes | None = None  # the request's contactPolicy check (JSON), if it asked for one
     not_before: float | None = None  # v2 sendAt: the first due time (None: due at once)
     receipts: str | None = None  # the status words to notify, comma-separated (None: all; `notifies`)
+    gtrid: str | None = None  # v1 `gtrId`: sent with every notification of the message (x-wx-gtrid)
 
 
 def notifies(receipts: str | None, status_word: str) -> bool:
@@ -89,6 +90,7 @@ class DueMessage:
     pending: Outcome | None  # a receipt the connector scheduled, applied when next_at comes
     policy: dict[str, Any] | None = None  # a contact-policy check still to pass before sending
     receipts: str | None = None  # the statuses to notify (`notifies`)
+    gtrid: str | None = None  # v1 `gtrId` (x-wx-gtrid)
 
 
 @dataclass(slots=True)
@@ -96,6 +98,7 @@ class OutgoingNotification:
     event_id: str
     url: str
     body: bytes
+    gtrid: str | None = None  # its message's v1 `gtrId`, posted as the x-wx-gtrid header too
 
 
 @dataclass(slots=True)
@@ -146,6 +149,7 @@ class ReceiptTarget:
     callback_data: str | None
     notify_url: str | None
     receipts: str | None = None  # the statuses to notify (`notifies`)
+    gtrid: str | None = None  # v1 `gtrId` (x-wx-gtrid)
 
 
 # Builds the notification that reports a receipt's outcome (None: the message has no notify URL).
@@ -204,6 +208,7 @@ class ClaimedNotification:
     url: str
     body: bytes
     attempts: int  # tries made before this one
+    gtrid: str | None = None  # the x-wx-gtrid header's value (OutgoingNotification.gtrid)
 
 
 NotificationState = Literal["sent", "pending", "failed"]

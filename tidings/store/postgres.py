@@ -364,6 +364,7 @@ class PostgresStore:
                 m.policy,
                 m.created_at if m.not_before is None else m.not_before,
                 m.receipts,
+                m.gtrid,
             )
             for m in messages
         ]
@@ -496,7 +497,7 @@ class PostgresStore:
             )
             events.append((u.transid, o.status.word, o.code, o.description, u.at))
             if (n := u.notification) is not None:
-                notes.append((n.event_id, u.transid, u.service_id, n.url, n.body, u.at))
+                notes.append((n.event_id, u.transid, u.service_id, n.url, n.body, u.at, n.gtrid))
         parts = [(key, u.transid, n) for u in ordered for n, key in enumerate(u.part_ids, start=1)]
         gone = [
             (u.transid, u.service_id, u.outcome.code, u.outcome.description, u.at)
@@ -575,7 +576,7 @@ class PostgresStore:
             finished.append((target.transid, word, code, text, at))
             events.append((target.transid, word, code, text, at))
             if (n := notice(target, outcome, at)) is not None:
-                notes.append((n.event_id, target.transid, target.service_id, n.url, n.body, at))
+                notes.append((n.event_id, target.transid, target.service_id, n.url, n.body, at, n.gtrid))
         await c.executemany(Q["finish_by_receipt"], finished)
         await c.executemany(Q["insert_event"], events)
         await c.executemany(Q["insert_notification"], notes)
@@ -595,7 +596,7 @@ class PostgresStore:
             if notification is not None and m.service_id is not None:
                 n = notification
                 await c.execute(
-                    Q["insert_notification"], n.event_id, m.tid, m.service_id, n.url, n.body, m.at
+                    Q["insert_notification"], n.event_id, m.tid, m.service_id, n.url, n.body, m.at, n.gtrid
                 )
             if consent is not None:
                 await c.execute(Q["upsert_consent"], *_consent_row(consent))
@@ -619,9 +620,8 @@ class PostgresStore:
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         async def job(c: Conn) -> None:
             await c.execute(Q["lock_message"], transid)  # against finish_notifications' promotion
-            await c.execute(
-                Q["insert_notification"], note.event_id, transid, service_id, note.url, note.body, clock.now()
-            )
+            row = (note.event_id, transid, service_id, note.url, note.body, clock.now(), note.gtrid)
+            await c.execute(Q["insert_notification"], *row)
 
         await self._tx(job)
 
@@ -693,7 +693,7 @@ class PostgresStore:
                 statuses.append((a.transid, o.status.word, o.code, o.description, a.at))
                 events.append((a.transid, o.status.word, o.code, o.description, a.at))
                 if (n := notice(target, o, a.at)) is not None:
-                    notes.append((n.event_id, a.transid, a.service_id, n.url, n.body, a.at))
+                    notes.append((n.event_id, a.transid, a.service_id, n.url, n.body, a.at, n.gtrid))
                 moved.append(True)
             await c.executemany(Q["advance_status"], statuses)
             await c.executemany(Q["insert_event"], events)
@@ -918,9 +918,8 @@ async def _move(
     await c.execute(Q["advance_status"], *change)
     await c.execute(Q["insert_event"], *change)
     if n is not None:
-        await c.execute(
-            Q["insert_notification"], n.event_id, target.transid, target.service_id, n.url, n.body, at
-        )
+        row = (n.event_id, target.transid, target.service_id, n.url, n.body, at, n.gtrid)
+        await c.execute(Q["insert_notification"], *row)
 
 
 def _caller() -> str:

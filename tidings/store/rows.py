@@ -34,7 +34,7 @@ LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the 
 def due_message(r: Any) -> DueMessage:
     """A claimed row: seq, transid, service_id, channel, address, address_type, content, parts,
     correlationid, callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy,
-    receipts."""
+    receipts, gtrid."""
     return DueMessage(
         transid=r[1],
         service_id=r[2],
@@ -54,6 +54,7 @@ def due_message(r: Any) -> DueMessage:
         pending=decode_outcome(r[16]),
         policy=msgspec.json.decode(r[17]) if r[17] is not None else None,
         receipts=r[18],
+        gtrid=r[19],
     )
 
 
@@ -88,8 +89,8 @@ def message_record(r: Any, events: Sequence[Any], notes: Sequence[Any], clicks: 
 def receipt_target(r: Any) -> ReceiptTarget:
     """A row of the queries that find a message to move on (advance, ext and watermark targets):
     transid, service_id, channel, address, address_type, parts, correlationid, callback_data,
-    notify_url, status, receipts."""
-    return ReceiptTarget(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[10])
+    notify_url, status, receipts, gtrid."""
+    return ReceiptTarget(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[10], r[11])
 
 
 def moves_forward(current: Status, new: Status) -> bool:

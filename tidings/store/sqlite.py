@@ -341,6 +341,7 @@ class SqliteStore:
                 m.created_at if m.not_before is None else m.not_before,
                 m.policy,
                 m.receipts,
+                m.gtrid,
             )
             for m in messages
         ]
@@ -441,6 +442,7 @@ class SqliteStore:
                         "url": n.url,
                         "body": n.body,
                         "at": u.at,
+                        "gtrid": n.gtrid,
                     }
                 )
 
@@ -491,8 +493,9 @@ class SqliteStore:
             event = {"transid": transid, "status": outcome.status.word, "code": outcome.code}
             c.execute(Q["insert_event"], {**event, "description": outcome.description, "at": at})
             if (n := notice(target, outcome, at)) is not None:
-                note = {"event_id": n.event_id, "transid": transid, "service_id": target.service_id}
-                c.execute(Q["insert_notification"], {**note, "url": n.url, "body": n.body, "at": at})
+                note: dict[str, Any] = {"event_id": n.event_id, "transid": transid, "url": n.url}
+                note |= {"service_id": target.service_id, "body": n.body, "at": at, "gtrid": n.gtrid}
+                c.execute(Q["insert_notification"], note)
 
         def job(c: sqlite3.Connection) -> None:
             # One receipt at a time: each sees what the ones before it finished, so two receipts for a
@@ -538,6 +541,7 @@ class SqliteStore:
                         "url": notification.url,
                         "body": notification.body,
                         "at": message.at,
+                        "gtrid": notification.gtrid,
                     },
                 )
             if consent is not None:
@@ -562,7 +566,7 @@ class SqliteStore:
 
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         row: dict[str, Any] = {"event_id": note.event_id, "transid": transid, "service_id": service_id}
-        row |= {"url": note.url, "body": note.body, "at": clock.now()}
+        row |= {"url": note.url, "body": note.body, "at": clock.now(), "gtrid": note.gtrid}
         await self._call(lambda c: c.execute(Q["insert_notification"], row))
 
     async def save_consent(self, consent: ConsentChange) -> None:
@@ -918,6 +922,7 @@ def _move_many(c: sqlite3.Connection, moves: Sequence[_Moved]) -> None:
             "url": m.note.url,
             "body": m.note.body,
             "at": m.at,
+            "gtrid": m.note.gtrid,
         }
         for m in moves
         if m.note is not None

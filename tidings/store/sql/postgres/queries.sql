@@ -3,12 +3,12 @@
 
 -- insert_message --
 -- transid, service_id, channel, address, address_type, content, parts, correlationid, callback_data,
--- notify_url, priority, expiry, created_at, policy, next_at (the first due time), receipts
+-- notify_url, priority, expiry, created_at, policy, next_at (the first due time), receipts, gtrid
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
                       callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
-                      policy, receipts, status, code, description)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $13, $15, $14, $16, 'Queued', '1001',
-        'Queued');
+                      policy, receipts, gtrid, status, code, description)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $13, $15, $14, $16, $17, 'Queued',
+        '1001', 'Queued');
 
 -- due_services --
 -- lane, now. The services with due work in a lane: a skip scan over the (lane, service_id, next_at)
@@ -33,7 +33,8 @@ WHERE seq IN (SELECT seq FROM messages
               WHERE lane = $1 AND service_id = $2 AND next_at <= $3
               ORDER BY next_at LIMIT $5 FOR UPDATE SKIP LOCKED)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
-          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts;
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts,
+          gtrid;
 
 -- next_due --
 SELECT min(next_at) FROM messages WHERE next_at IS NOT NULL;
@@ -61,9 +62,10 @@ UPDATE messages SET channel = $2, content = $3, parts = $4 WHERE transid = $1;
 INSERT INTO events (transid, status, code, description, at) VALUES ($1, $2, $3, $4, $5);
 
 -- insert_notification --
--- event_id, transid, service_id, url, body, at. The caller holds the message's lock (lock_messages).
-INSERT INTO notifications (event_id, transid, service_id, url, body, state, created_at, updated_at, next_at)
-VALUES ($1, $2, $3, $4, $5,
+-- event_id, transid, service_id, url, body, at, gtrid. The caller holds the message's lock (lock_messages).
+INSERT INTO notifications (event_id, transid, service_id, url, body, gtrid, state, created_at, updated_at,
+                           next_at)
+VALUES ($1, $2, $3, $4, $5, $7,
         CASE WHEN EXISTS (SELECT 1 FROM notifications
                           WHERE transid = $2 AND state IN ('pending', 'waiting'))
              THEN 'waiting' ELSE 'pending' END,
@@ -90,7 +92,7 @@ WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at 
                      OR lower(regexp_replace(url, '^([^:/?#]+)://(?:[^/?#@]*@)?([^/?#]*).*$', '\1://\2'))
                         <> ALL($5::text[]))
               ORDER BY next_at LIMIT $3 FOR UPDATE SKIP LOCKED)
-RETURNING seq, event_id, transid, service_id, url, body, attempts;
+RETURNING seq, event_id, transid, service_id, url, body, attempts, gtrid;
 
 -- transids_of_notifications --
 -- seqs
@@ -165,7 +167,7 @@ UPDATE messages SET pending = $2, next_at = $3, lane = 0 WHERE transid = $1 AND 
 -- receipt_targets --
 -- transids, sorted (rows are locked in that order)
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       receipts
+       receipts, gtrid
 FROM messages WHERE transid = ANY($1::text[]) AND status = 'Submitted' ORDER BY transid FOR UPDATE;
 
 -- waiting_for_receipts --
@@ -324,14 +326,14 @@ ORDER BY a.xact_start NULLS LAST;
 -- transids, sorted (rows are locked in that order). Messages whatever their status (advance decides
 -- whether each moves), with what a notification needs.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages WHERE transid = ANY($1::text[]) ORDER BY transid FOR UPDATE;
 
 -- report_target --
 -- transid. A message by its transid alone, whatever its service and status (an email bounce report names
 -- only the transid; the caller decides what changes), locked when read in a transaction.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages WHERE transid = $1 FOR UPDATE;
 
 -- advance_status --
@@ -447,7 +449,7 @@ DELETE FROM devices WHERE app_id = $1 AND device_id = ANY($2::text[]);
 -- status (the caller decides whether it moves), locked. The channel test is the partial index's own
 -- (messages_meta_ext_id).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages
 WHERE ext_id = $1 AND channel IN ('whatsapp', 'fb') AND service_id = $2
 ORDER BY seq DESC LIMIT 1
@@ -457,7 +459,7 @@ FOR UPDATE;
 -- service_id, address, before. A Messenger watermark's messages: the service's to one PSID created before
 -- it and sent, oldest first, locked (on the partial index messages_fb_address).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages
 WHERE channel = 'fb' AND service_id = $1 AND address = $2 AND created_at < $3
   AND status IN ('Submitted', 'Delivered')

@@ -2,8 +2,8 @@
 -- Positional parameters: binding a tuple is measurably cheaper than a dict on the accept hot path.
 INSERT INTO messages (transid, service_id, channel, address, address_type, content, parts, correlationid,
                       callback_data, notify_url, priority, lane, expiry, created_at, updated_at, next_at,
-                      policy, receipts, status, code, description)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
+                      policy, receipts, gtrid, status, code, description)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'Queued', '1001', 'Queued');
 
 -- due_services --
 -- The services with due work in a lane: a skip scan over the (lane, service_id, next_at) index, one seek
@@ -28,7 +28,8 @@ WHERE seq IN (SELECT seq FROM messages
               WHERE lane = :lane AND service_id = :service_id AND next_at <= :now
               ORDER BY next_at LIMIT :limit)
 RETURNING seq, transid, service_id, channel, address, address_type, content, parts, correlationid,
-          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts;
+          callback_data, notify_url, priority, expiry, status, attempts, ext_id, pending, policy, receipts,
+          gtrid;
 
 -- next_due --
 -- The earliest next_at of any lane and service: one index seek per (lane, service) pair.
@@ -65,8 +66,9 @@ INSERT INTO events (transid, status, code, description, at)
 VALUES (:transid, :status, :code, :description, :at);
 
 -- insert_notification --
-INSERT INTO notifications (event_id, transid, service_id, url, body, state, created_at, updated_at, next_at)
-VALUES (:event_id, :transid, :service_id, :url, :body,
+INSERT INTO notifications (event_id, transid, service_id, url, body, gtrid, state, created_at, updated_at,
+                           next_at)
+VALUES (:event_id, :transid, :service_id, :url, :body, :gtrid,
         CASE WHEN EXISTS (SELECT 1 FROM notifications
                           WHERE transid = :transid AND state IN ('pending', 'waiting'))
              THEN 'waiting' ELSE 'pending' END,
@@ -77,7 +79,7 @@ UPDATE notifications SET leased = 1, next_at = :lease_until
 WHERE seq IN (SELECT seq FROM notifications WHERE state = 'pending' AND next_at <= :now
                 AND (:busy = '[]' OR receiver_of(url) NOT IN (SELECT value FROM json_each(:busy)))
               ORDER BY next_at LIMIT :limit)
-RETURNING seq, event_id, transid, service_id, url, body, attempts;
+RETURNING seq, event_id, transid, service_id, url, body, attempts, gtrid;
 
 -- finish_notification --
 UPDATE notifications
@@ -156,7 +158,7 @@ WHERE transid = :transid AND status = 'Submitted';
 
 -- receipt_target --
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       receipts
+       receipts, gtrid
 FROM messages WHERE transid = :transid AND status = 'Submitted';
 
 -- finish_by_receipt --
@@ -251,14 +253,14 @@ SELECT coalesce(sum(clicks), 0) FROM links WHERE transid = :transid;
 -- advance_target --
 -- A message whatever its status (advance decides whether it moves), with what its notification needs.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages WHERE transid = :transid AND service_id = :service_id;
 
 -- report_target --
 -- A message by its transid alone, whatever its service and status (an email bounce report names only the
 -- transid; the caller decides what changes).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages WHERE transid = :transid;
 
 -- advance_status --
@@ -370,7 +372,7 @@ DELETE FROM devices WHERE app_id = :app_id AND device_id IN (SELECT value FROM j
 -- caller decides whether it moves). The channel test is the partial index's own (messages_meta_ext_id):
 -- SQLite uses that index only when the query repeats its condition.
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages
 WHERE ext_id = :key AND channel IN ('whatsapp', 'fb') AND service_id = :service_id
 ORDER BY seq DESC LIMIT 1;
@@ -379,7 +381,7 @@ ORDER BY seq DESC LIMIT 1;
 -- A Messenger watermark's messages: the service's to one PSID created before it and sent, oldest first
 -- (on the partial index messages_fb_address, whose condition the query repeats).
 SELECT transid, service_id, channel, address, address_type, parts, correlationid, callback_data, notify_url,
-       status, receipts
+       status, receipts, gtrid
 FROM messages
 WHERE channel = 'fb' AND service_id = :service_id AND address = :address AND created_at < :before
   AND status IN ('Submitted', 'Delivered')

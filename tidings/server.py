@@ -14,6 +14,7 @@ from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
 from tidings.observe import logs
+from tidings.observe.metrics import METRICS
 from tidings.runtime import STOP_GRACE_S, Runtime
 from tidings.watchdog import Deadline, leave_after
 
@@ -32,6 +33,7 @@ async def serve(
 ) -> None:
     """Start the runtime, serve HTTP until SIGINT or SIGTERM, then stop cleanly. With `sock`, serve on
     that listening socket (shared with sibling processes) instead of binding one."""
+    METRICS.start("serve" if dispatch else "api")
     runtime = Runtime(config, dispatch=dispatch)
     await runtime.start()
     try:
@@ -57,7 +59,8 @@ async def serve(
             signal.signal(sig, _note_signal)
         announce = asyncio.create_task(_when_started(server, lambda: on_ready(runtime)))
         try:
-            await server.serve(sockets=[sock] if sock is not None else None)
+            async with METRICS.following(runtime):
+                await server.serve(sockets=[sock] if sock is not None else None)
         except SystemExit:  # uvicorn's way of saying it could not listen; it has logged why
             if server.started:
                 raise
@@ -102,6 +105,7 @@ async def _when_started(server: uvicorn.Server, callback: Callable[[], None]) ->
 
 async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
     """A worker process: connectors, dispatch and notifications, no HTTP; until SIGINT or SIGTERM."""
+    METRICS.start("worker")
     runtime = Runtime(config)
     await runtime.start()
     stopping = _Stopping(asyncio.get_running_loop())
@@ -109,7 +113,8 @@ async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
         signal.signal(sig, stopping.on_signal)
     try:
         on_ready(runtime)
-        await stopping.asked.wait()
+        async with METRICS.following(runtime):
+            await stopping.asked.wait()
     finally:
         log.info("stopping")
         stopping.start_deadline("stopping")

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable
 from http import HTTPStatus
 
@@ -25,6 +26,9 @@ from tidings.api.responses import json_response, plain_error
 from tidings.api.sms import get_sms, send_sms
 from tidings.api.v2 import get_v2, send_v2
 from tidings.api.whatsapp import get_whatsapp, send_whatsapp
+from tidings.observe.exposition import metrics_endpoint
+from tidings.observe.logs import REQUEST_ID
+from tidings.observe.metrics import METRICS, UNMATCHED
 from tidings.runtime import Runtime
 from tidings.schema.api_wire import Health, NotReady
 
@@ -101,7 +105,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 class RequestId:
-    """Outermost middleware: every response, errors from any layer included, gets a Request-Id."""
+    """Outermost middleware: every response, errors from any layer included, gets a Request-Id; what is
+    logged while the request is handled carries it (`observe.logs.REQUEST_ID`); its time is measured per
+    route template (`ROUTE`, set by the route that took it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -110,14 +116,40 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = ids.new_id().encode()
+        started = time.perf_counter()
+        request_id = ids.new_id()
+        token = REQUEST_ID.set(request_id)
+        header = (b"request-id", request_id.encode())
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"request-id", request_id)]
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            METRICS.request(method, scope.get(ROUTE, UNMATCHED), status, time.perf_counter() - started)
+
+
+ROUTE = "tidings.route"  # the scope key of the template of the route that took a request
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _tagged(app: ASGIApp, template: str) -> ASGIApp:
+    """A route's handler that first notes its route's template in the scope (the middleware's scope:
+    Starlette passes the same dict down), so that metrics name routes, not paths."""
+
+    async def tagged(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[ROUTE] = template
+        await app(scope, receive, send)
+
+    return tagged
 
 
 def create_app(runtime: Runtime) -> ASGIApp:
@@ -145,6 +177,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
         *admin.routes(),
     ]
     app = Starlette(
@@ -152,4 +185,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     app.state.runtime = runtime
+    for route in app.router.routes:
+        if isinstance(route, Route):
+            route.app = _tagged(route.app, route.path)
     return RequestId(app)

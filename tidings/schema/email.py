@@ -32,7 +32,7 @@ import html
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -57,6 +57,7 @@ SUBJECT_MAX_CHARS = 998  # one header line, RFC 5322 §2.1.1
 FROM_NAME_MAX_CHARS = 256
 COPIES_MAX = 50  # cc + bcc
 TYPES = ("text", "html")
+TEXTS_KEPT = 64  # generated text parts a request keeps (one when substitutions leave the HTML alone)
 
 # Email link records (the links table; email-back's /t/ endpoints read them): the open pixel, a
 # tracked click, the one-click unsubscribe of a bulk send.
@@ -151,6 +152,9 @@ class _Request:
     cc: list[str]
     bcc: list[str]
     group_to: bool
+    # An HTML body's generated text part by the (substituted) HTML: made once per request when the
+    # destinations' substitutions do not change the HTML.
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 class EmailV2:
@@ -187,6 +191,13 @@ class EmailV2:
         subject = _one_line(_fill(req.subject, values, escape=False))
         body_html = _fill(req.html, values, escape=True) if req.html is not None else ""
         text = _fill(req.text, values, escape=False) if req.text is not None else None
+        generated = text is None
+        if text is None:  # an HTML email's text part, from its HTML: links as `label (url)`
+            text = req.texts.get(body_html)
+            if text is None:
+                text = html_to_text(body_html)
+                if len(req.texts) < TEXTS_KEPT:
+                    req.texts[body_html] = text
         if req.track_clicks:
             codes: dict[str, str] = {}
 
@@ -196,9 +207,10 @@ class EmailV2:
                 return f"{parts.public_url}/t/c/{codes[url]}"
 
             body_html = rewrite_html_links(body_html, rewrite) if body_html else ""
-            text = rewrite_text_links(text, rewrite) if text is not None else None
-        if text is None:  # an HTML email's text part, from its HTML as sent (links already rewritten)
-            text = html_to_text(body_html)
+            if generated:  # the URLs the HTML tracks, and no other (no-track-connect links stay)
+                text = rewrite_text_links(text, lambda url: rewrite(url) if url in codes else url)
+            else:
+                text = rewrite_text_links(text, rewrite)
         if req.track_opens and req.type == "html":
             body_html = add_pixel(body_html, f"{parts.public_url}/t/o/{link(OPEN_LINKID, None, True)}.gif")
         unsubscribe = ""

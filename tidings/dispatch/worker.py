@@ -15,6 +15,7 @@ import msgspec
 from tidings import clock, ids
 from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
+from tidings.observe.metrics import METRICS
 from tidings.policy.contact import REFUSALS, UNKNOWN_GROUP, GroupRegistry, PolicyCheck
 from tidings.services import ServiceRegistry
 from tidings.specs import find as find_spec
@@ -339,6 +340,8 @@ def notification_for(
     """The notification reporting `outcome`, to the message's notify URL or else its service's; None
     when neither is a URL a notification can go to, or when the message asked for other statuses only
     (v2 `requestedReceipts`)."""
+    # Every status change passes here (the dispatcher's, and each store notice): it is counted once.
+    METRICS.status(m.channel, m.service_id, outcome.status)
     if m.receipts is not None and not notifies(m.receipts, outcome.status.word):
         return None
     url = m.notify_url

@@ -19,6 +19,7 @@ from tidings.notify.payloads import redact_url, signature
 from tidings.notify.poster import PostOutcome
 from tidings.notify.process import SenderProcess
 from tidings.notify.receivers import FORGET_AFTER_S, INITIAL_LIMIT, Post, Receiver
+from tidings.observe.metrics import METRICS
 from tidings.services import ServiceRegistry
 from tidings.store.base import ClaimedNotification, NotificationResult, Store, receiver_of
 
@@ -31,6 +32,7 @@ ERROR_PAUSE_S = 1.0
 NEW_RECEIVERS_ROOM = int(2 * INITIAL_LIMIT)
 PROBE_INTERVAL_S = 0.25
 ASKED_TO_WAIT = "not sent yet: its receiver asked us to wait (Retry-After)"
+_COUNTED_AS = {"sent": "sent", "pending": "retry", "failed": "failed"}  # a try's result, in metrics
 
 
 def backoff(interval_s: float, retry_number: int) -> float:
@@ -77,6 +79,10 @@ class Notifier:
         # Both loops end by themselves now; cancelling one mid-write would write its results twice.
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._write_results()
+
+    def held(self) -> dict[str, int]:
+        """Notifications in this process's hands per receiver: being posted or waiting for a slot."""
+        return {key: r.inflight + len(r.waiting) for key, r in self._receivers.items()}
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
@@ -241,7 +247,9 @@ class Notifier:
             )
             self._results.append(NotificationResult(n.seq, "pending", now, at, outcome.status, why, False))
         else:
-            self._results.append(self._result(n, outcome.status, error, outcome.retry))
+            result = self._result(n, outcome.status, error, outcome.retry)
+            self._results.append(result)
+            METRICS.notified(receiver.key, _COUNTED_AS[result.state])
         self._flush.set()
         if self._stopping:
             self._give_back(receiver, "not sent: shutting down", now)

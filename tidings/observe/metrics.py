@@ -208,7 +208,8 @@ class Metrics:
         # prometheus-client picks its value class when imported; the variable may have been set since
         # (by `serve --workers N`, before it forked this process).
         prom_values.ValueClass = prom_values.get_value_class()  # type: ignore[no-untyped-call]
-        disable_created_metrics()  # a `_created` series per counter doubles a scrape for little use
+        # A `_created` series per counter would double a scrape, for little use.
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self._families = _Families(self.multiprocess)
         self._families.started.labels(role).set(time.time())
 
@@ -283,6 +284,14 @@ class Metrics:
             if health is not None:
                 f.connector_in_flight.labels(connector.label).set(health.in_flight)
                 f.connector_window.labels(connector.label).set(health.window)
+        notifier = getattr(runtime, "notifier", None)
+        if notifier is not None:
+            held: dict[str, int] = dict.fromkeys(self._receivers.values(), 0)
+            for key, n in notifier.held().items():
+                label = self._receiver(key)
+                held[label] = held.get(label, 0) + n
+            for label, n in held.items():
+                f.notify_in_flight.labels(label).set(n)
 
     def _store_wide(self, lanes: dict[int, int], pending: Iterable[tuple[str, int]]) -> None:
         f = self._families

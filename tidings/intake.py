@@ -113,6 +113,7 @@ class Intake:
                     expiry=req.expiry,
                     created_at=now,
                     policy=policy,
+                    gtrid=a.gtrid,
                 )
                 for transid, a, message_body, message_parts in zip(
                     transids, req.addresses, bodies, parts, strict=True

@@ -5,6 +5,7 @@ tps) is checked by `tidings.intake`. Both spellings the documents use are accept
 correlationid, notifyurl and callbackData.
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,10 @@ from tidings.schema.common import Addressing, decode_error_detail, required
 from tidings.specs import SPECS, by_delivery_channel
 
 MAX_DESTINATIONS = 1000
+# A gtrId entry travels as the x-wx-gtrid header of every notification of its messages: visible ASCII
+# only (no spaces, no control characters that could split a header), at most this long.
+GTRID_MAX_CHARS = 128
+_GTRID = re.compile(r"[\x21-\x7e]+")
 
 
 class Destination(msgspec.Struct):
@@ -73,6 +78,7 @@ class Body(msgspec.Struct):
     priority: str | int | None = None
     message: TemplateRef | None = None
     contactPolicy: ContactPolicy | None = None
+    gtrId: list[str] | None = None  # one per destination object
 
 
 _decoder = msgspec.json.Decoder(Body | list[Body])
@@ -84,6 +90,7 @@ class Address:
     value: str  # normalized: an msisdn always has its leading '+'
     correlationid: str | None
     key: str  # the destination key it came from: the notifications' destinationType
+    gtrid: str | None = None  # its destination object's gtrId entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +155,8 @@ def _check(b: Body) -> V1Request:
     correlationid = common.max_bytes(
         _first(b.correlationid, b.correlationId), common.CORRELATION_MAX_BYTES, "correlationid"
     )
-    addresses = _addresses(b.destination, channel, correlationid)
+    gtrids = _gtrids(b.gtrId, len(b.destination))
+    addresses = _addresses(b.destination, channel, correlationid, gtrids)
     callback = common.max_chars(
         _first(b.callbackData, b.callbackdata), common.CALLBACK_DATA_MAX_CHARS, "callbackData"
     )
@@ -222,8 +230,27 @@ def _smartlink_refs(raw: msgspec.Raw | None) -> list[tuple[int, float | None]]:
     return refs
 
 
+def _gtrids(given: list[str] | None, objects: int) -> list[str | None]:
+    """Each destination object's gtrId (None for all when the request has none): one entry per object."""
+    if given is None:
+        return [None] * objects
+    if len(given) != objects:
+        raise InvalidParameter(
+            f"gtrId has {len(given)} entries; it must have one per destination object ({objects})"
+        )
+    for i, value in enumerate(given):
+        if len(value) > GTRID_MAX_CHARS or not _GTRID.fullmatch(value):
+            raise InvalidParameter(
+                f"gtrId[{i}] must be 1 to {GTRID_MAX_CHARS} visible ASCII characters (no spaces)"
+            )
+    return list(given)
+
+
 def _addresses(
-    destinations: list[Destination], channel: Addressing, correlationid: str | None
+    destinations: list[Destination],
+    channel: Addressing,
+    correlationid: str | None,
+    gtrids: list[str | None],
 ) -> list[Address]:
     keys = channel.address_keys
     total = sum(len(getattr(d, k) or ()) for d in destinations for k in keys)
@@ -248,7 +275,7 @@ def _addresses(
         for key in given:
             for j, value in enumerate(getattr(dest, key)):
                 field = f"destination[{i}].{key}[{j}]"
-                out.append(Address(channel.address(value, field), corr, key))
+                out.append(Address(channel.address(value, field), corr, key, gtrids[i]))
     return out
 
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.smpp.settings import SmscConfig
+from tidings.observe.metrics import ConnectorHealth
 from tidings.schema.sms import SmsContent
 from tidings.smpp import encoding
 from tidings.smpp.client import Bind, BindSettings, NotBound
@@ -142,6 +143,15 @@ class SmppConnector:
 
     async def stop(self) -> None:
         await asyncio.gather(*(bind.stop() for bind in self._binds))
+
+    def health(self) -> ConnectorHealth:
+        """For /metrics: up while a bind that submits is bound; the window in use over those binds."""
+        tx = self._tx
+        return ConnectorHealth(
+            up=any(b.ready.is_set() for b in tx),
+            in_flight=sum(b.session.in_flight for b in tx if b.session is not None and b.session.is_open),
+            window=self.config.window * len(tx),
+        )
 
     # -- sending ---------------------------------------------------------------------------------------
 

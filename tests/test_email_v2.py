@@ -67,6 +67,56 @@ def test_the_sandbox_twin_follows_the_last_four_digits(sandbox_server: TidingsSe
     assert {h.info["destinationType"] for h in hits} == {"email"}
 
 
+def test_the_reference_notes_email_sample(sandbox_server: TidingsServer, receiver: Receiver):
+    """reference/channels.md §5 and webex-connect.md §4: the v2 email body with every documented key."""
+    path = unique_path("sample")
+    body = {
+        "channel": "email",
+        "from": "news@example.com",
+        "to": [
+            {"email": ["ann@example.net"], "substitutions": {"{{param1}}": "Ann"}, "correlationId": "c-ann"},
+            {"email": ["bob7520@example.net"], "correlationId": "c-bob"},
+        ],
+        "substitutions": {"{{param1}}": "friend"},
+        "cc": [],
+        "bcc": [],
+        "multipleToRecipients": False,
+        "options": {"fromName": "News", "trackOpens": True, "trackClicks": True},
+        "content": {
+            "type": "html",
+            "encoding": "utf-8",
+            "subject": "Hello {{param1}}",
+            "replyTo": "help@example.com",
+            "html": "<p>Hello {{param1}}</p>",
+        },
+        "requestedReceipts": [
+            "submitted",
+            "delivered",
+            "read",
+            "clicked",
+            "bounce",
+            "not verified",
+            "invalid",
+        ],
+        "callbackData": "cb-mail",
+        "notifyUrl": receiver.url(path),
+    }
+    r = post(sandbox_server, body)
+    assert r.status_code == 201, r.text
+    ids = {m["messageId"]: m["correlationId"] for m in r.json()["messages"]}
+    hits = receiver.wait_count(path, 4, timeout=10)
+    got = {(ids[h.transid], h.info["deliveryStatus"]) for h in hits}
+    assert got == {
+        ("c-ann", "Submitted"),
+        ("c-ann", "Delivered"),
+        ("c-bob", "Submitted"),
+        ("c-bob", "Bounce"),
+    }
+    assert {h.json["deliveryInfoNotification"]["callbackData"] for h in hits} == {"cb-mail"}
+    view = sandbox_server.client.get(f"/v1/messages/{next(iter(ids))}", headers={"key": KEY}).json()
+    assert view["content"]["subject"] == "Hello Ann" and "/t/o/" in view["content"]["html"]
+
+
 def _set(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     *parents, last = path.split(".")
     target = body

@@ -71,6 +71,9 @@ class ServiceRegistry:
         self._by_key = {s.key: s for s in items}
         self._by_number = {n.removeprefix("+"): s for s in items for n in s.numbers}
 
+    def all(self) -> list[Service]:
+        return sorted(self._by_id.values(), key=lambda s: s.id)
+
     def by_key(self, key: str) -> Service | None:
         return self._by_key.get(key)
 

@@ -19,6 +19,7 @@ from tidings import ids
 from tidings.api import admin, devices, tracking, webhooks
 from tidings.api.consent import members
 from tidings.api.links import follow
+from tidings.api.listing import list_messages
 from tidings.api.messages import get_message
 from tidings.api.messaging import send_v1
 from tidings.api.openapi import openapi_json
@@ -157,6 +158,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
     routes = [
         Route("/resources/v1/messaging", send_v1, methods=["POST"]),
         Route("/resources/v1/messaging/", send_v1, methods=["POST"]),
+        Route("/v1/messages", list_messages, methods=["GET"]),
         Route("/v1/messages/{transid}", get_message, methods=["GET"]),
         Route("/v1/sms/messages", send_sms, methods=["POST"]),
         Route("/v1/sms/messages/{message_id}", get_sms, methods=["GET"]),

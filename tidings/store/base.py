@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 
 from tidings.policy.contact import PolicyCheck
 from tidings.statuses import Outcome, Status
+from tidings.store.listing import MessageQuery, MessageSummary, NotificationDetail, Stats
 
 
 class StoreUnavailable(Exception):
@@ -536,3 +537,21 @@ class Store(Protocol):
     async def forget_gone(self, service_id: str, channel: str, address: str) -> bool:
         """Stop remembering an address as gone (the admin removes it from the list); False when it was
         not remembered."""
+
+    # -- the message log (`tidings.store.listing`) -------------------------------------------------
+
+    async def list_messages(self, query: MessageQuery) -> list[MessageSummary]:
+        """Messages matching every filter of `query`, newest first by (created_at, seq), at most
+        `query.limit` (capped at 200); a page continues from `query.before`."""
+
+    async def notifications_of(self, service_id: str, transid: str) -> list[NotificationDetail]:
+        """A message's notifications in the order they were made, with their next try and body."""
+
+    async def resend_notification(self, service_id: str, event_id: str, now: float) -> bool:
+        """Make a sent or given-up notification due again at `now`, with the same event id and its
+        tries counted from 0; False when it is not the service's, not finished, or another notification
+        of its message is still on its way."""
+
+    async def message_stats(self, service_id: str | None, since: float) -> Stats:
+        """Accepted, delivered and failed messages per channel and minute since `since`, the queue depth
+        and the notification backlog per receiver (one service's, or every service's with None)."""

@@ -50,6 +50,7 @@ from tidings.store.base import (
     StoreUnavailable,
     Update,
 )
+from tidings.store.listing_postgres import PostgresListing
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
     EARLY_RECEIPTS_KEPT_S,
@@ -123,7 +124,7 @@ def _where(url: str) -> str:
     return f"{host}:{parts.port or 5432}{parts.path}"
 
 
-class PostgresStore:
+class PostgresStore(PostgresListing):
     def __init__(self, url: str) -> None:
         self.url = url
         self.dsn, self.schema = parse_url(url)

@@ -46,6 +46,7 @@ from tidings.store.base import (
     Update,
     receiver_of,
 )
+from tidings.store.listing_sqlite import SqliteListing
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
     EARLY_RECEIPTS_KEPT_S,
@@ -94,7 +95,7 @@ class StoreLocked(StoreUnavailable):
     """Another Tidings process has this SQLite file."""
 
 
-class SqliteStore:
+class SqliteStore(SqliteListing):
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None

@@ -12,6 +12,7 @@ from tidings.apps import App, AppRegistry
 from tidings.errors import InvalidAppId, InvalidParameter, RateLimited, TooManyDestinations
 from tidings.links.smart import HTTPS_URL, SHORT_LINK_S, SmartlinkRegistry, new_code
 from tidings.links.smart import PLACEHOLDER as SMARTLINK
+from tidings.observe.metrics import METRICS
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import Limiter, RateLimiter
 from tidings.schema.common import ChannelContent
@@ -96,31 +97,30 @@ class Intake:
                 )
                 bodies[i], parts[i] = msgspec.json.encode(own.data), own.parts
                 new_links.extend(made)
-        await self.store.accept(
-            [
-                NewMessage(
-                    transid=transid,
-                    service_id=service.id,
-                    channel=channel.name,
-                    address=a.value,
-                    address_type=a.key,
-                    content=message_body,
-                    parts=message_parts,
-                    correlationid=a.correlationid,
-                    callback_data=req.callback_data,
-                    notify_url=req.notify_url,
-                    priority=req.priority,
-                    expiry=req.expiry,
-                    created_at=now,
-                    policy=policy,
-                    gtrid=a.gtrid,
-                )
-                for transid, a, message_body, message_parts in zip(
-                    transids, req.addresses, bodies, parts, strict=True
-                )
-            ],
-            links=new_links,
-        )
+        messages = [
+            NewMessage(
+                transid=transid,
+                service_id=service.id,
+                channel=channel.name,
+                address=a.value,
+                address_type=a.key,
+                content=message_body,
+                parts=message_parts,
+                correlationid=a.correlationid,
+                callback_data=req.callback_data,
+                notify_url=req.notify_url,
+                priority=req.priority,
+                expiry=req.expiry,
+                created_at=now,
+                policy=policy,
+                gtrid=a.gtrid,
+            )
+            for transid, a, message_body, message_parts in zip(
+                transids, req.addresses, bodies, parts, strict=True
+            )
+        ]
+        await self.store.accept(messages, links=new_links)
+        METRICS.accepted(messages)
         self.on_accept()
         return [Accepted(t, a.correlationid) for t, a in zip(transids, req.addresses, strict=True)]
 
@@ -306,6 +306,7 @@ class Intake:
         earlier = await self.store.accept(messages, idempotent, links)
         if earlier is not None:
             return earlier, True
+        METRICS.accepted(messages)
         self.on_accept()
         return body, False
 

@@ -25,6 +25,7 @@ from tidings.errors import (
 )
 from tidings.intake import Intake
 from tidings.links.smart import new_code
+from tidings.observe.metrics import METRICS
 from tidings.schema.v2 import V2Request, named
 from tidings.schema.v2_channel import V2Channel, V2Destination, V2Message, V2Parts
 from tidings.services import Service
@@ -126,6 +127,7 @@ class IntakeV2:
         earlier = await store.accept(messages, idempotent, links)
         if earlier is not None:
             return earlier, True
+        METRICS.accepted(messages)
         self.intake.on_accept()
         return body, False
 

@@ -604,8 +604,9 @@ class SqliteStore(SqliteListing):
 
     async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
         # In order, one at a time: a change sees the ones before it (Read, then a late Delivered, is
-        # behind and ignored).
-        return await self._call(lambda c: [_advance(c, a, notice) for a in changes])
+        # behind and ignored). Durable: the app or provider that reported it (a receipts call, an RBM
+        # webhook, a tracking pixel) is answered once this returns, and does not say it again.
+        return await self._call(lambda c: [_advance(c, a, notice) for a in changes], durable=True)
 
     async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
         def job(c: sqlite3.Connection) -> list[bool | None]:

@@ -1,6 +1,7 @@
 """v1 `gtrId`: one entry per destination object, carried by each of that object's messages into every one
 of their notifications, as `"x-wx-gtrid"` in `deliveryInfoNotification` and as the `x-wx-gtrid` header."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from tests.conftest import KEY_A, sms, unique_path
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
+from tests.support.smsc import KEY_SMPP, SMSC_PASSWORD, SimulatorProcess, fresh_msisdn, tidings_config
 
 
 def send(server: TidingsServer, body: dict[str, Any]) -> list[str]:
@@ -87,3 +89,39 @@ def test_the_longest_gtrid_is_taken(server: TidingsServer, receiver: Receiver):
     longest = "G" * 128
     send(server, sms(["+447700900307"], notifyurl=receiver.url(path), gtrId=[longest]))
     assert {h.headers["x-wx-gtrid"] for h in receiver.wait_count(path, 2)} == {longest}
+
+
+# -- through an SMSC: the Delivered notification comes from the SMSC's receipt -----------------------
+
+
+@pytest.fixture(scope="module")
+def smpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TidingsServer]:
+    sim = SimulatorProcess(tmp_path_factory.mktemp("smsc"), "--password", SMSC_PASSWORD, dlr_delay_ms=20)
+    sim.start()
+    try:
+        server = TidingsServer(tmp_path_factory.mktemp("serve"), tidings_config(sim.port), []).start()
+        try:
+            sim.wait_bound()
+            yield server
+        finally:
+            assert server.stop() == 0, server.output()
+            server.close()
+    finally:
+        sim.close()
+
+
+def test_the_gtrid_is_in_the_notification_of_an_smsc_receipt(smpp_server: TidingsServer, receiver: Receiver):
+    path = unique_path("gtrid-smpp")
+    first, second = fresh_msisdn(), fresh_msisdn()
+    body = sms([], notifyurl=receiver.url(path), gtrId=["smpp-a", "smpp-b"])
+    body["destination"] = [{"msisdn": [first]}, {"msisdn": [second]}]
+    answer = smpp_server.send(body, KEY_SMPP).json()["response"]
+    assert [item["code"] for item in answer] == ["1001", "1001"], answer
+    expected = {answer[0]["transid"]: "smpp-a", answer[1]["transid"]: "smpp-b"}
+    seen = by_transid(receiver.wait_count(path, 4))
+    assert set(seen) == set(expected)
+    for transid, hits in seen.items():
+        assert [h.info["deliveryStatus"] for h in hits] == ["Submitted", "Delivered"]
+        for hit in hits:
+            assert hit.json["deliveryInfoNotification"]["x-wx-gtrid"] == expected[transid]
+            assert hit.headers["x-wx-gtrid"] == expected[transid]

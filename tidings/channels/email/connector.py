@@ -48,6 +48,10 @@ from tidings.specs.email import BOUNCE, EXPIRED, NOT_VERIFIED
 log = logging.getLogger("tidings.email")
 
 BACKOFF_MIN_S = 5.0
+# A message of a batch that has not got a session this long after the batch came is handed back
+# unsent (UNAVAILABLE), so a slow relay cannot hold a batch past the dispatcher's 30 s safety net, which
+# would count messages as timed out that were in fact sent.
+SLOT_WAIT_S = 15.0
 BACKOFF_MAX_S = 900.0
 RETRY_FOR_S = 72 * 3600.0
 UNAVAILABLE_WAIT_S = 10.0
@@ -85,9 +89,10 @@ class SmtpConnector:
                 smtp.close()
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
-        return list(await asyncio.gather(*(self._send_one(m) for m in batch)))
+        deadline = asyncio.get_running_loop().time() + SLOT_WAIT_S
+        return list(await asyncio.gather(*(self._send_one(m, deadline) for m in batch)))
 
-    async def _send_one(self, m: Outbound) -> SendResult | SendError:
+    async def _send_one(self, m: Outbound, deadline: float) -> SendResult | SendError:
         content = m.content
         if not isinstance(content, EmailContent):
             return SendError(FailureKind.INVALID, "not an email's content")
@@ -97,7 +102,14 @@ class SmtpConnector:
             data = self._signer.sign(data)
         sender = mime.envelope_sender(m.transid, content, self.email.bounce_domain)
         recipients = mime.envelope_recipients(m)
-        async with self._slots:
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._slots.acquire()
+        except TimeoutError:
+            return SendError(
+                FailureKind.UNAVAILABLE, f"{self.label}: every session busy; not sent yet", retry_after=1.0
+            )
+        try:
             try:
                 smtp, reused = await self._session()
                 try:
@@ -112,6 +124,8 @@ class SmtpConnector:
                 return exc
             except aiosmtplib.SMTPServerDisconnected as exc:
                 return SendError(FailureKind.CONNECTION, f"{self.label}: connection lost: {exc}")
+        finally:
+            self._slots.release()
 
     async def _transaction(
         self, smtp: aiosmtplib.SMTP, m: Outbound, sender: str, recipients: list[str], data: bytes

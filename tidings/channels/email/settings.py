@@ -21,7 +21,7 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True):
     password: str = ""  # never logged
     ca_file: str = ""  # PEM bundle the relay's certificate is checked against (else the system's)
     connections: int = 4  # pooled connections, reused from message to message
-    timeout_s: float = 30.0  # per SMTP command
+    timeout_s: float = 10.0  # per SMTP command (a batch has 30 s in all: keep it well under)
     # Not a TOML key: the folder a relative ca_file is read from (the config file's; "" = the working
     # directory).
     base_dir: str = ""

@@ -81,6 +81,7 @@ def serve(
         if workers == 1:
             run(config, banner, dispatch=not api_only)
         else:
+            from tidings.observe.metrics import finish_multiprocess, prepare_multiprocess, process_ended
             from tidings.supervise import supervise
 
             sock = listen(config)
@@ -92,7 +93,11 @@ def serve(
                 except StoreUnavailable as exc:
                     _fail([str(exc)])
 
-            supervise(workers, api_process)
+            made = prepare_multiprocess()  # one /metrics for all of them, whichever answers
+            try:
+                supervise(workers, api_process, ended=process_ended)
+            finally:
+                finish_multiprocess(made)
 
     except (StoreUnavailable, ListenFailed) as exc:
         _fail([str(exc)])
@@ -118,11 +123,23 @@ def serve(
     type=click.Choice(logs.LOG_FORMATS),
     help="text, or json: one JSON object per line (time, level, logger, message, request_id).",
 )
-def worker(config_path: str | None, database: str | None, log_level: str, log_format: logs.LogFormat) -> None:
+@click.option("--metrics-host", default="127.0.0.1", show_default=True, help="Address of --metrics-port.")
+@click.option(
+    "--metrics-port", type=click.IntRange(1, 65535), help="Serve GET /metrics on this port (default: none)."
+)
+def worker(
+    config_path: str | None,
+    database: str | None,
+    log_level: str,
+    log_format: logs.LogFormat,
+    metrics_host: str,
+    metrics_port: int | None,
+) -> None:
     """Send: connectors, dispatch and notifications, no HTTP. Run any number beside `serve --api-only`."""
     config = _configure(config_path, database, log_level, log_format)
     if config.server.database.startswith("sqlite:"):
         _fail(["a worker process needs PostgreSQL: one process owns a SQLite database (use tidings serve)"])
+    from tidings.observe.exposition import MetricsPortUnavailable
     from tidings.server import run_worker
 
     def ready(runtime: Runtime) -> None:
@@ -132,8 +149,8 @@ def worker(config_path: str | None, database: str | None, log_level: str, log_fo
         sys.stdout.flush()
 
     try:
-        run_worker(config, ready)
-    except StoreUnavailable as exc:
+        run_worker(config, ready, (metrics_host, metrics_port) if metrics_port else None)
+    except (StoreUnavailable, MetricsPortUnavailable) as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:
         pass

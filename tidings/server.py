@@ -14,6 +14,7 @@ from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
 from tidings.observe import logs
+from tidings.observe.exposition import metrics_server
 from tidings.observe.metrics import METRICS
 from tidings.runtime import STOP_GRACE_S, Runtime
 from tidings.watchdog import Deadline, leave_after
@@ -103,8 +104,11 @@ async def _when_started(server: uvicorn.Server, callback: Callable[[], None]) ->
     callback()
 
 
-async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
-    """A worker process: connectors, dispatch and notifications, no HTTP; until SIGINT or SIGTERM."""
+async def work(
+    config: Config, on_ready: Callable[[Runtime], None], metrics_at: tuple[str, int] | None = None
+) -> None:
+    """A worker process: connectors, dispatch and notifications, no HTTP but `GET /metrics` on
+    `metrics_at` when given; until SIGINT or SIGTERM."""
     METRICS.start("worker")
     runtime = Runtime(config)
     await runtime.start()
@@ -112,8 +116,11 @@ async def work(config: Config, on_ready: Callable[[Runtime], None]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stopping.on_signal)
     try:
-        on_ready(runtime)
-        async with METRICS.following(runtime):
+        async with contextlib.AsyncExitStack() as stack:
+            if metrics_at is not None:
+                await stack.enter_async_context(metrics_server(runtime, *metrics_at))
+            await stack.enter_async_context(METRICS.following(runtime))
+            on_ready(runtime)
             await stopping.asked.wait()
     finally:
         log.info("stopping")
@@ -170,9 +177,11 @@ def run(
         runner.run(serve(config, on_ready, dispatch=dispatch, sock=sock))
 
 
-def run_worker(config: Config, on_ready: Callable[[Runtime], None]) -> None:
+def run_worker(
+    config: Config, on_ready: Callable[[Runtime], None], metrics_at: tuple[str, int] | None = None
+) -> None:
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(work(config, on_ready))
+        runner.run(work(config, on_ready, metrics_at))
 
 
 def listen(config: Config) -> socket.socket:

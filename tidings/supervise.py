@@ -17,8 +17,11 @@ RESTART_PAUSE_S = 1.0
 STOP_GRACE_S = 30.0
 
 
-def supervise(count: int, child: Callable[[int, bool], None]) -> None:
-    """Run `child(slot, restarted)` in `count` forked processes until SIGTERM or SIGINT."""
+def supervise(
+    count: int, child: Callable[[int, bool], None], ended: Callable[[int], None] = lambda pid: None
+) -> None:
+    """Run `child(slot, restarted)` in `count` forked processes until SIGTERM or SIGINT; `ended(pid)`
+    is told of each that ends."""
     stopping = False
 
     def stop(sig: int, frame: object) -> None:
@@ -49,6 +52,7 @@ def supervise(count: int, child: Callable[[int, bool], None]) -> None:
             continue
         if pid not in pids:
             continue
+        ended(pid)
         slot = pids.pop(pid)
         if stopping:
             continue

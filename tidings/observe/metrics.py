@@ -19,6 +19,8 @@ sum of all of them. A process started with PROMETHEUS_MULTIPROC_DIR set uses tha
 import asyncio
 import contextlib
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,7 +36,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import values as prom_values
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from tidings.statuses import Status
 
@@ -337,6 +339,28 @@ class Metrics:
         self.sample(runtime)
         assert f.registry is not None
         return generate_latest(f.registry)
+
+
+def prepare_multiprocess() -> str | None:
+    """For `serve --workers N`, before it forks: the directory every process's metrics go to
+    (PROMETHEUS_MULTIPROC_DIR, set to a new temporary directory when unset). Returns the directory made
+    here, for `finish_multiprocess` to remove; None when the variable named one already."""
+    if os.environ.get(MULTIPROC_ENV):
+        return None
+    made = tempfile.mkdtemp(prefix="tidings-metrics-")
+    os.environ[MULTIPROC_ENV] = made
+    return made
+
+
+def process_ended(pid: int) -> None:
+    """A process of `serve --workers N` ended: its gauges leave the sums (counters stay counted)."""
+    if os.environ.get(MULTIPROC_ENV):
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+def finish_multiprocess(made: str | None) -> None:
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def _health(connector: object) -> ConnectorHealth | None:

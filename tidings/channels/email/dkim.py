@@ -52,7 +52,7 @@ def key_problem(path: Path) -> str | None:
         _pkcs1(path.read_bytes())
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
-    except ValueError as exc:
+    except ValueError as exc:  # not a usable key, or a NUL in the file's name
         return str(exc)
     return None
 

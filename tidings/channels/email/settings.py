@@ -113,3 +113,5 @@ def _unreadable(path: Path) -> str | None:
             return None
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
+    except ValueError:  # a NUL in the name: no file can have it
+        return f"cannot read {str(path)!r}: a file name cannot hold a NUL character"

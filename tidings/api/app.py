@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tidings import ids
+from tidings import console, ids
 from tidings.api import admin, devices, tracking, webhooks
 from tidings.api.consent import members
 from tidings.api.links import follow
@@ -181,6 +181,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *admin.routes(),
+        *console.routes(),
     ]
     app = Starlette(
         routes=routes,

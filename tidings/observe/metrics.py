@@ -296,13 +296,15 @@ class Metrics:
                 f.notify_in_flight.labels(label).set(n)
 
     def _store_wide(self, lanes: dict[int, int], pending: Iterable[tuple[str, int]]) -> None:
+        from tidings.store.base import receiver_of  # (the store imports this module)
+
         f = self._families
         assert f is not None
         for lane in range(4):
             f.queue.labels(str(lane)).set(lanes.get(lane, 0))
         by_label: dict[str, int] = dict.fromkeys(self._pending_seen, 0)
-        for receiver, n in pending:
-            label = self._receiver(receiver)
+        for url, n in pending:
+            label = self._receiver(receiver_of(url))
             by_label[label] = by_label.get(label, 0) + n
         self._pending_seen.update(by_label)
         for label, n in by_label.items():
@@ -337,6 +339,10 @@ class Metrics:
             assert f is not None
         self.flush()
         self.sample(runtime)
+        with contextlib.suppress(Exception):  # the store being away is /readyz's to say, not a scrape's
+            async with asyncio.timeout(2.0):
+                lanes, pending = await runtime.store.backlog()
+                self._store_wide(lanes, pending)
         assert f.registry is not None
         return generate_latest(f.registry)
 

@@ -449,6 +449,9 @@ class Store(Protocol):
     async def next_due(self) -> float | None:
         """When the earliest message next needs work (a receipt, a retry, an expired lease)."""
 
+    async def backlog(self) -> tuple[dict[int, int], list[tuple[str, int]]]:
+        """For /metrics: messages waiting for work per lane, and notifications not yet sent per URL."""
+
     async def record(self, updates: Sequence[Update]) -> None:
         """Apply status changes, history entries and their notifications in one transaction; a failure
         with `gone` also remembers its message's address as gone (`gone_addresses`), with the failure's

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal, TypeVar
@@ -23,6 +24,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 
 from tidings import clock
+from tidings.observe.metrics import METRICS
 from tidings.policy.contact import PolicyCheck
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
@@ -258,8 +260,12 @@ class PostgresStore(PostgresListing):
             async with asyncio.timeout(CALL_TIMEOUT_S):
                 for attempt in range(RETRIES):
                     try:
-                        async with pool.acquire() as c, c.transaction():
-                            return await fn(c)
+                        async with pool.acquire() as c:
+                            started = time.perf_counter()  # the transaction's time, not the pool's
+                            async with c.transaction():
+                                result = await fn(c)
+                            METRICS.commit("postgres", time.perf_counter() - started)
+                            return result
                     except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError):
                         if attempt == RETRIES - 1:
                             raise
@@ -471,6 +477,13 @@ class PostgresStore(PostgresListing):
     async def next_due(self) -> float | None:
         value = await self._read(lambda c: c.fetchval(Q["next_due"]))
         return None if value is None else float(value)
+
+    async def backlog(self) -> tuple[dict[int, int], list[tuple[str, int]]]:
+        async def job(c: Conn) -> tuple[dict[int, int], list[tuple[str, int]]]:
+            lanes = {int(r[0]): int(r[1]) for r in await c.fetch(Q["queue_depth"])}
+            return lanes, [(str(r[0]), int(r[1])) for r in await c.fetch(Q["notification_backlog"])]
+
+        return await self._read(job)
 
     async def record(self, updates: Sequence[Update]) -> None:
         ordered = sorted(updates, key=lambda u: u.transid)  # rows are locked in one order everywhere

@@ -13,11 +13,13 @@ import json
 import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, Literal, NamedTuple, TypeVar
 
 from tidings import clock
+from tidings.observe.metrics import METRICS
 from tidings.policy.contact import PolicyCheck
 from tidings.statuses import Outcome, Status
 from tidings.store.base import (
@@ -204,8 +206,10 @@ class SqliteStore(SqliteListing):
         if self._conn is None:
             _settle([_Result(job.future, None, RuntimeError("the store is closed")) for job in batch])
             return
+        started = time.perf_counter()
         try:
             results = self._commit(self._conn, batch)
+            METRICS.commit("sqlite", time.perf_counter() - started)
         except BaseException as exc:  # a bad batch fails its callers, never the store
             log.exception("SQLite batch failed")
             _abort(self._conn)
@@ -387,6 +391,13 @@ class SqliteStore(SqliteListing):
 
     async def next_due(self) -> float | None:
         return await self._call(lambda c: c.execute(Q["next_due"]).fetchone()[0])
+
+    async def backlog(self) -> tuple[dict[int, int], list[tuple[str, int]]]:
+        def job(c: sqlite3.Connection) -> tuple[dict[int, int], list[tuple[str, int]]]:
+            lanes = {int(lane): int(n) for lane, n in c.execute(Q["queue_depth"])}
+            return lanes, [(str(url), int(n)) for url, n in c.execute(Q["notification_backlog"])]
+
+        return await self._call(job)
 
     async def record(self, updates: Sequence[Update]) -> None:
         status_rows: list[dict[str, Any]] = []

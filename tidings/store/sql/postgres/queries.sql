@@ -465,3 +465,13 @@ WHERE channel = 'fb' AND service_id = $1 AND address = $2 AND created_at < $3
   AND status IN ('Submitted', 'Delivered')
 ORDER BY created_at, seq
 FOR UPDATE;
+
+-- queue_depth --
+-- Messages waiting for work per lane, for /metrics: a count over the partial due index, so it costs as
+-- much as the queue is deep, not as the table is large.
+SELECT lane, count(*) FROM messages WHERE next_at IS NOT NULL GROUP BY lane
+
+-- notification_backlog --
+-- Notifications not yet sent (due, retrying, or behind an earlier one of their message) per URL, for
+-- /metrics, over the partial index notifications_backlog.
+SELECT url, count(*) FROM notifications WHERE state IN ('pending', 'waiting') GROUP BY url

@@ -32,7 +32,6 @@ from tests.standins.graph import (
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
-from tidings.api.webhooks import WAIT_FOR_SEND_S
 from tidings.specs.whatsapp_codes import UNDELIVERABLE, WHATSAPP_FAILURES
 
 T = TypeVar("T")
@@ -423,8 +422,9 @@ def test_messenger_messages_quick_replies_and_postbacks_reach_the_inbound_url(
 
 
 def test_statuses_for_ids_no_message_was_sent_with_are_acknowledged_and_change_nothing(server: TidingsServer):
-    """Meta may report a message another integration sent from the same number: 200 once the short wait
-    for a send's record is over, nothing stored."""
+    """Meta may report a message another integration sent from the same number, or one whose send is not
+    recorded yet: 200 at once, the status kept for a send recorded later (for five minutes), nothing
+    else changed."""
     failed = wa_status("wamid.unknown-2", "failed", errors=[wa_failure(131026, "Message undeliverable", "x")])
     body = wa_status("wamid.unknown-1", "delivered")
     statuses = body["entry"][0]["changes"][0]["value"]["statuses"]
@@ -435,7 +435,16 @@ def test_statuses_for_ids_no_message_was_sent_with_are_acknowledged_and_change_n
         200,
         200,
     ]
-    assert time.monotonic() - started < 3 * WAIT_FOR_SEND_S
+    assert time.monotonic() - started < 1.0  # no waiting for a send's record: the status is kept
+    kept = server.rows(
+        "SELECT ext_id, service_id, additional_info FROM early_statuses WHERE ext_id LIKE ? ORDER BY seq",
+        "%unknown%",
+    )
+    assert [tuple(r) for r in kept] == [
+        ("wa:wamid.unknown-1", "svc-meta", ""),
+        ("wa:wamid.unknown-2", "svc-meta", "131026 Message undeliverable: x"),
+        ("fb:m_unknown", "svc-meta", ""),
+    ]
 
 
 # -- statuses of messages sent through the connector ---------------------------------------------------
@@ -589,3 +598,35 @@ def test_statuses_meta_sends_as_soon_as_it_accepts_find_their_messages(
         return dict(graph.auto.webhook_answers)
 
     assert set(graph.call(answers)) == {200}
+
+
+def test_a_status_posted_before_the_send_is_answered_is_kept_and_applied_in_order(
+    server: TidingsServer, receiver: Receiver, graph: GraphThread
+):
+    """Meta posts `sent` and `delivered` before the Cloud API's answer to the send has even reached the
+    connector (so before its record exists): the statuses are kept, acknowledged, and applied when the
+    send is recorded: Submitted, then Delivered, once each."""
+    path = unique_path("wa-early")
+    numbers = ["15550400001", "15550400002"]
+    graph.auto.early_statuses.update({numbers[0]: ("sent", "delivered"), numbers[1]: ("delivered", "read")})
+    answers_before = graph.call(_answers(graph))
+    transids = send_v1(server, "wa-auto", "whatsapp", "waid", numbers, receiver.url(path), KEY_AUTO)
+    receiver.wait_count(path, 2 + 3)
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    submitted, delivered, read = ("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")
+    assert seen[transids[0]] == [submitted, delivered]
+    assert seen[transids[1]] == [submitted, delivered, read]
+    views = [server.message(t, KEY_AUTO) for t in transids]
+    assert [(v["status"], v["code"]) for v in views] == [("Delivered", "7500"), ("Read", "7502")]
+    assert graph.call(_answers(graph)) == {**answers_before, 200: answers_before.get(200, 0) + 2}
+    assert not server.rows("SELECT seq FROM early_statuses WHERE service_id = ?", "svc-meta-auto")
+
+
+def _answers(graph: GraphThread) -> Callable[[], Coroutine[Any, Any, dict[int, int]]]:
+    async def answers() -> dict[int, int]:
+        async with asyncio.timeout(10):
+            await graph.auto.settle()
+        return dict(graph.auto.webhook_answers)
+
+    return answers

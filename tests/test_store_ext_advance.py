@@ -64,16 +64,17 @@ class Notices:
         return OutgoingNotification(event_id, "https://hooks.example/n", event_id.encode())
 
 
-async def sent(store: Store, ids: dict[str, str], at: float = T0) -> None:
+async def sent(store: Store, ids: dict[str, str], at: float = T0, notice: Notices | None = None) -> None:
     """Claim the queued messages and record them Submitted under their provider ids, as the dispatcher
-    does after a send."""
+    does after a send (with `notice`, early statuses kept for those ids are applied)."""
     claimed = {m.transid for m in await store.claim_due(at, 1000, 60)}
     assert set(ids) <= claimed
     await store.record(
         [
             Update(transid=t, service_id=SVC, at=at, next_at=None, attempts=1, outcome=SUBMITTED, ext_id=ext)
             for t, ext in ids.items()
-        ]
+        ],
+        notice,
     )
 
 
@@ -200,3 +201,76 @@ def test_an_inbound_message_sent_twice_is_kept_and_forwarded_once(backend: Backe
     first, again, claimed = backend.run(scenario)
     assert (first, again) == (True, False)
     assert claimed == ["e1"]
+
+
+def test_a_status_before_its_send_is_kept_and_applied_when_the_send_is_recorded(backend: Backend):
+    """Meta can report a wamid before the send's own record commits: the status is kept and applied, in
+    order and forward only, by the transaction that records the send with that id; only within five
+    minutes, only for the same service, and only once."""
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message(f"m{n}") for n in range(1, 6)])
+        notices = Notices()
+        early = await store.advance_by_ext(
+            [
+                ext("wa:E1", DELIVERED, T0 + 1),
+                ext("wa:E1", READ, T0 + 1),
+                ext("wa:E1", DELIVERED, T0 + 2),  # after Read: behind, ignored
+                ext("wa:E2", DELIVERED, T0 + 1),
+                ext("wa:E2", FAILED, T0 + 2, info="131026 Message undeliverable"),  # after Delivered: ignored
+                ext("wa:E3", FAILED, T0 + 1, info="131026 Message undeliverable"),
+                ext("wa:E4", DELIVERED, T0 + 1, service=OTHER),  # another service's
+                ext("wa:E5", DELIVERED, T0 - 400),  # more than five minutes before the send
+            ],
+            notices,
+        )
+        assert notices.calls == []
+        sends = {"m1": "wa:E1", "m2": "wa:E2", "m3": "wa:E3", "m4": "wa:E4", "m5": "wa:E5"}
+        await sent(store, sends, T0 + 3, notices)
+        applied = list(notices.calls)
+        # taken once: a later send reusing an id, and a repeat of the status, change nothing more
+        await store.accept([message("m6")])
+        await sent(store, {"m6": "wa:E1"}, T0 + 4, notices)
+        again = await store.advance_by_ext([ext("wa:E2", DELIVERED, T0 + 5)], notices)
+        records = {t: await store.get_message(SVC, t) for t in ("m1", "m2", "m3", "m4", "m5", "m6")}
+        return early, applied, notices.calls, again, records
+
+    early, applied, calls, again, r = backend.run(scenario)
+    assert early == [None] * 8
+    assert applied == [
+        ("m1", "Delivered", ""),
+        ("m1", "Read", ""),
+        ("m2", "Delivered", ""),
+        ("m3", "Failed", "131026 Message undeliverable"),
+    ]
+    assert calls == applied and again == [False]
+    assert history(r["m1"]) == ["Submitted", "Delivered", "Read"]
+    assert (r["m1"].status, r["m1"].code) == ("Read", "7502")  # type: ignore[union-attr]
+    assert history(r["m2"]) == ["Submitted", "Delivered"]
+    assert history(r["m3"]) == ["Submitted", "Failed"]
+    assert (r["m3"].status, r["m3"].code) == ("Failed", FAILED.code)  # type: ignore[union-attr]
+    assert [r[t].status for t in ("m4", "m5", "m6")] == ["Submitted"] * 3  # type: ignore[union-attr]
+    # the statuses come after the send's own Submitted, no earlier than it
+    m1 = r["m1"]
+    assert m1 is not None and [h.at for h in m1.history] == [T0 + 3] * 3
+    assert [n.event_id.rsplit("-", 1)[0] for n in m1.notifications] == ["m1-Delivered", "m1-Read"]
+
+
+def test_a_send_recorded_without_a_notice_leaves_early_statuses_for_none(backend: Backend):
+    """Only the dispatcher's record (which passes its notice) applies early statuses; a record without
+    one, and a send under another id, leave them."""
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("n1"), message("n2")])
+        await store.advance_by_ext([ext("wa:N1", DELIVERED, T0 + 1)], Notices())
+        assert {m.transid for m in await store.claim_due(T0 + 2, 1000, 60)} == {"n1", "n2"}
+        notices = Notices()
+        await store.record(
+            [Update("n2", SVC, T0 + 2, None, 1, outcome=SUBMITTED, ext_id="wa:OTHER")], notices
+        )
+        await store.record([Update("n1", SVC, T0 + 2, None, 1, outcome=SUBMITTED, ext_id="wa:N1")])
+        return notices.calls, await store.get_message(SVC, "n1")
+
+    calls, n1 = backend.run(scenario)
+    assert calls == []
+    assert history(n1) == ["Submitted"]

@@ -16,11 +16,12 @@ delivered reports both, in order, as push receipts do); `failed` → Failed with
 earlier Submitted message of the service to that PSID to Delivered; a `read` watermark moves every earlier
 one to Read (Delivered first where it was still Submitted), `Store.advance_by_watermark`.
 
-A status naming an id no message has yet: Meta can call before the send's record is committed (the
-Graph answer and the webhook race), so the request waits for it, up to WAIT_FOR_SEND_S, retrying; a
-status still unknown then is acknowledged and dropped (logged): it names a message Tidings did not send
-(another integration on the same number) or one whose send was never recorded (a crash; the message is
-sent again under a new id).
+A status naming an id no message has yet is kept, in the same transaction, and acknowledged: Meta can
+call before the send's record is committed (the Graph answer and the webhook race), and the transaction
+that records the send under that id applies it then, in order, after the send's own Submitted
+(`Store.record`). One still unclaimed after five minutes is forgotten: it named a message Tidings did
+not send (another integration on the same number) or one whose send was never recorded (a crash; the
+message is sent again under a new id).
 
 Inbound messages are kept (`Store.record_inbound`, once per Meta message id) and posted to the
 service's `inbound_url` in the SMS MO shape plus the channel's own fields; a WhatsApp STOP / START
@@ -49,7 +50,6 @@ the form v1 keeps WhatsApp addresses in (so the opt-out applies to later message
 Keys whose value would be empty are left out of the `whatsapp` / `messenger` objects.
 """
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -89,8 +89,6 @@ from tidings.store.base import ExtAdvance, InboundMessage, OutgoingNotification,
 log = logging.getLogger("tidings.webhooks")
 
 WHATSAPP_OBJECT, MESSENGER_OBJECT = "whatsapp_business_account", "page"
-WAIT_FOR_SEND_S = 1.0
-_FIRST_RETRY_S = 0.01
 
 
 class _Object(msgspec.Struct):
@@ -143,23 +141,20 @@ def _handshake(app: App, query: dict[str, str]) -> Response:
 
 
 async def _advance(runtime: Runtime, changes: list[ExtAdvance]) -> None:
-    """Apply statuses by provider id; those naming an id not recorded yet are tried again while the
-    send's record may still be landing (see the module docstring), then dropped."""
+    """Apply statuses by provider id; the store keeps those naming an id not recorded yet for the send
+    (see the module docstring)."""
 
     def notice(target: ReceiptTarget, o: Outcome, at: float, info: str) -> OutgoingNotification | None:
         return notification_for(runtime.services, target, o, at, info)
 
-    waited, pause = 0.0, _FIRST_RETRY_S
-    while changes:
-        results = await runtime.store.advance_by_ext(changes, notice)
-        changes = [c for c, moved in zip(changes, results, strict=True) if moved is None]
-        if not changes or waited >= WAIT_FOR_SEND_S:
-            break
-        await asyncio.sleep(pause)
-        waited, pause = waited + pause, min(pause * 2, WAIT_FOR_SEND_S - waited)
-    if changes:
-        ids = sorted({c.ext_id for c in changes})
-        log.info("%d statuses for ids no message was sent with dropped: %s", len(changes), ", ".join(ids[:5]))
+    if not changes:
+        return
+    results = await runtime.store.advance_by_ext(changes, notice)
+    early = [c.ext_id for c, moved in zip(changes, results, strict=True) if moved is None]
+    if early:
+        log.debug(
+            "%d statuses kept for ids no send is recorded yet with: %s", len(early), ", ".join(early[:5])
+        )
 
 
 def _wa_changes(service_id: str, s: WaStatus, at: float) -> list[ExtAdvance]:

@@ -197,13 +197,19 @@ class Dispatcher:
         # keep the results and try again before leaving the messages to their lease.
         for attempt in range(RECORD_TRIES):
             try:
-                await self.store.record(updates)
+                await self.store.record(updates, self._ext_notice)
                 return
             except Exception:
                 if attempt == RECORD_TRIES - 1:
                     raise
                 log.warning("recording %d status changes failed; trying again", len(updates), exc_info=True)
                 await asyncio.sleep(0.2 * 2**attempt)
+
+    def _ext_notice(
+        self, target: ReceiptTarget, outcome: Outcome, at: float, info: str
+    ) -> OutgoingNotification | None:
+        """The notification of a provider status kept before its send was recorded (`Store.record`)."""
+        return notification_for(self.services, target, outcome, at, info)
 
     async def _send(self, channel: str, batch: list[DueMessage]) -> list[Update]:
         spec = channel_spec(channel)

@@ -452,10 +452,14 @@ class Store(Protocol):
     async def backlog(self) -> tuple[dict[int, int], list[tuple[str, int]]]:
         """For /metrics: messages waiting for work per lane, and notifications not yet sent per URL."""
 
-    async def record(self, updates: Sequence[Update]) -> None:
+    async def record(self, updates: Sequence[Update], notice: ExtNotice | None = None) -> None:
         """Apply status changes, history entries and their notifications in one transaction; a failure
         with `gone` also remembers its message's address as gone (`gone_addresses`), with the failure's
-        code, description and time, replacing what was remembered for it before."""
+        code, description and time, replacing what was remembered for it before. With `notice` (the
+        dispatcher's), a send recorded under a WhatsApp or Messenger id (`wa:`/`fb:`) also takes the
+        statuses `advance_by_ext` kept for that id before it was recorded (same service, at most five
+        minutes older than the send) and applies them, in the order they came, as `advance_by_ext`
+        would, at the send's time, each with the notification `notice` builds: after the send's own."""
 
     async def claim_notifications(
         self, now: float, limit: int, lease_s: float, busy: Sequence[str] = ()
@@ -481,7 +485,10 @@ class Store(Protocol):
         `ext_id` (a WhatsApp or Messenger message: channels `whatsapp` and `fb`), with its history entry
         and the notification `notice` builds, in one transaction: True for each that moved, False for
         each whose message stays as it is, None for an id no message of the service was recorded with
-        (yet). Changes apply in order, each seeing the ones before it."""
+        (yet). Changes apply in order, each seeing the ones before it. A change with None is kept, in
+        the same transaction (committed durably), for the send that `record` records later under that
+        id (Meta can report a send before its record commits); kept changes older than five minutes
+        are forgotten."""
 
     async def message_target(self, transid: str) -> tuple[ReceiptTarget, Status] | None:
         """A message found by its transid alone, whatever its service, with its status; None when no

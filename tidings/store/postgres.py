@@ -55,6 +55,7 @@ from tidings.store.base import (
 from tidings.store.listing_postgres import PostgresListing
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
+    EARLY_RECEIPT_WINDOW_S,
     EARLY_RECEIPTS_KEPT_S,
     IDEMPOTENCY_S,
     LANES,
@@ -65,7 +66,9 @@ from tidings.store.rows import (
     device_record,
     devices_by_value,
     due_message,
+    early_changes,
     early_matches,
+    early_rows,
     encode_outcome,
     ext_moves,
     gone_record,
@@ -76,6 +79,7 @@ from tidings.store.rows import (
     receipt_target,
     sent_ids,
     settled,
+    status_sends,
 )
 from tidings.watchdog import ACTIVITY
 
@@ -156,6 +160,7 @@ class PostgresStore(PostgresListing):
             await _migrate(conn, self.schema)
             now = clock.now()
             await conn.execute(Q["forget_early_receipts"], now - EARLY_RECEIPTS_KEPT_S)
+            await conn.execute(Q["forget_early_statuses"], now - EARLY_RECEIPT_WINDOW_S)
             await conn.execute(Q["forget_idempotent"], now - IDEMPOTENCY_S)
             await conn.execute(Q["forget_policy_sends"], now - POLICY_SENDS_KEPT_S)
             # Leases are not released here, unlike SQLite: other processes may be holding theirs.
@@ -485,7 +490,7 @@ class PostgresStore(PostgresListing):
 
         return await self._read(job)
 
-    async def record(self, updates: Sequence[Update]) -> None:
+    async def record(self, updates: Sequence[Update], notice: ExtNotice | None = None) -> None:
         ordered = sorted(updates, key=lambda u: u.transid)  # rows are locked in one order everywhere
         statuses, events, reschedules, notes = [], [], [], []
         reroutes = [(u.transid, *u.reroute) for u in ordered if u.reroute is not None]
@@ -520,6 +525,7 @@ class PostgresStore(PostgresListing):
         ]
         sent = sent_ids(ordered)
         ext_keys = sorted(sent)
+        sends = status_sends(ordered) if notice is not None else {}
 
         async def job(c: Conn) -> None:
             if ext_keys:
@@ -537,6 +543,10 @@ class PostgresStore(PostgresListing):
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
                 for target, outcome, at in early_matches(sent, early):
                     await _give(c, target, outcome, at)
+            if sends and notice is not None:  # one indexed query per batch; x:<key> is locked above
+                kept = await c.fetch(Q["take_early_statuses"], sorted(sends))
+                if kept:
+                    await _advance_by_ext(c, early_changes(sends, kept), notice, set())
 
         await self._tx(job)
 
@@ -718,20 +728,22 @@ class PostgresStore(PostgresListing):
 
     async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
         async def job(c: Conn) -> list[bool | None]:
-            moved: list[bool | None] = []
-            # One at a time, in order: each change sees the ones before it (a wamid's read, then its
-            # late delivered).
-            for a in changes:
-                row = await c.fetchrow(Q["ext_target"], a.ext_id, a.service_id)
-                if row is None:
-                    moved.append(None)
-                    continue
-                if not ext_moves(Status.from_word(row[9]), a.outcome.status):
-                    moved.append(False)
-                    continue
-                target = receipt_target(row)
-                await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
-                moved.append(True)
+            unknown: set[str] = set()
+            moved = await _advance_by_ext(c, changes, notice, unknown)
+            if not unknown:
+                return moved
+            # Against the send's record committing meanwhile (it holds lock_keys x:<id> from its start to
+            # its commit): with the same locks held, each id is either recorded now, or its record has
+            # not begun and will find what is kept here.
+            await c.execute(Q["lock_keys"], [f"x:{k}" for k in sorted(unknown)])
+            later = [i for i, a in enumerate(changes) if a.ext_id in unknown]
+            again = await _advance_by_ext(c, [changes[i] for i in later], notice, set())
+            for i, result in zip(later, again, strict=True):
+                moved[i] = result
+            early = [changes[i] for i, result in zip(later, again, strict=True) if result is None]
+            if early:
+                await c.execute(Q["forget_early_statuses"], clock.now() - EARLY_RECEIPT_WINDOW_S)
+                await c.executemany(Q["keep_early_status"], early_rows(early))
             return moved
 
         return await self._tx(job)
@@ -934,6 +946,28 @@ async def _move(
     if n is not None:
         row = (n.event_id, target.transid, target.service_id, n.url, n.body, at, n.gtrid)
         await c.execute(Q["insert_notification"], *row)
+
+
+async def _advance_by_ext(
+    c: Conn, changes: Sequence[ExtAdvance], notice: ExtNotice, unknown: set[str]
+) -> list[bool | None]:
+    """`Store.advance_by_ext`'s moves, one at a time, in order: each change sees the ones before it (a
+    wamid's read, then its late delivered). None for an id no message has; such ids go into `unknown`,
+    and every later change naming one is left (None) too, so a status never overtakes an earlier one."""
+    moved: list[bool | None] = []
+    for a in changes:
+        row = None if a.ext_id in unknown else await c.fetchrow(Q["ext_target"], a.ext_id, a.service_id)
+        if row is None:
+            unknown.add(a.ext_id)
+            moved.append(None)
+            continue
+        if not ext_moves(Status.from_word(row[9]), a.outcome.status):
+            moved.append(False)
+            continue
+        target = receipt_target(row)
+        await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
+        moved.append(True)
+    return moved
 
 
 def _caller() -> str:

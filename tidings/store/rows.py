@@ -12,6 +12,7 @@ from tidings.statuses import PROGRESS, Outcome, Status
 from tidings.store.base import (
     Device,
     DueMessage,
+    ExtAdvance,
     GoneAddress,
     HistoryEntry,
     IncomingReceipt,
@@ -28,6 +29,9 @@ EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got record
 # send within its 30 s safety net (plus a few retries). An older one names an earlier message that reused
 # the id (a receipt repeated after its message was final), not this one.
 EARLY_RECEIPT_WINDOW_S = 300.0
+# The provider ids whose statuses come by `Store.advance_by_ext` (WhatsApp wamids, Messenger mids): only a
+# send recorded under one of these looks for statuses kept before it (`early_statuses`).
+EXT_STATUS_PREFIXES = ("wa:", "fb:")
 LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
 
 
@@ -226,3 +230,36 @@ def early_matches(
         if at >= sent_at - EARLY_RECEIPT_WINDOW_S and (outcome := decode_outcome(text)) is not None:
             chosen[receipt_id] = (target, outcome, at)
     return list(chosen.values())
+
+
+def status_sends(updates: Iterable[Update]) -> dict[str, tuple[str, float]]:
+    """The sends just recorded under a provider id that statuses name (EXT_STATUS_PREFIXES): id ->
+    (service, when recorded)."""
+    return {
+        u.ext_id: (u.service_id, u.at)
+        for u in updates
+        if u.ext_id is not None and u.outcome is not None and u.ext_id.startswith(EXT_STATUS_PREFIXES)
+    }
+
+
+def early_changes(sends: Mapping[str, tuple[str, float]], rows: Iterable[Any]) -> list[ExtAdvance]:
+    """The kept early statuses (rows of seq, ext_id, service_id, outcome, additional_info, at) that belong
+    to the sends just recorded, in the order they came: of the send's service, and at most
+    EARLY_RECEIPT_WINDOW_S older than the send (an older one names an earlier message under a reused id).
+    Each is applied at the send's time, so a message's history never goes back in time."""
+    changes: list[ExtAdvance] = []
+    for _seq, key, service_id, text, info, at in sorted(rows, key=lambda r: int(r[0])):
+        found = sends.get(key)
+        if found is None or found[0] != service_id or at < found[1] - EARLY_RECEIPT_WINDOW_S:
+            continue
+        if (outcome := decode_outcome(text)) is not None:
+            changes.append(ExtAdvance(service_id, key, outcome, max(at, found[1]), info))
+    return changes
+
+
+def early_rows(changes: Iterable[ExtAdvance]) -> list[tuple[str, str, str, str, float]]:
+    """What `early_statuses` keeps of statuses no send was recorded for yet: ext_id, service_id,
+    outcome, additional_info, at."""
+    return [
+        (a.ext_id, a.service_id, encode_outcome(a.outcome) or "", a.additional_info, a.at) for a in changes
+    ]

@@ -51,6 +51,7 @@ from tidings.store.base import (
 from tidings.store.listing_sqlite import SqliteListing
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
+    EARLY_RECEIPT_WINDOW_S,
     EARLY_RECEIPTS_KEPT_S,
     IDEMPOTENCY_S,
     LANES,
@@ -61,7 +62,9 @@ from tidings.store.rows import (
     device_record,
     devices_by_value,
     due_message,
+    early_changes,
     early_matches,
+    early_rows,
     encode_outcome,
     ext_moves,
     gone_record,
@@ -71,6 +74,7 @@ from tidings.store.rows import (
     receipt_target,
     sent_ids,
     settled,
+    status_sends,
 )
 
 log = logging.getLogger("tidings.store")
@@ -122,6 +126,7 @@ class SqliteStore(SqliteListing):
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
             conn.execute(Q["forget_early_receipts"], {"before": now - EARLY_RECEIPTS_KEPT_S})
+            conn.execute(Q["forget_early_statuses"], {"before": now - EARLY_RECEIPT_WINDOW_S})
             conn.execute(Q["forget_idempotent"], {"before": now - IDEMPOTENCY_S})
             conn.execute(Q["forget_policy_sends"], {"before": now - POLICY_SENDS_KEPT_S})
         except BaseException as exc:
@@ -399,7 +404,7 @@ class SqliteStore(SqliteListing):
 
         return await self._call(job)
 
-    async def record(self, updates: Sequence[Update]) -> None:
+    async def record(self, updates: Sequence[Update], notice: ExtNotice | None = None) -> None:
         status_rows: list[dict[str, Any]] = []
         events: list[dict[str, Any]] = []
         reschedules: list[dict[str, Any]] = []
@@ -470,6 +475,7 @@ class SqliteStore(SqliteListing):
             if u.gone and u.outcome is not None
         ]  # fmt: skip
         sent = sent_ids(updates)
+        sends = status_sends(updates) if notice is not None else {}
 
         def job(c: sqlite3.Connection) -> None:
             c.executemany(Q["record_status"], status_rows)
@@ -483,6 +489,10 @@ class SqliteStore(SqliteListing):
                 early = [row for key in sent for row in c.execute(Q["take_early_receipt"], {"key": key})]
                 for target, outcome, at in early_matches(sent, early):
                     _give(c, target, outcome, at)
+            if sends and notice is not None:  # one indexed query per batch
+                kept = c.execute(Q["take_early_statuses"], {"keys": json.dumps(list(sends))}).fetchall()
+                if kept:
+                    _advance_by_ext(c, early_changes(sends, kept), notice)
 
         await self._call(job)
 
@@ -621,26 +631,11 @@ class SqliteStore(SqliteListing):
 
     async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
         def job(c: sqlite3.Connection) -> list[bool | None]:
-            results: list[bool | None] = []
-            moves: list[_Moved] = []
-            # A webhook often holds several statuses of one message (sent, then delivered): each sees the
-            # status the ones before it gave.
-            now: dict[str, Status] = {}
-            for a in changes:
-                row = c.execute(Q["ext_target"], {"key": a.ext_id, "service_id": a.service_id}).fetchone()
-                if row is None:
-                    results.append(None)
-                    continue
-                target = receipt_target(row)
-                status = now.get(target.transid) or Status.from_word(row[9])
-                if not ext_moves(status, a.outcome.status):
-                    results.append(False)
-                    continue
-                now[target.transid] = a.outcome.status
-                note = notice(target, a.outcome, a.at, a.additional_info)
-                moves.append(_Moved(target, a.outcome, a.at, note))
-                results.append(True)
-            _move_many(c, moves)
+            results = _advance_by_ext(c, changes, notice)
+            early = [a for a, moved in zip(changes, results, strict=True) if moved is None]
+            if early:  # kept for the send's record (one connection: that record is not half-done now)
+                c.execute(Q["forget_early_statuses"], {"before": clock.now() - EARLY_RECEIPT_WINDOW_S})
+                c.executemany(Q["keep_early_status"], early_rows(early))
             return results
 
         # Durable: Meta forgets a status once we answer its webhook, which we do after this returns.
@@ -853,6 +848,33 @@ def _claim_fairly(c: sqlite3.Connection, now: float, lease_until: float, limit: 
         if len(rows) >= limit:
             break
     return rows
+
+
+def _advance_by_ext(
+    c: sqlite3.Connection, changes: Sequence[ExtAdvance], notice: ExtNotice
+) -> list[bool | None]:
+    """`Store.advance_by_ext`'s moves (None for an id no message has), without keeping anything."""
+    results: list[bool | None] = []
+    moves: list[_Moved] = []
+    # A webhook often holds several statuses of one message (sent, then delivered): each sees the status
+    # the ones before it gave.
+    now: dict[str, Status] = {}
+    for a in changes:
+        row = c.execute(Q["ext_target"], {"key": a.ext_id, "service_id": a.service_id}).fetchone()
+        if row is None:
+            results.append(None)
+            continue
+        target = receipt_target(row)
+        status = now.get(target.transid) or Status.from_word(row[9])
+        if not ext_moves(status, a.outcome.status):
+            results.append(False)
+            continue
+        now[target.transid] = a.outcome.status
+        note = notice(target, a.outcome, a.at, a.additional_info)
+        moves.append(_Moved(target, a.outcome, a.at, note))
+        results.append(True)
+    _move_many(c, moves)
+    return results
 
 
 def _waiting(c: sqlite3.Connection, keys: Sequence[str]) -> Waiting | None:

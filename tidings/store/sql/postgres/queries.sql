@@ -475,3 +475,17 @@ SELECT lane, count(*) FROM messages WHERE next_at IS NOT NULL GROUP BY lane
 -- Notifications not yet sent (due, retrying, or behind an earlier one of their message) per URL, for
 -- /metrics, over the partial index notifications_backlog.
 SELECT url, count(*) FROM notifications WHERE state IN ('pending', 'waiting') GROUP BY url
+
+-- keep_early_status --
+-- ext_id, service_id, outcome, additional_info, at. A status for a provider id no message was recorded
+-- with yet (Store.advance_by_ext), kept for the send; the caller holds lock_keys x:<ext_id>.
+INSERT INTO early_statuses (ext_id, service_id, outcome, additional_info, at) VALUES ($1, $2, $3, $4, $5);
+
+-- take_early_statuses --
+-- ext_ids just recorded (the caller holds lock_keys x:<ext_id>): their kept statuses, deleted and returned.
+DELETE FROM early_statuses WHERE ext_id = ANY($1::text[])
+RETURNING seq, ext_id, service_id, outcome, additional_info, at;
+
+-- forget_early_statuses --
+-- before
+DELETE FROM early_statuses WHERE at < $1;

@@ -396,3 +396,15 @@ SELECT lane, count(*) FROM messages WHERE next_at IS NOT NULL GROUP BY lane
 -- Notifications not yet sent (due, retrying, or behind an earlier one of their message) per URL, for
 -- /metrics, over the partial index notifications_backlog.
 SELECT url, count(*) FROM notifications WHERE state IN ('pending', 'waiting') GROUP BY url
+
+-- keep_early_status --
+-- A status for a provider id no message was recorded with yet (Store.advance_by_ext), kept for the send.
+INSERT INTO early_statuses (ext_id, service_id, outcome, additional_info, at) VALUES (?, ?, ?, ?, ?);
+
+-- take_early_statuses --
+-- :keys, a JSON array of provider ids just recorded: the statuses kept for them, deleted and returned.
+DELETE FROM early_statuses WHERE ext_id IN (SELECT value FROM json_each(:keys))
+RETURNING seq, ext_id, service_id, outcome, additional_info, at;
+
+-- forget_early_statuses --
+DELETE FROM early_statuses WHERE at < :before;

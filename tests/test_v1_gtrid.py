@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import KEY_A, sms, unique_path
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
-from tests.support.smsc import KEY_SMPP, SMSC_PASSWORD, SimulatorProcess, fresh_msisdn, tidings_config
+from tests.support.smsc import KEY_SMPP, RudeSmsc, fresh_msisdn, tidings_config, wait_until
 
 
 def send(server: TidingsServer, body: dict[str, Any]) -> list[str]:
@@ -96,18 +96,17 @@ def test_the_longest_gtrid_is_taken(server: TidingsServer, receiver: Receiver):
 
 @pytest.fixture(scope="module")
 def smpp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TidingsServer]:
-    sim = SimulatorProcess(tmp_path_factory.mktemp("smsc"), "--password", SMSC_PASSWORD, dlr_delay_ms=20)
-    sim.start()
+    smsc = RudeSmsc(receipt_delay_s=0.02).start()  # in-process: accepts every submit, then a receipt
     try:
-        server = TidingsServer(tmp_path_factory.mktemp("serve"), tidings_config(sim.port), []).start()
+        server = TidingsServer(tmp_path_factory.mktemp("serve"), tidings_config(smsc.port), []).start()
         try:
-            sim.wait_bound()
+            wait_until(lambda: smsc.bound_connections() > 0, 10, "a bind at the SMSC")
             yield server
         finally:
             assert server.stop() == 0, server.output()
             server.close()
     finally:
-        sim.close()
+        smsc.close()
 
 
 def test_the_gtrid_is_in_the_notification_of_an_smsc_receipt(smpp_server: TidingsServer, receiver: Receiver):

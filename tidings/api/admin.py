@@ -13,6 +13,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Literal
+from urllib.parse import quote
 
 import msgspec
 from starlette.requests import Request
@@ -175,6 +176,7 @@ async def _change(
     if change == "delete":
         return Response(status_code=204)
     if how == "add":
-        location = f"{request.url.path.rstrip('/')}/{written.name}"
+        # Percent-encoded: a name may hold any character, a header only Latin-1.
+        location = f"{request.url.path.rstrip('/')}/{quote(written.name, safe='/')}"
         return json_response(shown_entry(written), 201, {"Location": location})
     return json_response(shown_entry(written))

@@ -1,4 +1,5 @@
-"""`GET /openapi.json`: the OpenAPI 3.1 description of every public route.
+"""`GET /openapi.json`: the OpenAPI 3.1 description of every public route (the console's own, under
+`/console`, are not part of the API).
 
 The schemas are not written here: request bodies come from the msgspec Structs the handlers decode
 with, answers from the Structs they encode with (`tidings.schema.api_wire`), and the admin API's bodies
@@ -9,7 +10,7 @@ The document is built once per process, on first request.
 
 import copy
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from tidings import __version__
 from tidings.api import admin
 from tidings.api.consent import ConsentBody
 from tidings.api.devices import DeviceBody, ReceiptBody, TokenBody
+from tidings.api.listing import MessagePage
 from tidings.apps import SECRET_KEYS
 from tidings.catalogue import KINDS
 from tidings.schema import api_wire as w
@@ -87,7 +89,56 @@ class Op:
     body_media: str = JSON
     query: tuple[tuple[str, bool, str], ...] = ()  # (name, required, description)
     headers: tuple[tuple[str, str], ...] = ()  # (name, description), all optional
-    extra: dict[str, Any] = field(default_factory=dict)
+    example: Any = None  # a request body that works on the demo configuration (the docs' samples)
+
+
+LISTING_QUERY = (
+    ("channel", False, "A channel name."),
+    ("status", False, "A status word (Delivered, Failed, …), any case."),
+    ("destination", False, "The address."),
+    ("correlationid", False, "The correlation id."),
+    ("from", False, "ISO 8601 or epoch seconds, inclusive."),
+    ("to", False, "ISO 8601 or epoch seconds, exclusive."),
+    ("q", False, "A piece of the content."),
+    ("limit", False, "1 to 200; 50 when absent."),
+    ("cursor", False, "The previous page's `nextCursor`."),
+)
+MSISDN = "+447700900123"
+EXAMPLES: dict[str, Any] = {
+    "v1": {
+        "deliverychannel": "sms",
+        "destination": [{"msisdn": [MSISDN]}],
+        "channels": {"sms": {"text": "Hello from Tidings", "senderid": "CONNCT"}},
+        "correlationid": "c-1",
+    },
+    "sms": {"from": "CONNCT", "to": MSISDN, "content": "Hello from Tidings", "contentType": "text"},
+    "whatsapp": {"from": "app-demo", "to": MSISDN, "contentType": "TEXT", "content": "Hello from Tidings"},
+    "v2": {
+        "channel": "sms",
+        "from": "CONNCT",
+        "to": [{"msisdn": [MSISDN], "substitutions": {"name": "Ann"}, "correlationId": "c-1"}],
+        "content": {"type": "text", "text": "Hi {{name}}"},
+    },
+    "consent": {"address": MSISDN, "channel": "text", "consent": True, "reason": "web form"},
+    "device": {"userid": "u1", "customerid": "c1", "platform": "android", "token": "fcm-registration-token"},
+    "token": {"expiresIn": 3600},
+    "receipt": {"transid": "01a21d9b-858f-7674-a358-6812cba2b5c7", "status": "Read"},
+    "webhook": {"object": "whatsapp_business_account", "entry": []},
+}
+ADMIN_EXAMPLES: dict[str, Any] = {
+    "services": {"id": "svc-shop", "name": "shop", "key": "shop-key", "senderids": ["SHOP"], "tps": 50},
+    "templates": {"service": "demo", "channel": "sms", "id": "welcome", "text": "Welcome, {{name}}"},
+    "smartlinks": {"service": "demo", "linkid": 7, "url": "https://shop.example/app"},
+    "groups": {"service": "demo", "id": "offers", "kind": "opt-in", "caps": {"text": {"day": 2}}},
+    "apps": {"id": "app-shop", "service": "demo"},
+}
+PATCH_EXAMPLES: dict[str, Any] = {
+    "services": {"tps": 60},
+    "templates": {"text": "Welcome back, {{name}}"},
+    "smartlinks": {"url": "https://shop.example/app2"},
+    "groups": {"kind": "opt-out"},
+    "apps": {"client_secret": "c2VjcmV0"},
+}
 
 
 def _err(description: str) -> Answer:
@@ -135,6 +186,7 @@ def _operations() -> list[Op]:
                 413: Answer("The body is over `[server] max_body_bytes` (7022).", w.V1Refusal),
             },
             body=v1.Body | list[v1.Body],
+            example=EXAMPLES["v1"],
         )
         for path in ("/resources/v1/messaging", "/resources/v1/messaging/")
     ]
@@ -148,6 +200,21 @@ def _operations() -> list[Op]:
             {200: Answer("The message.", w.MessageView), **CREDENTIALS, **NOT_FOUND},
         ),
         Op(
+            "GET",
+            "/v1/messages",
+            "The service's messages, newest first, a page at a time",
+            "v1",
+            SERVICE,
+            {
+                200: Answer(
+                    "A page; `nextCursor` fetches the next (older) one, null on the last.", MessagePage
+                ),
+                400: _err("A parameter that is not valid (7004)."),
+                **CREDENTIALS,
+            },
+            query=LISTING_QUERY,
+        ),
+        Op(
             "POST",
             "/v1/sms/messages",
             "Send an SMS (SMS API)",
@@ -155,6 +222,7 @@ def _operations() -> list[Op]:
             SERVICE_OR_AUTHORIZATION,
             {202: Answer("Accepted.", w.SmsAccepted, headers=("Idempotent-Replayed",)), **SEND_REFUSALS},
             body=sms_api.Body,
+            example=EXAMPLES["sms"],
             headers=IDEMPOTENCY,
         ),
         Op(
@@ -173,6 +241,7 @@ def _operations() -> list[Op]:
             SERVICE_OR_AUTHORIZATION,
             {202: Answer("Accepted.", w.WhatsAppAccepted, headers=("Idempotent-Replayed",)), **SEND_REFUSALS},
             body=whatsapp_api.Body,
+            example=EXAMPLES["whatsapp"],
             headers=IDEMPOTENCY,
         ),
         Op(
@@ -196,6 +265,7 @@ def _operations() -> list[Op]:
                 403: _err("An inactive service (7007)."),
             },
             body=v2.Body,
+            example=EXAMPLES["v2"],
             headers=IDEMPOTENCY,
         ),
         Op(
@@ -232,6 +302,7 @@ def _operations() -> list[Op]:
             SERVICE_OR_AUTHORIZATION,
             {204: Answer("Recorded."), **group_errors},
             body=ConsentBody,
+            example=EXAMPLES["consent"],
         ),
         Op(
             "GET",
@@ -271,6 +342,7 @@ def _operations() -> list[Op]:
                 **device_errors,
             },
             body=DeviceBody,
+            example=EXAMPLES["device"],
         ),
         Op(
             "GET",
@@ -305,6 +377,7 @@ def _operations() -> list[Op]:
                 409: _err("The app has no client_secret to sign with (7104)."),
             },
             body=TokenBody,
+            example=EXAMPLES["token"],
         ),
         Op(
             "POST",
@@ -321,6 +394,7 @@ def _operations() -> list[Op]:
                 413: _err("The body is over `[server] max_body_bytes` (7022)."),
             },
             body=ReceiptBody,
+            example=EXAMPLES["receipt"],
         ),
     ]
     text = {"type": "string"}
@@ -357,6 +431,7 @@ def _operations() -> list[Op]:
                 413: _err("The body is over `[server] max_body_bytes` (7022)."),
             },
             body={"type": "object"},
+            example=EXAMPLES["webhook"],
             headers=(
                 ("X-Hub-Signature-256", "Meta: sha256=<hex HMAC-SHA256 of the body under the app_secret>."),
                 ("X-Goog-Signature", "RBM: Base64 HMAC-SHA512 under the client_token."),
@@ -434,6 +509,7 @@ def _operations() -> list[Op]:
                 "properties": {"List-Unsubscribe": {"type": "string", "const": "One-Click"}},
             },
             body_media="application/x-www-form-urlencoded",
+            example={"List-Unsubscribe": "One-Click"},
         ),
         Op(
             "GET",
@@ -453,6 +529,14 @@ def _operations() -> list[Op]:
                 200: Answer("The store (and Redis, when configured) answer.", w.Health),
                 503: Answer("Something this process depends on does not answer.", w.NotReady),
             },
+        ),
+        Op(
+            "GET",
+            "/metrics",
+            "Prometheus metrics",
+            "health",
+            PUBLIC,
+            {200: Answer("The Prometheus text format.", text, "text/plain")},
         ),
         Op(
             "GET",
@@ -520,6 +604,7 @@ def _admin_operations() -> list[Op]:
                 ADMIN,
                 {201: Answer("Added.", shown, headers=("Location",)), **refused, 409: _err("It exists.")},
                 body=struct,
+                example=ADMIN_EXAMPLES[kind],
             ),
             Op(
                 "GET",
@@ -542,6 +627,7 @@ def _admin_operations() -> list[Op]:
                     409: _err("Changed meanwhile by another process."),
                 },
                 body=struct,
+                example=ADMIN_EXAMPLES[kind],
             ),
             Op(
                 "PATCH",
@@ -556,6 +642,7 @@ def _admin_operations() -> list[Op]:
                     409: _err("Changed meanwhile by another process."),
                 },
                 body={"$ref": f"{struct.__name__}Patch"},
+                example=PATCH_EXAMPLES[kind],
             ),
             Op(
                 "DELETE",
@@ -685,7 +772,7 @@ def _operation(op: Op, refs: Mapping[Any, Schema]) -> Schema:
     responses: Schema = {}
     for status, answer in sorted(op.answers.items()):
         response: Schema = {"description": answer.description}
-        if answer.body is not None:
+        if answer.body is not None and op.method != "HEAD":  # HEAD answers headers only
             response["content"] = {answer.media: {"schema": _schema(answer.body, refs)}}
         if answer.headers:
             response["headers"] = {h: {"schema": {"type": "string"}} for h in answer.headers}
@@ -700,11 +787,18 @@ def _operation(op: Op, refs: Mapping[Any, Schema]) -> Schema:
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {
-            "required": True,
-            "content": {op.body_media: {"schema": _schema(op.body, refs)}},
-        }
+        media: Schema = {"schema": _schema(op.body, refs)}
+        if op.example is not None:
+            media["example"] = op.example
+        out["requestBody"] = {"required": True, "content": {op.body_media: media}}
     return out
+
+
+def _any_object(t: Any) -> Schema:
+    """`object` (a Struct field typed `dict[str, object]`) is any JSON value, as `Any` is."""
+    if t is object:
+        return {"description": "Any JSON value."}  # msgspec wants a schema that is not empty
+    raise NotImplementedError(t)
 
 
 def _operation_id(method: str, path: str) -> str:
@@ -722,7 +816,7 @@ def document() -> bytes:
     """The whole document, encoded once per process."""
     ops = _operations()
     types = _structs(ops)
-    schemas, components = msgspec.json.schema_components(types, ref_template=REF)
+    schemas, components = msgspec.json.schema_components(types, schema_hook=_any_object, ref_template=REF)
     refs = dict(zip(types, schemas, strict=True))
     for kind in admin.PREFIXES.values():
         name = refs[KINDS[kind].struct]["$ref"].rsplit("/", 1)[1]

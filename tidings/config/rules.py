@@ -251,6 +251,8 @@ def _file_problem(path: Path) -> str | None:
             return None
     except OSError as exc:
         return f"cannot read {path}: {exc.strerror or exc}"
+    except ValueError:  # a NUL in the name: no file can have it
+        return f"cannot read {str(path)!r}: a file name cannot hold a NUL character"
 
 
 def check_services(services: list[ServiceConfig], rows: list[int], check: Checker) -> None:

@@ -9,6 +9,8 @@ it. `script(address, stage, reply, times)` makes the relay answer `reply` ("451 
 the MAIL FROM of that sender). With `record=False` (a benchmark) only the counts are kept.
 """
 
+import asyncio
+import re
 import ssl
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +22,24 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.support.server import free_port
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+# `<local@domain>`, then the parameters if any: what a client such as aiosmtplib sends
+_PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(\S.*))?")
+
+
+class _LeanSMTP(SMTP):
+    """aiosmtpd's SMTP server with a fast path for the commonest MAIL FROM / RCPT TO argument, a plain
+    `<local@domain>`: aiosmtpd 1.4 parses every path with the stdlib's RFC 5322 header parser and
+    defines a typing.Protocol class on each call, about a third of its CPU per email. Anything else
+    goes to aiosmtpd's own parser, so what is accepted or refused does not change."""
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        m = _PLAIN_PATH.fullmatch(arg)
+        limit = self.local_part_limit
+        if m is None or (limit and len(m.group(1).rpartition("@")[0]) > limit):
+            return super()._getaddr(arg)
+        return m.group(1), m.group(2) or ""
 
 
 @dataclass
@@ -43,6 +63,8 @@ class _Handler:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _scripted(self, address: str, stage: str) -> str | None:
+        if not self.scripts:  # (read without the lock: a bench's relay has none, and takes no lock)
+            return None
         with self.lock:
             replies = self.scripts.get((address.lower(), stage))
             return replies.pop(0) if replies else None
@@ -127,6 +149,16 @@ class SmtpStandIn:
 
     def stop(self) -> None:
         self.controller.stop()
+
+    async def serve_here(self) -> asyncio.AbstractServer:
+        """The same relay served on the running event loop instead of the controller's thread (a
+        benchmark: no second thread contending for the GIL, and the caller's loop, e.g. uvloop), with
+        `_LeanSMTP`'s cheaper address parsing."""
+        kwargs = self.controller.SMTP_kwargs
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _LeanSMTP(self.handler, **kwargs), "127.0.0.1", self.port, backlog=256
+        )
 
     def script(self, address: str, stage: str, reply: str, times: int = 1) -> None:
         with self.handler.lock:

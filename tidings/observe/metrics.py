@@ -302,7 +302,8 @@ class Metrics:
         assert f is not None
         for lane in range(4):
             f.queue.labels(str(lane)).set(lanes.get(lane, 0))
-        by_label: dict[str, int] = dict.fromkeys(self._pending_seen, 0)
+        # Every receiver named so far is shown, at 0 when nothing waits for it.
+        by_label: dict[str, int] = dict.fromkeys({*self._pending_seen, *self._receivers.values()}, 0)
         for url, n in pending:
             label = self._receiver(receiver_of(url))
             by_label[label] = by_label.get(label, 0) + n
@@ -314,9 +315,9 @@ class Metrics:
         """Flush and sample once a second, so other processes' scrapes (multiprocess mode) and gauges
         stay current."""
         while True:
-            await asyncio.sleep(FLUSH_S)
             self.flush()
             self.sample(runtime)
+            await asyncio.sleep(FLUSH_S)
 
     @contextlib.asynccontextmanager
     async def following(self, runtime: "Runtime") -> AsyncIterator[None]:

@@ -28,6 +28,7 @@ written. Values put into HTML are HTML-escaped. Every refusal names its field (`
 """
 
 import codecs
+import functools
 import html
 import re
 import secrets
@@ -65,7 +66,8 @@ OPEN_LINKID = -1
 CLICK_LINKID = -2
 UNSUBSCRIBE_LINKID = -3
 
-_ATOM_SPECIALS = frozenset('()<>[]:;@\\,"')
+# Printable ASCII but space and the specials ()<>[]:;@\\," (RFC 5322 atext, and the dots)
+_ATOM_TEXT = re.compile(r"[!#-'*+\-./0-9=?A-Z^-~]+")
 
 
 class EmailContent(msgspec.Struct, kw_only=True, omit_defaults=True, rename={"sender": "from"}):
@@ -102,19 +104,27 @@ def email_address(value: object, field: str) -> str:
         raise InvalidParameter("must be an email address", field=field)
     if not _dot_atom(local):
         raise InvalidParameter("must be an email address (its local part is not valid)", field=field)
+    ascii_domain = _domain(domain)
+    if ascii_domain is None:
+        raise InvalidParameter("must be an email address (its domain is not valid)", field=field)
+    return f"{local}@{ascii_domain}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _domain(domain: str) -> str | None:
+    """A domain in lower case ASCII (IDNA), None when it is not one; cached, as a bulk request's
+    addresses share a few domains."""
     try:
         ascii_domain = domain.encode("idna").decode("ascii").lower()
     except UnicodeError:
-        raise InvalidParameter("must be an email address (its domain is not valid)", field=field) from None
-    if not is_domain(ascii_domain):
-        raise InvalidParameter("must be an email address (its domain is not valid)", field=field)
-    return f"{local}@{ascii_domain}"
+        return None
+    return ascii_domain if is_domain(ascii_domain) else None
 
 
 def _dot_atom(local: str) -> bool:
     if local.startswith(".") or local.endswith(".") or ".." in local:
         return False
-    return all(c.isascii() and c.isprintable() and c != " " and c not in _ATOM_SPECIALS for c in local)
+    return _ATOM_TEXT.fullmatch(local) is not None
 
 
 def is_label(text: str) -> bool:

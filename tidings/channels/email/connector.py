@@ -4,8 +4,9 @@ One connector per relay keeps a pool of up to `connections` SMTP sessions (START
 none; AUTH when a username is set), reused from message to message: a session that failed a
 transaction is reset (RSET, by aiosmtplib) before the next, and one that dropped is replaced. A batch's
 messages go out concurrently over the pool; each message is one transaction (MAIL FROM the VERP sender,
-RCPT TO its address then cc and bcc, DATA). aiosmtplib 4 does not pipeline (it waits for each reply),
-so the pool is what keeps the relay busy.
+RCPT TO its address then cc and bcc, DATA), through aiosmtplib's command layer rather than its
+`sendmail`, whose RFC 5322 parsing of already-checked addresses cost a tenth of the CPU per email.
+aiosmtplib 4 does not pipeline (it waits for each reply), so the pool is what keeps the relay busy.
 
 What the relay says, and what it means (`SendError` kinds in tidings/channels/base.py):
     250 after DATA                  Submitted 7501; ext_id `email:<transid>`, so a bounce finds it. No
@@ -30,6 +31,7 @@ expiry that keeps getting 4xx for 72 hours (an MTA's usual queue lifetime) is Ex
 """
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -132,7 +134,7 @@ class SmtpConnector:
     ) -> SendResult | SendError:
         """One message on one session; the session goes back to the pool unless it broke."""
         try:
-            errors, _ = await smtp.sendmail(sender, recipients, data)
+            errors = await _sendmail(smtp, sender, recipients, data)
         except aiosmtplib.SMTPServerDisconnected:
             smtp.close()
             raise
@@ -258,6 +260,40 @@ class SmtpConnector:
         if 400 <= code < 500:
             return self._temporary(m, what)
         return SendError(FailureKind.REJECTED, what, code="7554")
+
+
+async def _sendmail(
+    smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes
+) -> dict[str, aiosmtplib.SMTPResponse]:
+    """aiosmtplib's `sendmail` for addresses Tidings has already checked (ASCII `local@domain`): the
+    same commands, errors and RSET after a refusal, without its per-address RFC 5322 parsing (a tenth
+    of the connector's CPU per email on the bench). The refused recipients by address."""
+    if smtp.is_ehlo_or_helo_needed:
+        try:
+            await smtp.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not smtp.is_connected:
+                raise
+            await smtp.helo()
+    options = [b"SIZE=%d" % len(data)] if smtp.supports_extension("size") else []
+    try:
+        reply = await smtp.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode("ascii"), *options)
+        if reply.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
+        refused: list[aiosmtplib.SMTPRecipientRefused] = []
+        for address in recipients:
+            reply = await smtp.execute_command(b"RCPT", b"TO:<%s>" % address.encode("ascii"))
+            if reply.code not in (250, 251):
+                refused.append(aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address))
+        if len(refused) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        await smtp.data(data)
+    except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
+        # the envelope reset for the session's next message, as sendmail does
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
+            await smtp.rset()
+        raise
+    return {e.recipient: aiosmtplib.SMTPResponse(e.code, e.message) for e in refused}
 
 
 def _age(transid: str) -> float:

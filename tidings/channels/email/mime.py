@@ -60,7 +60,7 @@ def build(m: Outbound, bounce_domain: str, now: float) -> bytes:
         head.append(("Reply-To", c.replyTo))
     head += [
         ("Subject", _text("Subject", c.subject, c.encoding)),
-        ("Date", formatdate(now, usegmt=True)),
+        ("Date", _date(now)),
         ("Message-ID", f"<{m.transid}@{domain}>"),
     ]
     if c.unsubscribe:
@@ -79,6 +79,19 @@ def build(m: Outbound, bounce_domain: str, now: float) -> bytes:
     html = _part("html", c.html, c.encoding)
     sep = f"--{boundary}".encode()
     return b"".join([_lines(head), CRLF, sep, CRLF, text, CRLF, sep, CRLF, html, CRLF, sep, b"--", CRLF])
+
+
+_dates: dict[int, str] = {}
+
+
+def _date(now: float) -> str:
+    """The Date header of this second (RFC 5322 dates have no fractions): made once a second."""
+    second = int(now)
+    date = _dates.get(second)
+    if date is None:
+        _dates.clear()
+        date = _dates[second] = formatdate(second, usegmt=True)
+    return date
 
 
 def _lines(head: list[tuple[str, str]]) -> bytes:

@@ -182,6 +182,8 @@ class _Families:
             registry=r,
             multiprocess_mode="liveall",
         )
+        self.latency_of: dict[tuple[str, str], Histogram] = {}
+        self.commit_of: dict[str, Histogram] = {}
         if multiprocess:
             assert self.registry is not None
             MultiProcessCollector(self.registry)  # type: ignore[no-untyped-call]
@@ -242,12 +244,21 @@ class Metrics:
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
         self._requests[key] = self._requests.get(key, 0) + 1
-        if self._families is not None:
-            self._families.latency.labels(method, route).observe(seconds)
+        f = self._families
+        if f is not None:
+            # A labelled child is looked up (with its checks and lock) once, not per observation.
+            child = f.latency_of.get((method, route))
+            if child is None:
+                child = f.latency_of[(method, route)] = f.latency.labels(method, route)
+            child.observe(seconds)
 
     def commit(self, backend: str, seconds: float) -> None:
-        if self._families is not None:
-            self._families.commit.labels(backend).observe(seconds)
+        f = self._families
+        if f is not None:
+            child = f.commit_of.get(backend)
+            if child is None:
+                child = f.commit_of[backend] = f.commit.labels(backend)
+            child.observe(seconds)
 
     def _receiver(self, key: str) -> str:
         label = self._receivers.get(key)

@@ -14,15 +14,24 @@ import pytest
 
 from tests.conftest import KEY_A, KEY_B, SECRET_A, SECRETS, assert_no_secrets, config_text, make_jwt
 from tests.support.receiver import Receiver
-from tests.support.server import TidingsServer
+from tests.support.server import TidingsServer, free_port
 from tidings.console.previews import preview
 
 ADMIN_TOKEN = "console-admin-token-0123456789"
 SECRETS.append(ADMIN_TOKEN)
 
 
+SMSC_PASSWORD = "smsc9x7q"
+SECRETS.append(SMSC_PASSWORD)
+
+
 def console_config(receiver: Receiver) -> str:
-    return f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n' + config_text(receiver)
+    # An SMSC nobody listens on (not routed: SMS stays on the sandbox): the health page shows its bind down.
+    smsc = (
+        f'\n[[smsc]]\nname = "carrier-x"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+        f'system_id = "tidings"\npassword = "{SMSC_PASSWORD}"\n'
+    )
+    return f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n' + config_text(receiver) + smsc
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +223,10 @@ def test_pages_and_sms_preview(server: TidingsServer) -> None:
     for page in ("stats", "health", "send"):
         r = c.get(f"/console/{page}")
         assert r.status_code == 200, page
+    health = c.get("/console/health").text
+    down = r"<td>carrier-x</td><td>smpp</td><td>none</td><td>DOWN, in flight 0 of 64; carrier-x/tr1: down \("
+    assert re.search(down + r"connection failed: [^)]+\)</td>", health), health
+    assert "<td>sandbox</td><td>sandbox</td><td>" in health and SMSC_PASSWORD not in health
     stats = c.get("/console/stats").text
     assert "<svg" in stats and "sms" in stats
     assert c.get("/console/static/console.js").headers["content-type"].startswith("text/javascript")

@@ -69,10 +69,16 @@ class Bind:
         self._throttled_until = 0.0
         self._throttle_s = 0.0
         self.binds = 0  # successful binds so far, for logs and tests
+        self.last_error = ""  # why the last connection or bind failed ("" once bound again): the console
 
     @property
     def stopping(self) -> bool:
         return self._stopping
+
+    @property
+    def throttled(self) -> bool:
+        """The SMSC asked us to slow down and the pause is not over."""
+        return self._throttled_until > asyncio.get_running_loop().time()
 
     @property
     def can_submit(self) -> bool:
@@ -110,11 +116,14 @@ class Bind:
                 raise
             except BindRefused as exc:
                 log.error("%s: bind refused: %s", self.name, exc)
+                self.last_error = f"bind refused: {exc}"
                 delay = self.settings.reconnect_max_s
             except (OSError, TimeoutError, SessionClosed) as exc:
                 log.warning("%s: connection to %s:%d failed: %s", self.name, *self._where(), exc or type(exc))
-            except Exception:
+                self.last_error = f"connection failed: {exc or type(exc).__name__}"
+            except Exception as exc:
                 log.exception("%s: SMPP session failed", self.name)
+                self.last_error = f"session failed: {type(exc).__name__}"
             self.ready.clear()
             if self.stopping:
                 return
@@ -135,6 +144,7 @@ class Bind:
         try:
             await self._bind(session)
             self.binds += 1
+            self.last_error = ""
             log.info("%s: bound as %s to %s:%d", self.name, s.mode, s.host, s.port)
             self.ready.set()
             await self._keep_alive(session)

@@ -144,6 +144,16 @@ class SmppConnector:
     async def stop(self) -> None:
         await asyncio.gather(*(bind.stop() for bind in self._binds))
 
+    def bind_states(self) -> dict[str, str]:
+        """Each bind's state, for the console's health page: bound (and throttled) or down and why."""
+        states: dict[str, str] = {}
+        for bind in self._binds:
+            if bind.ready.is_set():
+                states[bind.name] = "bound, throttled" if bind.throttled else "bound"
+            else:
+                states[bind.name] = f"down ({bind.last_error})" if bind.last_error else "down"
+        return states
+
     def health(self) -> ConnectorHealth:
         """For /metrics: up while a bind that submits is bound; the window in use over those binds."""
         tx = self._tx

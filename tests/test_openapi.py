@@ -94,7 +94,7 @@ def test_the_document_is_well_formed_openapi_3_1(doc: dict[str, Any]) -> None:
     components, schemes = doc["components"]["schemas"], doc["components"]["securitySchemes"]
     for ref in refs(doc):
         assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in components, ref
-    ids = []
+    ids, links = [], []
     for path, item in doc["paths"].items():
         named = {p.split("}")[0] for p in path.split("{")[1:]}
         for method, op in item.items():
@@ -107,7 +107,9 @@ def test_the_document_is_well_formed_openapi_3_1(doc: dict[str, Any]) -> None:
                 assert set(requirement) <= set(schemes), (path, method, requirement)
             for status, response in op["responses"].items():
                 assert status.isdigit() and response["description"], (path, method, status)
+                links.extend(response.get("links", {}).values())
     assert len(ids) == len(set(ids)), "operationIds are unique"
+    assert len(links) >= 7 and all(link["operationId"] in ids for link in links), links
     assert schemes["serviceKey"] == {**schemes["serviceKey"], "type": "apiKey", "in": "header", "name": "key"}
     assert schemes["serviceJwt"]["bearerFormat"] == "JWT" and schemes["adminToken"]["scheme"] == "bearer"
     assert set(components["ApiErrorBody"]["required"]) == {"code", "message"}

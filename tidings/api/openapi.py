@@ -158,6 +158,7 @@ SEND_REFUSALS = {
     413: _err("The body is over `[server] max_body_bytes` (7022)."),
     429: Answer("The service's rate budget is spent (7020).", w.ApiErrorBody, headers=("Retry-After",)),
 }
+NOT_HTTP = _err("Not a valid HTTP request (refused by the HTTP parser, code 400).")
 NOT_FOUND = {404: _err("Not a message of the caller's service.")}
 IDEMPOTENCY = (
     ("Idempotency-Key", "At most 64 characters: a repeat within 24 hours answers the first answer."),
@@ -770,12 +771,16 @@ def _operation(op: Op, refs: Mapping[Any, Schema]) -> Schema:
             }
         )
     responses: Schema = {}
-    for status, answer in sorted(op.answers.items()):
+    # Any request can be bytes the HTTP parser refuses (a header name with a space, say): 400 in JSON.
+    answers = {400: NOT_HTTP, **op.answers}
+    for status, answer in sorted(answers.items()):
         response: Schema = {"description": answer.description}
         if answer.body is not None and op.method != "HEAD":  # HEAD answers headers only
             response["content"] = {answer.media: {"schema": _schema(answer.body, refs)}}
         if answer.headers:
             response["headers"] = {h: {"schema": {"type": "string"}} for h in answer.headers}
+        if links := _links(op.method, path, status):
+            response["links"] = links
         responses[str(status)] = response
     out: Schema = {
         "operationId": _operation_id(op.method, path),
@@ -792,6 +797,50 @@ def _operation(op: Op, refs: Mapping[Any, Schema]) -> Schema:
             media["example"] = op.example
         out["requestBody"] = {"required": True, "content": {op.body_media: media}}
     return out
+
+
+def _link(method: str, path: str, **parameters: str) -> Schema:
+    return {"operationId": _operation_id(method, path), "parameters": parameters}
+
+
+def _links(method: str, path: str, status: int) -> Schema:
+    """OpenAPI links from an answer to the operations that take what it names: a client (and
+    schemathesis' stateful run) reads a message it sent, removes a device it added, edits an entry."""
+    message = "/v1/messages/{transid}"
+    first = "$response.body#/messageId"
+    table: dict[tuple[str, str, int], Schema] = {
+        ("POST", "/resources/v1/messaging", 200): {
+            "GetMessage": _link("GET", message, transid="$response.body#/response/0/transid")
+        },
+        ("POST", "/v1/sms/messages", 202): {
+            "GetSms": _link("GET", "/v1/sms/messages/{message_id}", message_id=first),
+            "GetMessage": _link("GET", message, transid=first),
+        },
+        ("POST", "/v1/whatsapp/messages", 202): {
+            "GetWhatsApp": _link("GET", "/v1/whatsapp/messages/{message_id}", message_id=first),
+            "GetMessage": _link("GET", message, transid=first),
+        },
+        ("POST", "/v2/messages", 201): {
+            "GetV2": _link("GET", "/v2/messages/{message_id}", message_id=first),
+            "GetMessage": _link("GET", message, transid=first),
+        },
+        ("POST", "/v1/apps/{app_id}/devices", 201): {
+            "RemoveDevice": _link(
+                "DELETE",
+                "/v1/apps/{app_id}/devices/{device_id}",
+                app_id="$request.path.app_id",
+                device_id="$response.body#/deviceId",
+            )
+        },
+    }
+    for prefix, kind in admin.PREFIXES.items():
+        if KINDS[kind].keys == ("id",):  # named by one field of the entry: services and apps
+            entry = f"/admin/v1/{prefix}/{{name}}"
+            table["POST", f"/admin/v1/{prefix}", 201] = {
+                f"{verb.title()}Entry": _link(verb, entry, name="$response.body#/id")
+                for verb in ("GET", "PATCH", "DELETE")
+            }
+    return table.get((method, path, status), {})
 
 
 def _any_object(t: Any) -> Schema:

@@ -67,6 +67,7 @@ _KIND = {
     Status.BOUNCE: "failed",
     Status.CLICKED: "",
 }
+_KIND_BY_WORD = {status.word: kind for status, kind in _KIND.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,9 +232,10 @@ class Metrics:
 
     def status(self, channel: str, service_id: str, status: Status) -> None:
         """A message moved to `status` (the dispatcher's changes and every store notice pass here)."""
-        kind = _KIND[status]
+        word = status.word  # (an Enum member hashes in Python: its word is a cheaper key)
+        kind = _KIND_BY_WORD[word]
         if kind:
-            key = (kind, channel, service_id, status.word if kind == "failed" else "")
+            key = (kind, channel, service_id, word if kind == "failed" else "")
             self._counts[key] = self._counts.get(key, 0) + 1
 
     def notified(self, receiver: str, result: str) -> None:

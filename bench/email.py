@@ -4,7 +4,9 @@
 It starts, each in its own process and session (stopped by PID):
 
   the relay      `python bench/email.py --serve-relay ...`: tests/standins/smtp.py (aiosmtpd) counting
-                 what it accepts (not keeping it), with a control port whose GET /stats gives the counts
+                 what it accepts (not keeping it), served on that process's uvloop loop with the
+                 stand-in's fast path for plain <local@domain> paths (`SmtpStandIn.serve_here`), with a
+                 control port whose GET /stats gives the counts
   tidings serve  a fresh SQLite file, one service whose notify_url is this process's receiver, an
                  [[smtp]] entry for the relay (security none: loopback) routed for email, [email] with a
                  bounce domain

@@ -855,11 +855,6 @@ def _operation_id(method: str, path: str) -> str:
     return f"{method.lower()}_{words}" + ("_slash" if path.endswith("/") else "")
 
 
-def operations() -> list[Op]:
-    """Every documented operation (the test compares them with the application's routes)."""
-    return _operations()
-
-
 @cache
 def document() -> bytes:
     """The whole document, encoded once per process."""

@@ -3,7 +3,7 @@
 
 It starts, each in its own process and session (stopped by PID):
 
-  the relay      `python bench/email.py --serve-relay ...`: tests/standins/smtp.py (aiosmtpd) counting
+  the relay      `python bench/emails.py --serve-relay ...`: tests/standins/smtp.py (aiosmtpd) counting
                  what it accepts (not keeping it), served on that process's uvloop loop with the
                  stand-in's fast path for plain <local@domain> paths (`SmtpStandIn.serve_here`), with a
                  control port whose GET /stats gives the counts
@@ -20,8 +20,8 @@ message's Submitted notification (the relay answered 250 to DATA). Reported per 
   relay             messages it accepted in the window: must equal the messages (no loss, no duplicate)
   CPU per message   tidings (serve + its notification sender), the relay, this process, in µs
 
-  .venv/bin/python bench/email.py                      # 20,000 emails, about a minute
-  .venv/bin/python bench/email.py --messages 5000 --smtp-connections 8 --html
+  .venv/bin/python bench/emails.py                      # 20,000 emails, about a minute
+  .venv/bin/python bench/emails.py --messages 5000 --smtp-connections 8 --html
 Loopback only; every phase is bounded in time (--max-seconds, --drain-timeout, --stall-seconds).
 """
 
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        cmd = [a.python, str(HERE / "email.py"), "--serve-relay", "--workdir", str(workdir)]
+        cmd = [a.python, str(HERE / "emails.py"), "--serve-relay", "--workdir", str(workdir)]
         cmd += ["--control-port", str(control_port), "--relay-port", str(relay_port)]
         relay = procs.start("relay", cmd, REPO, workdir / "relay.log")
         wait_until(

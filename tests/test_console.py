@@ -161,6 +161,14 @@ def test_a_service_sees_only_its_own_messages(server: TidingsServer) -> None:
     only_b = admin.get("/console/messages", params={"service": "svc-b"}).text
     assert theirs in only_b and mine not in only_b
     assert admin.get(f"/console/messages/{theirs}").status_code == 200
+    # Stats and health: the admin picks a service; a service's session has no picker and its own figures
+    accepted = re.compile(r"accepted</span>|accepted (\d+)")
+    own = accepted.findall(a.get("/console/stats").text)
+    assert own == accepted.findall(a.get("/console/stats", params={"service": "svc-b"}).text)
+    assert 'name="service"' not in a.get("/console/stats").text
+    picked = admin.get("/console/stats", params={"service": "svc-b"}).text
+    assert '<option value="svc-b" selected>' in picked and "<svg" in picked
+    assert '<option value="svc-a" selected>' in admin.get("/console/health", params={"service": "svc-a"}).text
     # The listing API too
     listed = httpx.get(server.url + "/v1/messages?limit=200", headers={"key": KEY_B}).json()["messages"]
     assert theirs in {m["transid"] for m in listed} and mine not in {m["transid"] for m in listed}

@@ -84,6 +84,21 @@ def refused() -> Response:
     return page("Refused", body, None, status=403)
 
 
+def service_picker(request: Request, s: Session, action: str) -> str:
+    """The admin's service filter on a page (nothing for a service's session)."""
+    if not s.admin:
+        return ""
+    services = [("", "every service")] + [
+        (sv.id, sv.name or sv.id) for sv in runtime_of(request).services.all()
+    ]
+    chosen = options(services, request.query_params.get("service", ""))
+    return (
+        f'<form method="get" action="{action}" class="filters" role="search">'
+        f'<label>Service<select name="service">{chosen}</select></label>'
+        '<div class="actions"><button type="submit">Show</button></div></form>'
+    )
+
+
 def owner_filter(request: Request, s: Session) -> str | None:
     """The service whose data a page shows: the session's own; for the admin, the `service` parameter
     (None: every service)."""
@@ -558,6 +573,7 @@ async def stats(request: Request) -> Response:
         or '<tr><td colspan="2">Nothing waiting.</td></tr>'
     )
     body = (
+        f"{service_picker(request, s, '/console/stats')}"
         f'<p class="facts-line">Queue depth: <strong data-queue>{data.queue_depth}</strong> '
         "messages still to send or to finish.</p>"
         f"{chart(data.minutes, now, STATS_WINDOW_S)}"
@@ -599,7 +615,8 @@ async def health(request: Request) -> Response:
     flash = request.query_params.get("flash", "")
     alert = f'<p class="notice" role="status">{e(flash)}</p>' if flash else ""
     body = (
-        f'{alert}<section aria-labelledby="h-conn"><h2 id="h-conn">Connectors</h2>'
+        f"{alert}{service_picker(request, s, '/console/health')}"
+        '<section aria-labelledby="h-conn"><h2 id="h-conn">Connectors</h2>'
         '<div class="table-wrap"><table>'
         '<thead><tr><th scope="col">Connector</th><th scope="col">Kind</th><th scope="col">Channels</th>'
         f'<th scope="col">State</th></tr></thead><tbody>{"".join(connectors)}</tbody></table></div></section>'

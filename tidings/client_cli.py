@@ -20,6 +20,8 @@ from typing import Any
 import aiohttp
 import click
 import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tidings.schema.api_wire import MessageView
 from tidings.specs import find as find_spec
@@ -273,14 +275,7 @@ def _read_answer(row: Row, status: int, raw: bytes) -> Result:
 
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[Result], None]]:
-    """A progress bar on standard error (rich's; click's when rich is not installed)."""
-    try:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    except ImportError:  # pragma: no cover - rich is installed with Tidings
-        with click.progressbar(length=total, label="sending", file=sys.stderr) as bar:
-            yield lambda result: bar.update(1)
-        return
+    """A progress bar on standard error, with the count refused so far."""
     columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[refused]}"))
     with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("send", total=total, refused="")

@@ -20,8 +20,6 @@ from typing import Any
 import aiohttp
 import click
 import msgspec
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tidings.schema.api_wire import MessageView
 from tidings.specs import find as find_spec
@@ -276,6 +274,10 @@ def _read_answer(row: Row, status: int, raw: bytes) -> Result:
 @contextmanager
 def _progress(total: int) -> Iterator[Callable[[Result], None]]:
     """A progress bar on standard error, with the count refused so far."""
+    # Imported here: every `tidings` command imports this module, and only `send` draws a bar.
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
     columns = (TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[refused]}"))
     with Progress(*columns, TimeRemainingColumn(), console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task("send", total=total, refused="")

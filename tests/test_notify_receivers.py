@@ -168,7 +168,7 @@ def test_a_stock_receiver_gets_every_notification_of_a_1000_address_request(
 
 
 @pytest.mark.timeout(400)
-def test_a_stock_receiver_gets_every_notification_of_10000_single_sends(
+def test_a_stock_receiver_gets_every_notification_of_2000_single_sends(
     tidings: TidingsServer, stock: StockReceiver
 ):
     def send_all(chunk: list[str]) -> int:
@@ -179,12 +179,14 @@ def test_a_stock_receiver_gets_every_notification_of_10000_single_sends(
                 assert answer["response"][0]["code"] == "1001", answer
         return len(chunk)
 
-    all_numbers = numbers(10_000)
+    # 2,000 requests of one address each (4,000 notifications, one connection each to a listen backlog
+    # of 5): enough to fill the receiver's backlog many times over; bench/run.py measures the rate.
+    all_numbers = numbers(2_000)
     with ThreadPoolExecutor(8) as pool:
-        assert sum(pool.map(send_all, [all_numbers[i::8] for i in range(8)])) == 10_000
-    stock.wait("Delivered", 10_000, timeout=240)
-    assert stock.count("Submitted") == 10_000
-    assert len(stock.events) == 20_000
+        assert sum(pool.map(send_all, [all_numbers[i::8] for i in range(8)])) == 2_000
+    stock.wait("Delivered", 2_000, timeout=240)
+    assert stock.count("Submitted") == 2_000
+    assert len(stock.events) == 4_000
     nothing_given_up(tidings, stock)
 
 

@@ -5,15 +5,16 @@ status."""
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import sms
 from tests.support.server import TidingsServer
+from tidings.cli import main
 
 TOKEN = "admin-token-" + uuid.uuid4().hex
 CONFIG = f"""
@@ -39,8 +40,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TidingsServer]:
 
 
 def tidings(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "tidings", *args]
-    return subprocess.run(cmd, env=BARE if env is None else env, capture_output=True, text=True, timeout=60)
+    """`tidings ARGS` as a user types it, run in this process (click's runner) with exactly `env`'s
+    TIDINGS_* variables: a new interpreter per call spent most of this file's time importing."""
+    wanted = BARE if env is None else env
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("TIDINGS_")}
+    overrides.update({k: v for k, v in wanted.items() if k.startswith("TIDINGS_")})
+    result = CliRunner().invoke(main, list(args), env=overrides, catch_exceptions=False)
+    return subprocess.CompletedProcess(["tidings", *args], result.exit_code, result.stdout, result.stderr)
 
 
 def ok(*args: str, env: dict[str, str] | None = None) -> str:

@@ -157,9 +157,10 @@ def unique_path(name: str = "n") -> str:
 
 
 @pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema name for a test that starts its own processes on it; dropped after."""
-    require_postgres_and_redis()
+def pg_schema(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL schema name for a test that starts its own processes on it; dropped after.
+    A test marked `postgres_pass` runs in the PostgreSQL pass instead of the default one."""
+    require_postgres_and_redis(in_postgres_pass=request.node.get_closest_marker("postgres_pass") is not None)
     schema = f"t_{uuid.uuid4().hex}"
     yield schema
     asyncio.run(drop_schema(schema))

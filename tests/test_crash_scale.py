@@ -276,12 +276,14 @@ class BurningACore:
         self.proc.wait(10)
 
 
+@pytest.mark.postgres_pass  # the default pass is the longer one
 def test_postgres_two_api_two_workers_killed_at_random_lose_nothing(
     tmp_path: Path, receiver: Receiver, pg_schema: str
 ):
     cluster_under_kills(tmp_path, receiver, pg_schema, MESSAGES)
 
 
+@pytest.mark.postgres_pass
 def test_postgres_cluster_killed_at_random_on_a_cpu_starved_machine_loses_nothing_and_stops_on_sigterm(
     tmp_path: Path, receiver: Receiver, pg_schema: str
 ):

@@ -96,11 +96,16 @@ def postgres_reachable(timeout_s: float = 0.5) -> bool:
         return False
 
 
-def require_postgres_and_redis() -> None:
+def require_postgres_and_redis(in_postgres_pass: bool = False) -> None:
     """For the tests that start processes of their own on PostgreSQL with Redis: they run once, in the
-    default pass, and skip (or, where required, fail) without either service."""
-    if os.environ.get("TIDINGS_TEST_BACKEND") == "postgres":
+    default pass (or, with `in_postgres_pass`, in the `TIDINGS_TEST_BACKEND=postgres` pass, so that the
+    longest of them do not all land in one pass), and skip (or, where required, fail) without either
+    service."""
+    postgres_pass = os.environ.get("TIDINGS_TEST_BACKEND") == "postgres"
+    if postgres_pass and not in_postgres_pass:
         pytest.skip("runs once, in the default pass: it sets up PostgreSQL itself")
+    if in_postgres_pass and not postgres_pass:
+        pytest.skip("runs once, in the PostgreSQL pass (TIDINGS_TEST_BACKEND=postgres)")
     if not postgres_reachable():
         unavailable(NOT_REACHABLE)
     import redis

@@ -20,7 +20,7 @@ import aiosmtplib
 import pytest
 
 from tests.conftest import unique_path
-from tests.standins.smtp import Received, SmtpStandIn
+from tests.standins.smtp import Received, SmtpStandIn, relayed_config
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer, free_port
 
@@ -83,29 +83,7 @@ def bounce_port() -> int:
 def server(
     tmp_path_factory: pytest.TempPathFactory, relay: SmtpStandIn, bounce_port: int
 ) -> Iterator[TidingsServer]:
-    config = f"""
-[notify]
-timeout_s = 2
-retry_interval_s = 0.2
-
-[[services]]
-id = "svc-mail"
-key = "{KEY}"
-email_from = ["news@example.com"]
-
-[[smtp]]
-name = "relay"
-host = "127.0.0.1"
-port = {relay.port}
-security = "none"
-
-[email]
-bounce_domain = "{BOUNCES}"
-bounce_port = {bounce_port}
-
-[routes]
-email = "relay"
-"""
+    config = relayed_config("svc-mail", KEY, relay.port, BOUNCES, bounce_port)
     s = TidingsServer(tmp_path_factory.mktemp("bounces"), config).start()
     yield s
     code = s.stop()

@@ -25,7 +25,7 @@ import aiosmtplib
 import pytest
 
 from tests.conftest import unique_path
-from tests.standins.smtp import SmtpStandIn
+from tests.standins.smtp import SmtpStandIn, relayed_config
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer, free_port
 
@@ -70,29 +70,7 @@ def bounce_port() -> int:
 def server(
     tmp_path_factory: pytest.TempPathFactory, relay: SmtpStandIn, bounce_port: int
 ) -> Iterator[TidingsServer]:
-    config = f"""
-[notify]
-timeout_s = 2
-retry_interval_s = 0.2
-
-[[services]]
-id = "svc-track"
-key = "{KEY}"
-email_from = ["news@example.com"]
-
-[[smtp]]
-name = "relay"
-host = "127.0.0.1"
-port = {relay.port}
-security = "none"
-
-[email]
-bounce_domain = "{BOUNCES}"
-bounce_port = {bounce_port}
-
-[routes]
-email = "relay"
-"""
+    config = relayed_config("svc-track", KEY, relay.port, BOUNCES, bounce_port)
     s = TidingsServer(tmp_path_factory.mktemp("tracking"), config).start()
     yield s
     code = s.stop()

@@ -178,3 +178,31 @@ class SmtpStandIn:
 
     def for_address(self, address: str) -> list[Received]:
         return [r for r in self.handler.received if address in r.rcpt_tos]
+
+
+def relayed_config(service_id: str, key: str, relay_port: int, bounce_domain: str, bounce_port: int) -> str:
+    """A Tidings config with one service whose email goes to this stand-in on `relay_port` (no TLS), and
+    the bounce listener on `bounce_port`; notifications retried quickly."""
+    return f"""
+[notify]
+timeout_s = 2
+retry_interval_s = 0.2
+
+[[services]]
+id = "{service_id}"
+key = "{key}"
+email_from = ["news@example.com"]
+
+[[smtp]]
+name = "relay"
+host = "127.0.0.1"
+port = {relay_port}
+security = "none"
+
+[email]
+bounce_domain = "{bounce_domain}"
+bounce_port = {bounce_port}
+
+[routes]
+email = "relay"
+"""

@@ -15,22 +15,17 @@ from starlette.responses import Response
 
 from tidings.api.auth import authenticate_sms
 from tidings.api.body import read_json
-from tidings.api.responses import json_response, plain_error
+from tidings.api.responses import coded_error, json_response, plain_error
 from tidings.clock import iso
 from tidings.errors import (
     ApiError,
-    AuthFailed,
-    BodyTooLarge,
-    CredentialsMissing,
     InternalError,
     InvalidJson,
     InvalidParameter,
-    RateLimited,
-    ServiceInactive,
 )
 from tidings.runtime import Runtime
 from tidings.schema import sms_api
-from tidings.schema.api_wire import ApiErrorBody, BatchItem, ErrorInfo, SmsAccepted, SmsView
+from tidings.schema.api_wire import BatchItem, ErrorInfo, SmsAccepted, SmsView
 from tidings.specs.sms import SMS
 from tidings.store.base import MessageRecord
 
@@ -94,24 +89,7 @@ def _accepted(req: sms_api.SmsRequest, transids: Sequence[str], at: float) -> Sm
 
 
 def sms_error(exc: ApiError) -> Response:
-    if isinstance(exc, CredentialsMissing):
-        status = 401
-    elif isinstance(exc, AuthFailed | ServiceInactive):
-        status = 403
-    elif isinstance(exc, RateLimited):
-        status = 429
-    elif isinstance(exc, BodyTooLarge):
-        status = 413
-    elif isinstance(exc, InternalError):
-        status = 500
-    else:
-        status = 400
-    message = f"{exc.title} - {exc.field}" if exc.field else exc.title
-    body = ApiErrorBody(exc.code, message)
-    if exc.detail:
-        body.description = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
-    headers = {"Retry-After": "1"} if status == 429 else None
-    return json_response(body, status, headers)
+    return coded_error(exc)
 
 
 async def get_sms(request: Request) -> Response:

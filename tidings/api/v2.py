@@ -17,23 +17,20 @@ from starlette.responses import Response
 from tidings import clock
 from tidings.api.auth import authenticate
 from tidings.api.body import read_json
-from tidings.api.responses import json_response, plain_error
+from tidings.api.responses import coded_error, json_response, plain_error
 from tidings.api.sms import idempotency_key
 from tidings.clock import iso
 from tidings.errors import (
     ApiError,
     AuthFailed,
-    BodyTooLarge,
     CredentialsMissing,
     InternalError,
     InvalidJson,
-    RateLimited,
-    ServiceInactive,
 )
 from tidings.intake_v2 import IntakeV2
 from tidings.runtime import Runtime
 from tidings.schema import v2
-from tidings.schema.api_wire import ApiErrorBody, BatchItem, ErrorInfo, StatusEntry, V2Accepted, V2View
+from tidings.schema.api_wire import BatchItem, ErrorInfo, StatusEntry, V2Accepted, V2View
 from tidings.statuses import QUEUED_CODE, Status
 from tidings.store.base import MessageRecord
 
@@ -82,25 +79,8 @@ def _accepted(req: v2.V2Request, transids: Sequence[str], at: float) -> V2Accept
 def v2_error(exc: ApiError) -> Response:
     if isinstance(exc, CredentialsMissing | AuthFailed):
         return Response(status_code=401)  # the documents: 401 with no body
-    if isinstance(exc, ServiceInactive):
-        status = 403
-    elif isinstance(exc, RateLimited):
-        status = 429
-    elif isinstance(exc, BodyTooLarge):
-        status = 413
-    elif isinstance(exc, InternalError):
-        status = 500
-    else:
-        status = 400
-    if isinstance(exc, InvalidJson):
-        message = exc.title  # the documents: {"code":"7000","message":"Invalid JSON"}
-    else:
-        message = f"{exc.title} - {exc.field}" if exc.field else exc.title
-    body = ApiErrorBody(exc.code, message)
-    if exc.detail:
-        body.description = f"{exc.field}: {exc.detail}" if exc.field else exc.detail
-    headers = {"Retry-After": "1"} if status == 429 else None
-    return json_response(body, status, headers)
+    # the documents: {"code":"7000","message":"Invalid JSON"}
+    return coded_error(exc, exc.title if isinstance(exc, InvalidJson) else None)
 
 
 async def get_v2(request: Request) -> Response:

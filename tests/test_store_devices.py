@@ -422,6 +422,39 @@ def test_advance_never_goes_back_repeats_nothing_and_takes_changes_in_order(back
     assert [(c[0].transid, c[1]) for c in notices.calls] == [("t-1", READ), ("t-2", DELIVERED)]
 
 
+def test_a_due_pending_outcome_claimed_before_an_advance_is_dropped_whole(backend: Backend):
+    """The dispatcher claims a message to apply its pending Delivered; a Read recorded meanwhile has
+    moved it on. Its record must then change nothing: no Delivered over the Read, no event, no
+    notification. The one whose pending outcome still stands is applied."""
+    notices = Notices()
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("t-1"), message("t-2")])
+        await sent(store, "t-1", "t-2", next_at=T0 + 1, pending=DELIVERED)
+        due = await store.claim_due(T0 + 2, 10, 60)
+        moved = await store.advance([Advance(SVC, "t-1", READ, T0 + 3)], notices)
+        await store.record(
+            [
+                change(m.transid, DELIVERED, T0 + 4, applies_pending=True, notification=note(m.transid))
+                for m in due
+            ]
+        )
+        t1, t2 = await store.get_message(SVC, "t-1"), await store.get_message(SVC, "t-2")
+        return sorted(m.transid for m in due), moved, t1, t2, await store.next_due()
+
+    due, moved, t1, t2, next_due = backend.run(scenario)
+    assert (due, moved) == (["t-1", "t-2"], [True])
+    assert history(t1) == [("Submitted", "7501", T0), ("Read", "7502", T0 + 3)]
+    assert [n.event_id for n in t1.notifications] == ["t-1-Read"]
+    assert history(t2) == [("Submitted", "7501", T0), ("Delivered", "7500", T0 + 4)]
+    assert [n.event_id for n in t2.notifications] == ["t-2-Delivered"]
+    assert next_due is None
+
+
+def note(transid: str) -> OutgoingNotification:
+    return OutgoingNotification(f"{transid}-Delivered", "https://hooks.example/n", b"{}")
+
+
 def test_advance_leaves_unsent_failed_unknown_and_other_services_messages_alone(backend: Backend):
     notices = Notices()
 

@@ -113,7 +113,9 @@ class Dispatcher:
         to_send: list[DueMessage] = []
         for m in due:
             if m.status is Status.SUBMITTED and m.pending is not None:
-                updates.append(self._change(m, m.pending, now))
+                update = self._change(m, m.pending, now)
+                update.applies_pending = True
+                updates.append(update)
             elif m.status is not Status.QUEUED:
                 updates.append(Update(m.transid, m.service_id, now, None, m.attempts))
             elif m.expiry is not None and m.expiry <= now:

@@ -124,6 +124,15 @@ class Update:
     # The message goes by another channel from now on (`channels.base.Fallback`: RCS to SMS): its
     # channel, content and parts change, and it is due again at `next_at` (with `outcome` None).
     reroute: tuple[str, bytes, int] | None = None
+    # `outcome` is the message's own pending outcome, now due (the sandbox's Delivered). A receipt or
+    # status recorded since the claim (`advance`) has cleared it and moved the message on: then this
+    # update is dropped whole, status, event and notification, rather than moving the message back.
+    applies_pending: bool = False
+
+
+def pending_transids(updates: Sequence[Update]) -> list[str]:
+    """The messages whose update applies their pending outcome, in lock order."""
+    return sorted(u.transid for u in updates if u.applies_pending)
 
 
 @dataclass(slots=True)

@@ -51,6 +51,7 @@ from tidings.store.base import (
     Report,
     StoreUnavailable,
     Update,
+    pending_transids,
 )
 from tidings.store.listing_postgres import PostgresListing
 from tidings.store.queries import load_migrations, load_queries
@@ -527,17 +528,23 @@ class PostgresStore(PostgresListing):
         ext_keys = sorted(sent)
         sends = status_sends(ordered) if notice is not None else {}
 
+        due_pending = pending_transids(ordered)
+
         async def job(c: Conn) -> None:
             if ext_keys:
                 # Against apply_receipts: a receipt for these ids either sees them recorded or leaves an
                 # early receipt that the query below finds.
                 await c.execute(Q["lock_keys"], [f"x:{k}" for k in ext_keys])
-            await c.executemany(Q["record_status"], statuses)
+            stale: set[str] = set()
+            if due_pending:
+                live = await c.fetch(Q["still_pending"], due_pending)
+                stale = set(due_pending) - {str(row[0]) for row in live}
+            await c.executemany(Q["record_status"], _keep(statuses, stale))
             await c.executemany(Q["remember_gone"], gone)
-            await c.executemany(Q["insert_event"], events)
+            await c.executemany(Q["insert_event"], _keep(events, stale))
             await c.executemany(Q["reschedule"], reschedules)
             await c.executemany(Q["reroute"], reroutes)
-            await c.executemany(Q["insert_notification"], notes)
+            await c.executemany(Q["insert_notification"], [n for n in notes if n[1] not in stale])
             await c.executemany(Q["insert_part"], parts)
             if ext_keys:
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
@@ -1007,3 +1014,8 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _keep(rows: list[tuple[Any, ...]], stale: set[str]) -> list[tuple[Any, ...]]:
+    """Rows whose first column, the transid, is not in `stale`."""
+    return [row for row in rows if row[0] not in stale] if stale else rows

@@ -46,6 +46,7 @@ from tidings.store.base import (
     Report,
     StoreUnavailable,
     Update,
+    pending_transids,
     receiver_of,
 )
 from tidings.store.listing_sqlite import SqliteListing
@@ -477,13 +478,19 @@ class SqliteStore(SqliteListing):
         sent = sent_ids(updates)
         sends = status_sends(updates) if notice is not None else {}
 
+        due_pending = pending_transids(updates)
+
         def job(c: sqlite3.Connection) -> None:
-            c.executemany(Q["record_status"], status_rows)
+            stale: set[str] = set()
+            if due_pending:
+                live = c.execute(Q["still_pending"], {"keys": json.dumps(due_pending)}).fetchall()
+                stale = set(due_pending) - {row[0] for row in live}
+            c.executemany(Q["record_status"], _keep(status_rows, stale))
             c.executemany(Q["remember_gone"], gone)
-            c.executemany(Q["insert_event"], events)
+            c.executemany(Q["insert_event"], _keep(events, stale))
             c.executemany(Q["reschedule"], reschedules)
             c.executemany(Q["reroute"], reroutes)
-            c.executemany(Q["insert_notification"], notes)
+            c.executemany(Q["insert_notification"], _keep(notes, stale))
             c.executemany(Q["insert_part"], parts)
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
                 early = [row for key in sent for row in c.execute(Q["take_early_receipt"], {"key": key})]
@@ -1023,3 +1030,7 @@ def _settle(results: list[_Result]) -> None:
             )
         else:
             fut.set_result(value)
+
+
+def _keep(rows: list[dict[str, Any]], stale: set[str]) -> list[dict[str, Any]]:
+    return [row for row in rows if row["transid"] not in stale] if stale else rows

@@ -47,6 +47,11 @@ SET status = $2, code = $3, description = $4, updated_at = $5, next_at = $6, lea
     lane = CASE WHEN $9::text IS NULL THEN priority ELSE 0 END, last_error = $10
 WHERE transid = $1;
 
+-- still_pending --
+-- claimed transids whose pending outcome fell due, sorted: those still pending, locked against advance.
+SELECT transid FROM messages WHERE transid = ANY($1::text[]) AND pending IS NOT NULL
+ORDER BY transid FOR UPDATE;
+
 -- reschedule --
 -- transid, next_at, attempts, error, at
 UPDATE messages SET next_at = $2, leased = false, attempts = $3, last_error = $4, updated_at = $5

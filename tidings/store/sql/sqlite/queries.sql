@@ -52,6 +52,10 @@ SET status = :status, code = :code, description = :description, updated_at = :at
     last_error = :error
 WHERE transid = :transid;
 
+-- still_pending --
+-- :keys, a JSON array of claimed transids whose pending outcome fell due: those whose outcome is still pending.
+SELECT transid FROM messages WHERE transid IN (SELECT value FROM json_each(:keys)) AND pending IS NOT NULL;
+
 -- reschedule --
 UPDATE messages SET next_at = :next_at, leased = 0, attempts = :attempts, last_error = :error,
                     updated_at = :at

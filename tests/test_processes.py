@@ -1,9 +1,11 @@
 """The process layout as an operator meets it: `serve --workers N --api-only` and `tidings worker` on
-PostgreSQL, one rate limit shared through Redis, a killed API process replaced by its parent, and clear
+PostgreSQL, one rate limit shared through Redis, the worker's own /metrics (`--metrics-port`), the
+console's health page of an API-only process, a killed API process replaced by its parent, and clear
 refusals when the layout needs PostgreSQL but the database is SQLite."""
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import sms
 from tests.support.backends import PG_DSN, drop_schema, require_postgres_and_redis
@@ -41,10 +44,11 @@ def test_the_multi_process_layout_refuses_sqlite(tmp_path: Path, args: list[str]
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]]]]:
+def cluster(tmp_path: Path) -> Iterator[tuple[str, list[subprocess.Popen[bytes]], str]]:
+    """The API (`serve --workers 2 --api-only`), a `tidings worker` with its own /metrics, their URLs."""
     require_postgres_and_redis()
     schema = f"t_{uuid.uuid4().hex}"
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     config = tmp_path / "tidings.toml"
     config.write_text(
         f"""
@@ -84,7 +88,18 @@ senderids = ["CONNCT"]
     )
     procs.append(
         subprocess.Popen(
-            [sys.executable, "-m", "tidings", "worker", "--config", str(config)], stdout=out, stderr=out
+            [
+                sys.executable,
+                "-m",
+                "tidings",
+                "worker",
+                "--config",
+                str(config),
+                "--metrics-port",
+                str(metrics_port),
+            ],
+            stdout=out,
+            stderr=out,
         )
     )
     out.close()
@@ -95,7 +110,7 @@ senderids = ["CONNCT"]
     while time.monotonic() < deadline and len(children(procs[0].pid)) < 2:
         time.sleep(0.1)
     try:
-        yield url, procs
+        yield url, procs, f"http://127.0.0.1:{metrics_port}/metrics"
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -111,9 +126,9 @@ def children(pid: int) -> list[int]:
 
 
 def test_api_processes_share_one_rate_limit_and_a_worker_delivers(
-    cluster: tuple[str, list[subprocess.Popen[bytes]]],
+    cluster: tuple[str, list[subprocess.Popen[bytes]], str],
 ):
-    url, procs = cluster
+    url, procs, worker_metrics = cluster
     assert len(children(procs[0].pid)) == 2
 
     # No keep-alive: every request is a new connection, so the kernel spreads them over both processes.
@@ -148,9 +163,41 @@ def test_api_processes_share_one_rate_limit_and_a_worker_delivers(
             time.sleep(0.1)
         assert status == "Delivered", "the worker process sent it"
 
+        # The worker's own /metrics (--metrics-port) counts what it sent, by channel and service.
+        sms_of = {"channel": "sms", "service": "svc-p"}
+        accepted = codes.count("1001") + 1
+        deadline = time.monotonic() + 10
+        while True:
+            answer = httpx.get(worker_metrics, timeout=5)
+            samples = {
+                (s.name, frozenset(s.labels.items())): s.value
+                for family in text_string_to_metric_families(answer.text)
+                for s in family.samples
+            }
+            sent = samples.get(("tidings_messages_sent_total", frozenset(sms_of.items())), 0)
+            if sent == accepted or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+        assert sent == accepted, answer.text
+        assert samples[("tidings_messages_delivered_total", frozenset(sms_of.items()))] >= 1
+        started = samples[("tidings_process_start_time_seconds", frozenset({("role", "worker")}))]
+        assert time.time() - 120 < started <= time.time()
+        # Accepting is the API processes' work: the worker counts none.
+        assert ("tidings_messages_accepted_total", frozenset(sms_of.items())) not in samples
 
-def test_a_killed_api_process_is_replaced(cluster: tuple[str, list[subprocess.Popen[bytes]]]):
-    url, procs = cluster
+        # The console of an --api-only process runs no connector: its health page says who does.
+        form = client.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        signed = client.post("/console/login", data={"csrf": csrf.group(1), "key": KEY})
+        assert signed.status_code == 303, signed.text
+        health = client.get("/console/health").text
+        assert "sms → sandbox" in health and "not run by this process" in health
+
+
+def test_a_killed_api_process_is_replaced(cluster: tuple[str, list[subprocess.Popen[bytes]], str]):
+    url, procs, _ = cluster
     before = children(procs[0].pid)
     os.kill(before[0], signal.SIGKILL)
     deadline = time.monotonic() + 15

@@ -6,7 +6,8 @@ accepted recipients, the raw DATA bytes, the user it authenticated as, whether T
 RCPT TO it was asked for (`rcpts`, accepted or not), so a test can tell that an address never reached
 it. `script(address, stage, reply, times)` makes the relay answer `reply` ("451 4.3.0 Try later",
 "550 5.1.1 No such user") at `rcpt` or `data` for that address, the next `times` times (`mail` scripts
-the MAIL FROM of that sender). With `record=False` (a benchmark) only the counts are kept.
+the MAIL FROM of that sender). With `record=False` (a benchmark) only the counts are kept. It offers
+PIPELINING (RFC 2920) unless told `pipelining=False`.
 """
 
 import asyncio
@@ -55,12 +56,23 @@ class Received:
 class _Handler:
     record: bool = True
     implicit_tls: bool = False  # aiosmtpd sets session.ssl only after STARTTLS
+    pipelining: bool = True  # offered in the EHLO reply, as Postfix and most relays do
     received: list[Received] = field(default_factory=list)
     rcpts: list[str] = field(default_factory=list)
     accepted: int = 0
     sessions: set[int] = field(default_factory=set)  # the SMTP sessions that sent a MAIL FROM
     scripts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname  # (aiosmtpd leaves this to a handler that takes the EHLO reply)
+        if not self.pipelining:
+            return responses
+        # aiosmtpd reads commands one after another from its stream, so it takes a pipelined envelope
+        # as it is; it only does not say so.
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
 
     def _scripted(self, address: str, stage: str) -> str | None:
         if not self.scripts:  # (read without the lock: a bench's relay has none, and takes no lock)
@@ -113,11 +125,12 @@ class SmtpStandIn:
         users: dict[str, str] | None = None,
         record: bool = True,
         port: int = 0,
+        pipelining: bool = True,
     ) -> None:
         self.ca = trustme.CA()
         self.ca_file = workdir / "smtp-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
-        self.handler = _Handler(record=record, implicit_tls=security == "tls")
+        self.handler = _Handler(record=record, implicit_tls=security == "tls", pipelining=pipelining)
         self.users = users or {}
         self.port = port or free_port()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

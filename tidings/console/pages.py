@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from tidings.api.listing import encode_cursor, logged, parse_query, sender_of
-from tidings.channels.base import Connector
+from tidings.console import health as health_rows
 from tidings.console import session as sessions
 from tidings.console.html import HEADERS, badge, csrf_field, e, options, page, section, time_tag, when
 from tidings.console.inprocess import call_api
@@ -590,15 +590,13 @@ async def health(request: Request) -> Response:
         return to_login()
     runtime = runtime_of(request)
     connectors = []
+    now = time.time()
     for name, c in sorted(runtime.connectors.items()):
         channels = ", ".join(ch for ch, routed in sorted(runtime.routes.items()) if routed is c) or "none"
-        connectors.append(
-            f"<tr><td>{e(name)}</td><td>{e(c.name)}</td><td>{e(channels)}</td><td>{e(connector_state(c))}</td></tr>"
-        )
+        connectors.append(health_rows.connector_row(name, c, channels, now))
     if not runtime.connectors:  # serve --api-only: another process dispatches
         for spec in SPECS:
-            where = f"{spec.name} → {serving(runtime, spec.name)}"
-            connectors.append(f"<tr><td colspan='3'>{e(where)}</td><td>not run by this process</td></tr>")
+            connectors.append(health_rows.not_run_row(f"{spec.name} → {serving(runtime, spec.name)}"))
     gone = await runtime.store.list_gone(owner_filter(request, s))
     gone_rows = (
         "".join(
@@ -618,29 +616,13 @@ async def health(request: Request) -> Response:
         f"{alert}{service_picker(request, s, '/console/health')}"
         '<section aria-labelledby="h-conn"><h2 id="h-conn">Connectors</h2>'
         '<div class="table-wrap"><table>'
-        '<thead><tr><th scope="col">Connector</th><th scope="col">Kind</th><th scope="col">Channels</th>'
-        f'<th scope="col">State</th></tr></thead><tbody>{"".join(connectors)}</tbody></table></div></section>'
+        f"{health_rows.header()}<tbody>{''.join(connectors)}</tbody></table></div></section>"
         '<section aria-labelledby="h-gone"><h2 id="h-gone">Gone addresses (suppressed)</h2>'
         '<div class="table-wrap"><table><thead><tr><th scope="col">Service</th><th scope="col">Channel</th>'
         '<th scope="col">Address</th><th scope="col">Why</th><th scope="col">Remove</th></tr></thead>'
         f"<tbody>{gone_rows}</tbody></table></div></section>"
     )
     return page("Health", body, s, "health", who(request, s))
-
-
-def connector_state(c: Connector) -> str:
-    """What a connector says about itself: `health()` (up, requests in flight of its window, as /metrics
-    reads it) and `bind_states()` (SMPP: each bind, and why one is down) when it has them."""
-    parts: list[str] = []
-    health = getattr(c, "health", None)
-    if callable(health):
-        h = health()
-        parts.append(f"{'up' if getattr(h, 'up', False) else 'DOWN'}, in flight {getattr(h, 'in_flight', 0)}"
-                     f" of {getattr(h, 'window', 0)}")  # fmt: skip
-    binds = getattr(c, "bind_states", None)
-    if callable(binds):
-        parts += [f"{name}: {state}" for name, state in binds().items()]
-    return "; ".join(parts) or "started (reports no state of its own)"
 
 
 async def forget(request: Request) -> Response:

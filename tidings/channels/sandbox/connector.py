@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from tidings.channels.base import Inbox, Outbound, SendError, SendResult
+from tidings.observe.connectors import ConnectorReport, Ledger
 from tidings.specs import find
 from tidings.statuses import DELIVERED, Outcome
 
@@ -18,6 +19,7 @@ class SandboxConnector:
     def __init__(self, delay_ms: int) -> None:
         self.delay_s = delay_ms / 1000
         self.label = "sandbox"
+        self.ledger = Ledger()
 
     async def start(self, inbox: Inbox) -> None:
         return None
@@ -26,9 +28,15 @@ class SandboxConnector:
         return None
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
-        return [
-            SendResult(f"sandbox-{m.transid}", outcome_for(m.channel, m.address), self.delay_s) for m in batch
-        ]
+        return self.ledger.record(
+            [
+                SendResult(f"sandbox-{m.transid}", outcome_for(m.channel, m.address), self.delay_s)
+                for m in batch
+            ]
+        )
+
+    def describe(self) -> ConnectorReport:
+        return self.ledger.report()
 
 
 def outcome_for(channel: str, address: str) -> Outcome:

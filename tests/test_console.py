@@ -22,13 +22,14 @@ SECRETS.append(ADMIN_TOKEN)
 
 
 SMSC_PASSWORD = "smsc9x7q"
+SMSC_PORT = free_port()
 SECRETS.append(SMSC_PASSWORD)
 
 
 def console_config(receiver: Receiver) -> str:
     # An SMSC nobody listens on (not routed: SMS stays on the sandbox): the health page shows its bind down.
     smsc = (
-        f'\n[[smsc]]\nname = "carrier-x"\nhost = "127.0.0.1"\nport = {free_port()}\n'
+        f'\n[[smsc]]\nname = "carrier-x"\nhost = "127.0.0.1"\nport = {SMSC_PORT}\n'
         f'system_id = "tidings"\npassword = "{SMSC_PASSWORD}"\n'
     )
     return f'[server]\nadmin_token = "{ADMIN_TOKEN}"\n' + config_text(receiver) + smsc
@@ -232,9 +233,21 @@ def test_pages_and_sms_preview(server: TidingsServer) -> None:
         r = c.get(f"/console/{page}")
         assert r.status_code == 200, page
     health = c.get("/console/health").text
-    down = r"<td>carrier-x</td><td>smpp</td><td>none</td><td>DOWN, in flight 0 of 64; carrier-x/tr1: down \("
-    assert re.search(down + r"connection failed: [^)]+\)</td>", health), health
-    assert "<td>sandbox</td><td>sandbox</td><td>" in health and SMSC_PASSWORD not in health
+    smsc = re.search(r"<tr data-connector='carrier-x' data-state='down'>(.*?)</tr>", health)
+    assert smsc, health
+    down = r"<td>carrier-x</td><td>smpp</td><td>none</td><td><span class=\"badge failed\">DOWN</span>"
+    assert re.match(
+        down + r"<br>in flight 0 of 64<br>carrier-x/tr1: down \(connection failed: [^)]+\)</td>", smsc[1]
+    )
+    # The bind's failure is the last error; the login is a password; SMS is not throttled.
+    assert "<strong>connection</strong>: <span class='said'>connection failed:" in smsc[1]
+    assert f"system_id tidings at 127.0.0.1:{SMSC_PORT}: password, does not expire" in smsc[1]
+    assert "no tps limit, window 64 per bind, 1 transmitting bind(s)<br>not backing off" in smsc[1]
+    assert (
+        '<td>sandbox</td><td>sandbox</td><td>email, sms</td><td><span class="badge delivered">up</span>'
+        in health
+    )
+    assert SMSC_PASSWORD not in health
     stats = c.get("/console/stats").text
     assert "<svg" in stats and "sms" in stats
     assert c.get("/console/static/console.js").headers["content-type"].startswith("text/javascript")

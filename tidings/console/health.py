@@ -86,8 +86,8 @@ def _credentials(credentials: tuple[Credential, ...], now: float) -> str:
     for c in credentials:
         if c.expires_at is not None:
             expiry = f"expires {_at(c.expires_at, now)}"
-        elif c.kind == "static token":
-            expiry = "static token (no expiry)"
+        elif c.static:
+            expiry = "does not expire"
         else:
             expiry = "none held yet"
         text = f"{e(c.name)}: {e(c.kind)}, {expiry}"

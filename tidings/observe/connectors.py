@@ -24,6 +24,7 @@ from tidings.observe.metrics import ConnectorHealth
 
 TEXT_LIMIT = 300  # of a provider's words kept in a failure
 REDACTED = "[redacted]"
+STATIC_KINDS = frozenset({"static token", "password"})
 
 _SECRET_SHAPES = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), r"\1 " + REDACTED),
@@ -71,6 +72,11 @@ class Credential:
     expires_at: float | None = None
     refused: str = ""
     note: str = ""  # "renewed 20 min early", "not fetched yet", …
+
+    @property
+    def static(self) -> bool:
+        """A credential that does not expire by itself (a static token, a password)."""
+        return self.kind in STATIC_KINDS
 
 
 @dataclass(frozen=True, slots=True)

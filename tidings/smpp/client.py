@@ -9,6 +9,7 @@ and resends when the SMSC answers ESME_RTHROTTLED or ESME_RMSGQFUL.
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ class Bind:
         self._throttle_s = 0.0
         self.binds = 0  # successful binds so far, for logs and tests
         self.last_error = ""  # why the last connection or bind failed ("" once bound again): the console
+        self.last_failure: tuple[float, str] | None = None  # (epoch seconds, why), kept once bound again
 
     @property
     def stopping(self) -> bool:
@@ -79,6 +81,10 @@ class Bind:
     def throttled(self) -> bool:
         """The SMSC asked us to slow down and the pause is not over."""
         return self._throttled_until > asyncio.get_running_loop().time()
+
+    def throttled_for(self) -> float:
+        """Seconds left of the pause the SMSC asked for (0 when none)."""
+        return max(0.0, self._throttled_until - asyncio.get_running_loop().time())
 
     @property
     def can_submit(self) -> bool:
@@ -124,6 +130,8 @@ class Bind:
             except Exception as exc:
                 log.exception("%s: SMPP session failed", self.name)
                 self.last_error = f"session failed: {type(exc).__name__}"
+            if self.last_error:
+                self.last_failure = (time.time(), self.last_error)
             self.ready.clear()
             if self.stopping:
                 return

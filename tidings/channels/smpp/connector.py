@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.smpp.settings import SmscConfig
+from tidings.observe.connectors import ConnectorReport, Credential, Failure, Ledger
 from tidings.observe.metrics import ConnectorHealth
 from tidings.schema.sms import SmsContent
 from tidings.smpp import encoding
@@ -112,6 +113,7 @@ class SmppConnector:
         self._next_tx = itertools.cycle(range(1 << 30))
         self._refs = itertools.count(1)
         self._assembling: dict[tuple[str, str, int, int], _Assembly] = {}
+        self.ledger = Ledger(lambda: (self.config.password,))
         kinds = ["transceiver"] if config.bind == "transceiver" else ["transmitter", "receiver"]
         for n in range(config.binds):
             for kind in kinds:
@@ -163,11 +165,34 @@ class SmppConnector:
             window=self.config.window * len(tx),
         )
 
+    def describe(self) -> ConnectorReport:
+        """For the console: the binds, the last failure (of a send or of a bind), the configured pace and
+        whether the SMSC has us throttled."""
+        c, health = self.config, self.health()
+        pace = f"{c.tps:g} submit_sm/s per bind" if c.tps else "no tps limit"
+        configured = f"{pace}, window {c.window} per bind, {len(self._tx)} transmitting bind(s)"
+        wait = max((b.throttled_for() for b in self._tx), default=0.0)
+        backoff = (time.time() + wait, "the SMSC answered ESME_RTHROTTLED or ESME_RMSGQFUL") if wait else None
+        failures = [
+            Failure(f[0], "connection", None, f[1]) for b in self._binds if (f := b.last_failure) is not None
+        ]
+        refused = next((b.last_error for b in self._binds if b.last_error.startswith("bind refused")), "")
+        login = Credential(f"system_id {c.system_id} at {c.host}:{c.port}", "password", refused=refused)
+        return self.ledger.report(
+            up=health.up,
+            health=health,
+            detail=[f"{name}: {state}" for name, state in self.bind_states().items()],
+            credentials=[login],
+            configured=configured,
+            backoff=backoff,
+            failures=failures,
+        )
+
     # -- sending ---------------------------------------------------------------------------------------
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         deadline = asyncio.get_running_loop().time() + SEND_BUDGET_S
-        return list(await asyncio.gather(*(self._send_one(m, deadline) for m in batch)))
+        return self.ledger.record(list(await asyncio.gather(*(self._send_one(m, deadline) for m in batch))))
 
     def _pick(self) -> Bind:
         ready = [b for b in self._tx if b.ready.is_set()] or self._tx

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from tidings.channels.base import FailureKind, Outbound, SendError, SendResult
+from tidings.channels.base import Exchange, FailureKind, Outbound, SendError, SendResult
 from tidings.dispatch.worker import Dispatcher
 from tidings.services import Service, ServiceRegistry
 from tidings.statuses import DELIVERED
-from tidings.store.base import NewMessage
+from tidings.store.base import NewMessage, ProviderAttempt
 from tidings.store.sqlite import SqliteStore
 
 CONTENT = b'{"type":"1","senderid":"CONNCT","text":"x"}'
@@ -39,7 +39,16 @@ class ScriptedProvider:
         for m in batch:
             self.tries[m.transid] = self.tries.get(m.transid, 0) + 1
             script = self.scripts.get(m.transid, [])
-            out.append(script.pop(0) if script else SendResult("ext-" + m.transid, DELIVERED, 0.0))
+            wire = Exchange(f"try {self.tries[m.transid]} of {m.transid}", "the answer")
+            if script:
+                error = script.pop(0)
+                out.append(
+                    SendError(
+                        error.kind, error.description, error.code, error.retry_after, error.fallback, wire
+                    )
+                )
+            else:
+                out.append(SendResult("ext-" + m.transid, DELIVERED, 0.0, exchange=wire))
         return out
 
 
@@ -66,7 +75,13 @@ def message(transid: str, now: float) -> NewMessage:
     )
 
 
-async def run_until_final(tmp_path: Path, scripts: dict[str, list[SendError]]) -> dict[str, tuple]:
+async def run_until_final(
+    tmp_path: Path,
+    scripts: dict[str, list[SendError]],
+    attempts: dict[str, list[ProviderAttempt]] | None = None,
+) -> dict[str, tuple]:
+    """Each message's (status, code, attempts, tries, history) once final; `attempts`, when given, gets
+    each message's provider attempts."""
     store = SqliteStore(str(tmp_path / "t.db"))
     await store.open()
     provider = ScriptedProvider(scripts)
@@ -82,6 +97,8 @@ async def run_until_final(tmp_path: Path, scripts: dict[str, list[SendError]]) -
             if all(v is not None and v.status in FINAL for v in views.values()):
                 break
             await asyncio.sleep(0.05)  # no wake-ups: the dispatcher must find due retries by itself
+        if attempts is not None:
+            attempts.update({t: await store.attempts_of("svc", t) for t in scripts})
         return {
             t: (v.status, v.code, v.attempts, provider.tries[t], [h.status for h in v.history])
             for t, v in views.items()
@@ -94,6 +111,7 @@ async def run_until_final(tmp_path: Path, scripts: dict[str, list[SendError]]) -
 
 def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
     refused = SendError(FailureKind.CONNECTION, "connection refused")
+    attempts: dict[str, list[ProviderAttempt]] = {}
     result = asyncio.run(
         run_until_final(
             tmp_path,
@@ -108,6 +126,7 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
                 # The provider said the message's expiry had passed: Expired, not Failed.
                 "too-late": [SendError(FailureKind.INVALID, "expired before sending", code="7208")],
             },
+            attempts,
         )
     )
     assert result["recovers"] == ("Delivered", "7500", 2, 3, ["Submitted", "Delivered"])
@@ -118,3 +137,18 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
     assert result["too-late"] == ("Expired", "7208", 1, 1, ["Expired"])
     status, code, _, _, history = result["expires-while-retrying"]
     assert (status, code, history) == ("Expired", "7208", ["Expired"])
+    # Every try at the provider is kept, with what the connector said it sent and was answered.
+    assert [(a.attempt, a.outcome, a.code, a.detail, a.request) for a in attempts["recovers"]] == [
+        (1, "retry", "", "connection: connection refused", "try 1 of recovers"),
+        (2, "retry", "", "throttled: slow down", "try 2 of recovers"),  # costs no attempt
+        (2, "accepted", "7501", "ext-recovers", "try 3 of recovers"),
+    ]
+    assert [(a.connector, a.kind, a.answer) for a in attempts["recovers"]] == [
+        ("ScriptedProvider", "scripted", "the answer")
+    ] * 3
+    assert [(a.outcome, a.code) for a in attempts["exhausted"]] == [
+        ("retry", ""),
+        ("retry", ""),
+        ("failed", "7202"),
+    ]
+    assert [(a.outcome, a.code) for a in attempts["too-late"]] == [("failed", "7208")]

@@ -31,11 +31,13 @@ from tidings.store.base import (
     NewMessage,
     NotificationResult,
     OutgoingNotification,
+    ProviderAttempt,
     ReceiptTarget,
     Store,
     Update,
     receiver_of,
 )
+from tidings.store.rows import ATTEMPTS_KEPT
 
 __all__ = ["backend"]  # the fixture every test here takes, parametrised over the backends
 
@@ -417,6 +419,74 @@ def test_record_commits_status_history_and_notification_together(backend: Backen
         ("n-1", "t-1", SVC, b'{"e":"n-1"}', 0)
     ]
     assert again == [], "neither message has work left"
+
+
+def tried(n: int, outcome: str, at: float, **fields: Any) -> ProviderAttempt:
+    values: dict[str, Any] = {
+        "at": at,
+        "attempt": n,
+        "connector": "carrier-x",
+        "kind": "smpp",
+        "outcome": outcome,
+        "code": "",
+        "detail": "",
+        "request": f"submit_sm try {n}",
+        "answer": f"submit_sm_resp try {n}",
+    }
+    return ProviderAttempt(**(values | fields))
+
+
+def test_provider_attempts_are_kept_with_their_update_and_read_by_their_service(backend: Backend):
+    long = "x" * 4096 + "é"  # the store keeps what it is given: the dispatcher cuts texts to 4 KiB
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept([message("t-1"), message("t-2"), message("t-3", service=OTHER)])
+        await store.claim_due(T0, 10, 60)
+        await store.record(
+            [
+                change("t-1", None, T0 + 1, next_at=T0 + 5, provider_attempt=tried(1, "retry", T0 + 1)),
+                change("t-2", SUBMITTED, T0 + 1, provider_attempt=tried(1, "accepted", T0 + 1, request=long)),
+                change("t-3", SUBMITTED, T0 + 1, provider_attempt=tried(1, "accepted", T0 + 1)),
+            ]
+        )
+        await store.claim_due(T0 + 5, 10, 60)
+        failed = tried(2, "failed", T0 + 6, code="7102", detail="invalid: bad address")
+        await store.record([change("t-1", SMS_FAILURES["7102"], T0 + 6, attempts=2, provider_attempt=failed)])
+        return (
+            await store.attempts_of(SVC, "t-1"),
+            await store.attempts_of(SVC, "t-2"),
+            await store.attempts_of(SVC, "t-3"),  # another service's message
+            await store.attempts_of(OTHER, "t-3"),
+            await store.attempts_of(SVC, "no-such-message"),
+        )
+
+    t1, t2, foreign, t3, unknown = backend.run(scenario)
+    assert t1 == [
+        tried(1, "retry", T0 + 1),
+        tried(2, "failed", T0 + 6, code="7102", detail="invalid: bad address"),
+    ]
+    assert t2 == [tried(1, "accepted", T0 + 1, request=long)]
+    assert foreign == [] and unknown == []
+    assert [a.outcome for a in t3] == ["accepted"]
+
+
+def test_a_message_keeps_its_first_retries_and_every_try_that_ended_otherwise(backend: Backend):
+    async def scenario(store: Store) -> list[ProviderAttempt]:
+        await store.accept([message("t-1")])
+        batch = [
+            change("t-1", None, T0 + n, next_at=T0 + n + 1, provider_attempt=tried(1, "retry", T0 + n))
+            for n in range(ATTEMPTS_KEPT + 3)
+        ]
+        await store.record(batch[: ATTEMPTS_KEPT - 1])
+        await store.record(batch[ATTEMPTS_KEPT - 1 :])  # one more is kept, then none
+        await store.record(
+            [change("t-1", SUBMITTED, T0 + 99, provider_attempt=tried(2, "accepted", T0 + 99))]
+        )
+        return await store.attempts_of(SVC, "t-1")
+
+    kept = backend.run(scenario)
+    assert [a.at for a in kept] == [T0 + n for n in range(ATTEMPTS_KEPT)] + [T0 + 99]
+    assert kept[-1].outcome == "accepted"
 
 
 def test_a_reschedule_keeps_the_status_and_sets_next_at_and_attempts(backend: Backend):

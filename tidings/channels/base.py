@@ -60,9 +60,20 @@ class Fallback:
     parts: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What one send put on the wire and what the provider answered, readable and with every secret
+    removed (`tidings.channels.exchange` builds them): the message's provider attempt, as the console
+    shows it."""
+
+    request: str
+    answer: str
+
+
 class SendError(Exception):
     """A send failed. `code` is the channel's documented status code when the connector knows it;
-    `fallback`, when set, is what to send instead (the failure is then not the message's end)."""
+    `fallback`, when set, is what to send instead (the failure is then not the message's end);
+    `exchange`, what was sent and answered, when anything was."""
 
     def __init__(
         self,
@@ -71,6 +82,7 @@ class SendError(Exception):
         code: str | None = None,
         retry_after: float | None = None,
         fallback: Fallback | None = None,
+        exchange: Exchange | None = None,
     ) -> None:
         super().__init__(description)
         self.kind = kind
@@ -78,6 +90,7 @@ class SendError(Exception):
         self.code = code
         self.retry_after = retry_after  # seconds the provider asked us to wait (Retry-After), if it did
         self.fallback = fallback
+        self.exchange = exchange
 
     @property
     def retryable(self) -> bool:
@@ -104,12 +117,14 @@ class SendResult:
     """The provider took the message. `receipt` is the final status to apply `receipt_after_s` later
     unless a receipt comes first: the sandbox's known result, or what a connector that waits for receipts
     concludes when none comes (SMPP: Un-Delivered 7518 after `dlr_timeout_s`). `ext_id` is the provider's
-    id for the message as its receipts will name it (`<connector>:<id>`)."""
+    id for the message as its receipts will name it (`<connector>:<id>`). `exchange` is what was sent
+    and answered."""
 
     ext_id: str | None = None
     receipt: Outcome | None = None
     receipt_after_s: float = 0.0
     part_ids: tuple[str, ...] = ()  # each part's id, when the message went out in several parts
+    exchange: Exchange | None = None
 
 
 Ack = Callable[[bool], None]
@@ -136,6 +151,7 @@ class Connector(Protocol):
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         """Hand a batch to the provider: one result per message, in order, a SendError for each that
         failed. Batches let a connector pipeline (an SMPP window) and cost no task per message.
-        Return within a bounded time: the connector owns its protocol's timeouts."""
+        Each result carries its `Exchange` when anything reached the provider (the message's provider
+        attempt). Return within a bounded time: the connector owns its protocol's timeouts."""
 
     async def stop(self) -> None: ...

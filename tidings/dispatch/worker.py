@@ -21,7 +21,15 @@ from tidings.services import ServiceRegistry
 from tidings.specs import find as find_spec
 from tidings.specs import spec as channel_spec
 from tidings.statuses import SUBMITTED, Outcome, Status
-from tidings.store.base import DueMessage, OutgoingNotification, ReceiptTarget, Store, Update, notifies
+from tidings.store.base import (
+    DueMessage,
+    OutgoingNotification,
+    ProviderAttempt,
+    ReceiptTarget,
+    Store,
+    Update,
+    notifies,
+)
 from tidings.watchdog import ACTIVITY
 
 log = logging.getLogger("tidings.dispatch")
@@ -30,6 +38,7 @@ IDLE_POLL_S = 1.0
 TIMER_SLACK_S = 0.002  # loop timers run on the monotonic clock, due times on the wall clock
 SEND_TIMEOUT_S = 30.0
 RECORD_TRIES = 5
+TEXT_LIMIT = 4096  # of an attempt's request and answer: a connector's text cannot bloat the table
 
 
 def _by_channel(messages: list[DueMessage]) -> dict[str, list[DueMessage]]:
@@ -264,7 +273,13 @@ class Dispatcher:
             log.exception("connector for %s raised an unexpected error", channel)
             results = [SendError(FailureKind.CONNECTION, f"unexpected error: {exc}")] * len(batch)
         now = clock.now()
-        return [*unreadable, *(self._sent(m, r, now) for m, r in zip(batch, results, strict=True))]
+        updates = [self._sent(m, r, now) for m, r in zip(batch, results, strict=True)]
+        if connector is not None:
+            label = getattr(connector, "label", type(connector).__name__)
+            kind = getattr(connector, "name", "")
+            for m, r, u in zip(batch, results, updates, strict=True):
+                u.provider_attempt = provider_attempt(m, r, u, label, kind, now)
+        return [*unreadable, *updates]
 
     def _sent(self, m: DueMessage, result: SendResult | SendError, now: float) -> Update:
         attempt = m.attempts + 1
@@ -336,6 +351,28 @@ class Dispatcher:
             outcome=outcome,
             notification=notification_for(self.services, m, outcome, at, additional_info),
         )
+
+
+def provider_attempt(
+    m: DueMessage, result: SendResult | SendError, update: Update, label: str, kind: str, at: float
+) -> ProviderAttempt:
+    """The message's try at its connector, as `Update.provider_attempt` keeps it: what the connector
+    reported it sent and was answered, and what this try made of the message."""
+    x = result.exchange
+    request, answer = ("", "") if x is None else (x.request[:TEXT_LIMIT], x.answer[:TEXT_LIMIT])
+    attempt = m.attempts + 1
+    if isinstance(result, SendResult):
+        return ProviderAttempt(at, attempt, label, kind, "accepted", SUBMITTED.code, result.ext_id or "",
+                               request, answer)  # fmt: skip
+    if update.reroute is not None:
+        outcome, code = "rerouted", result.code or ""
+        detail = f"sent as {update.reroute[0]} instead: {result.description}"
+    elif update.outcome is None:
+        outcome, code = "retry", result.code or ""
+        detail = f"{result.kind.word}: {result.description}"
+    else:
+        outcome, code, detail = "failed", update.outcome.code, f"{result.kind.word}: {result.description}"
+    return ProviderAttempt(at, attempt, label, kind, outcome, code, detail[:500], request, answer)
 
 
 def notification_for(

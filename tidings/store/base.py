@@ -103,6 +103,27 @@ class OutgoingNotification:
 
 
 @dataclass(slots=True)
+class ProviderAttempt:
+    """One try at handing a message to its provider, as the console's message page shows it: when, the
+    connector (its label and kind), what went out and what came back (`channels.base.Exchange`: secrets
+    removed, each at most 4 KiB; empty when nothing reached the provider), and what the dispatcher made
+    of it."""
+
+    at: float
+    attempt: int  # the message's attempt number for this try (a try that costs none repeats it)
+    connector: str  # the connector's label
+    kind: str  # the connector's kind: smpp, whatsapp, push, smtp, sandbox, …
+    outcome: str  # accepted | retry | failed | rerouted (`ATTEMPT_OUTCOMES`)
+    code: str  # the status code it ended with; for a retry, the provider's code when it named one
+    detail: str  # the provider's id for the message (accepted), else the failure in words
+    request: str = ""
+    answer: str = ""
+
+
+ATTEMPT_OUTCOMES = ("accepted", "retry", "failed", "rerouted")
+
+
+@dataclass(slots=True)
 class Update:
     """What happened to one claimed message. With `outcome` None it is only rescheduled."""
 
@@ -128,6 +149,8 @@ class Update:
     # status recorded since the claim (`advance`) has cleared it and moved the message on: then this
     # update is dropped whole, status, event and notification, rather than moving the message back.
     applies_pending: bool = False
+    # The try at the provider this update records (None: no connector was asked), kept with it.
+    provider_attempt: ProviderAttempt | None = None
 
 
 def pending_transids(updates: Sequence[Update]) -> list[str]:
@@ -462,9 +485,10 @@ class Store(Protocol):
         """For /metrics: messages waiting for work per lane, and notifications not yet sent per URL."""
 
     async def record(self, updates: Sequence[Update], notice: ExtNotice | None = None) -> None:
-        """Apply status changes, history entries and their notifications in one transaction; a failure
-        with `gone` also remembers its message's address as gone (`gone_addresses`), with the failure's
-        code, description and time, replacing what was remembered for it before. With `notice` (the
+        """Apply status changes, history entries, their notifications and provider attempts in one
+        transaction; a failure with `gone` also remembers its message's address as gone
+        (`gone_addresses`), with the failure's code, description and time, replacing what was
+        remembered for it before. With `notice` (the
         dispatcher's), a send recorded under a WhatsApp or Messenger id (`wa:`/`fb:`) also takes the
         statuses `advance_by_ext` kept for that id before it was recorded (same service, at most five
         minutes older than the send) and applies them, in the order they came, as `advance_by_ext`
@@ -565,6 +589,11 @@ class Store(Protocol):
 
     async def notifications_of(self, service_id: str, transid: str) -> list[NotificationDetail]:
         """A message's notifications in the order they were made, with their next try and body."""
+
+    async def attempts_of(self, service_id: str, transid: str) -> list[ProviderAttempt]:
+        """The message's provider attempts (`Update.provider_attempt`), in the order they were made;
+        empty when the message is not the service's. A message keeps its first ATTEMPTS_KEPT retries
+        (`store.rows`) and every try that ended otherwise."""
 
     async def resend_notification(self, service_id: str, event_id: str, now: float) -> bool:
         """Make a sent or given-up notification due again at `now`, with the same event id and its

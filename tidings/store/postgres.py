@@ -46,6 +46,7 @@ from tidings.store.base import (
     NewMessage,
     NotificationResult,
     OutgoingNotification,
+    ProviderAttempt,
     ReceiptNotice,
     ReceiptTarget,
     Report,
@@ -62,6 +63,7 @@ from tidings.store.rows import (
     LANES,
     POLICY_SENDS_KEPT_S,
     Waiting,
+    attempt_rows,
     decode_outcome,
     device_query,
     device_record,
@@ -77,6 +79,7 @@ from tidings.store.rows import (
     message_record,
     moves_forward,
     new_device,
+    provider_attempt,
     receipt_target,
     sent_ids,
     settled,
@@ -527,6 +530,7 @@ class PostgresStore(PostgresListing):
         sent = sent_ids(ordered)
         ext_keys = sorted(sent)
         sends = status_sends(ordered) if notice is not None else {}
+        attempts = attempt_rows(updates)  # in the dispatcher's order, the order they were made
 
         due_pending = pending_transids(ordered)
 
@@ -546,6 +550,8 @@ class PostgresStore(PostgresListing):
             await c.executemany(Q["reroute"], reroutes)
             await c.executemany(Q["insert_notification"], [n for n in notes if n[1] not in stale])
             await c.executemany(Q["insert_part"], parts)
+            if attempts:
+                await c.executemany(Q["insert_attempt"], attempts)
             if ext_keys:
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
                 for target, outcome, at in early_matches(sent, early):
@@ -703,6 +709,10 @@ class PostgresStore(PostgresListing):
             return message_record(r, events, notes, clicks)
 
         return await self._read(job)
+
+    async def attempts_of(self, service_id: str, transid: str) -> list[ProviderAttempt]:
+        rows = await self._read(lambda c: c.fetch(Q["attempts_of"], transid, service_id))
+        return [provider_attempt(r) for r in rows]
 
     async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
         transids = sorted({a.transid for a in changes})

@@ -18,6 +18,7 @@ from tidings.store.base import (
     IncomingReceipt,
     MessageRecord,
     NotificationRecord,
+    ProviderAttempt,
     ReceiptTarget,
     Update,
 )
@@ -33,6 +34,9 @@ EARLY_RECEIPT_WINDOW_S = 300.0
 # send recorded under one of these looks for statuses kept before it (`early_statuses`).
 EXT_STATUS_PREFIXES = ("wa:", "fb:")
 LANES = (0, 1, 2, 3)  # 0: receipts and due outcomes of sent messages; 1-3: the message priority
+# Retries a message keeps in `attempts` (one throttled for days would add a row every few seconds); a
+# try that ends otherwise (accepted, failed, rerouted) is always kept.
+ATTEMPTS_KEPT = 50
 
 
 def due_message(r: Any) -> DueMessage:
@@ -263,3 +267,22 @@ def early_rows(changes: Iterable[ExtAdvance]) -> list[tuple[str, str, str, str, 
     return [
         (a.ext_id, a.service_id, encode_outcome(a.outcome) or "", a.additional_info, a.at) for a in changes
     ]
+
+
+AttemptRow = tuple[str, int, float, str, str, str, str, str, str, str, int]
+
+
+def attempt_rows(updates: Iterable[Update]) -> list[AttemptRow]:
+    """What `insert_attempt` takes for each update that records a try at the provider: transid, attempt,
+    at, connector, kind, outcome, code, detail, request, answer, ATTEMPTS_KEPT."""
+    return [
+        (u.transid, a.attempt, a.at, a.connector, a.kind, a.outcome, a.code, a.detail, a.request, a.answer,
+         ATTEMPTS_KEPT)
+        for u in updates
+        if (a := u.provider_attempt) is not None
+    ]  # fmt: skip
+
+
+def provider_attempt(r: Any) -> ProviderAttempt:
+    """An `attempts_of` row: at, attempt, connector, kind, outcome, code, detail, request, answer."""
+    return ProviderAttempt(float(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])

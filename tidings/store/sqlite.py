@@ -41,6 +41,7 @@ from tidings.store.base import (
     NewMessage,
     NotificationResult,
     OutgoingNotification,
+    ProviderAttempt,
     ReceiptNotice,
     ReceiptTarget,
     Report,
@@ -58,6 +59,7 @@ from tidings.store.rows import (
     LANES,
     POLICY_SENDS_KEPT_S,
     Waiting,
+    attempt_rows,
     decode_outcome,
     device_query,
     device_record,
@@ -72,6 +74,7 @@ from tidings.store.rows import (
     message_record,
     moves_forward,
     new_device,
+    provider_attempt,
     receipt_target,
     sent_ids,
     settled,
@@ -477,6 +480,7 @@ class SqliteStore(SqliteListing):
         ]  # fmt: skip
         sent = sent_ids(updates)
         sends = status_sends(updates) if notice is not None else {}
+        attempts = attempt_rows(updates)
 
         due_pending = pending_transids(updates)
 
@@ -492,6 +496,7 @@ class SqliteStore(SqliteListing):
             c.executemany(Q["reroute"], reroutes)
             c.executemany(Q["insert_notification"], _keep(notes, stale))
             c.executemany(Q["insert_part"], parts)
+            c.executemany(Q["insert_attempt"], attempts)
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
                 early = [row for key in sent for row in c.execute(Q["take_early_receipt"], {"key": key})]
                 for target, outcome, at in early_matches(sent, early):
@@ -629,6 +634,11 @@ class SqliteStore(SqliteListing):
             return message_record(r, events, notes, clicks)
 
         return await self._call(job)
+
+    async def attempts_of(self, service_id: str, transid: str) -> list[ProviderAttempt]:
+        key = {"transid": transid, "service_id": service_id}
+        rows = await self._call(lambda c: c.execute(Q["attempts_of"], key).fetchall())
+        return [provider_attempt(r) for r in rows]
 
     async def advance(self, changes: Sequence[Advance], notice: ReceiptNotice) -> list[bool]:
         # In order, one at a time: a change sees the ones before it (Read, then a late Delivered, is

@@ -7,7 +7,7 @@ An address whose last four digits are a documented failure code of its channel e
 from collections.abc import Sequence
 from typing import ClassVar
 
-from tidings.channels.base import Inbox, Outbound, SendError, SendResult
+from tidings.channels.base import Exchange, Inbox, Outbound, SendError, SendResult
 from tidings.observe.connectors import ConnectorReport, Ledger
 from tidings.specs import find
 from tidings.statuses import DELIVERED, Outcome
@@ -28,15 +28,21 @@ class SandboxConnector:
         return None
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
-        return self.ledger.record(
-            [
-                SendResult(f"sandbox-{m.transid}", outcome_for(m.channel, m.address), self.delay_s)
-                for m in batch
-            ]
-        )
+        return self.ledger.record([self._one(m) for m in batch])
+
+    def _one(self, m: Outbound) -> SendResult:
+        outcome = outcome_for(m.channel, m.address)
+        ext_id = f"sandbox-{m.transid}"
+        decided = f"accepted as {ext_id}: {outcome.status.word} {outcome.code} in {self.delay_s:g} s"
+        return SendResult(ext_id, outcome, self.delay_s, exchange=simulated(m, decided))
 
     def describe(self) -> ConnectorReport:
         return self.ledger.report()
+
+
+def simulated(m: Outbound, decided: str) -> Exchange:
+    """A sandbox send as a provider attempt: nothing left this process; what the sandbox decided."""
+    return Exchange(f"sandbox: {m.channel} to {m.address} (nothing leaves Tidings)", decided)
 
 
 def outcome_for(channel: str, address: str) -> Outcome:

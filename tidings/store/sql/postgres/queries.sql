@@ -494,3 +494,17 @@ RETURNING seq, ext_id, service_id, outcome, additional_info, at;
 -- forget_early_statuses --
 -- before
 DELETE FROM early_statuses WHERE at < $1;
+
+-- insert_attempt --
+-- transid, attempt, at, connector, kind, outcome, code, detail, request, answer, kept: a message's try at
+-- its provider (Store.record). A retry beyond the message's first `kept` is not kept; any other is.
+INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
+SELECT $1::text, $2::integer, $3::double precision, $4::text, $5::text, $6::text, $7::text, $8::text,
+       $9::text, $10::text
+WHERE $6::text <> 'retry' OR (SELECT count(*) FROM attempts WHERE transid = $1::text) < $11::bigint;
+
+-- attempts_of --
+-- A message's provider attempts, oldest first, when it is the service's.
+SELECT at, attempt, connector, kind, outcome, code, detail, request, answer FROM attempts
+WHERE transid = $1 AND EXISTS (SELECT 1 FROM messages WHERE transid = $1 AND service_id = $2)
+ORDER BY seq;

@@ -412,3 +412,17 @@ RETURNING seq, ext_id, service_id, outcome, additional_info, at;
 
 -- forget_early_statuses --
 DELETE FROM early_statuses WHERE at < :before;
+
+-- insert_attempt --
+-- transid, attempt, at, connector, kind, outcome, code, detail, request, answer, kept: a message's try at
+-- its provider (Store.record). A retry beyond the message's first `kept` is not kept; any other is.
+INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
+WHERE ?6 <> 'retry' OR (SELECT count(*) FROM attempts WHERE transid = ?1) < ?11;
+
+-- attempts_of --
+-- A message's provider attempts, oldest first, when it is the service's.
+SELECT at, attempt, connector, kind, outcome, code, detail, request, answer FROM attempts
+WHERE transid = :transid
+  AND EXISTS (SELECT 1 FROM messages WHERE transid = :transid AND service_id = :service_id)
+ORDER BY seq;

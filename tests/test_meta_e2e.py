@@ -7,6 +7,7 @@ Meta's words kept with the message; a throttled send is tried again."""
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, config_text, unique_path
 from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import MS_SCRIPTED, WA_SCRIPTED, GraphStandIn, Received, Scripted, error_body
+from tests.support.console import health, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
@@ -38,6 +40,8 @@ SETTLE_S = 0.3  # time for a notification that should not come to show up anyway
 # Messenger refusals for PSIDs v1 takes (digits), as Meta documents them (the stand-in's own table
 # keys them by words).
 FB_WINDOW, FB_NO_USER, FB_THROTTLED = "7313000001", "2018001000", "6130000001"
+FB_SLOW = "6130000002"  # 613 without a Retry-After, every time: Tidings waits its own minute
+BAD_APP, BAD_TOKEN = "wa-bad-token", "EAAwrong-token-not-real"  # Meta answers 190 to this app's sends
 
 
 class OnceThen(dict[str, Scripted]):
@@ -76,6 +80,7 @@ class GraphThread:
                     {"Retry-After": "1"},
                 ),
                 "15550130429": WA_SCRIPTED["15550130429"],
+                FB_SLOW: (400, error_body(613, "Calls to this api have exceeded the rate limit.")),
             }
             graph = GraphStandIn(tls=True, errors=OnceThen(errors, {"15550130429", FB_THROTTLED}))
             await graph.start()
@@ -138,6 +143,19 @@ ca_file = "graph-ca.pem"
 enforce_window = false  # sends to users who never wrote (tests/test_whatsapp_window.py has the rule)
 
 [[apps]]
+id = "{BAD_APP}"
+service = "alpha"
+
+[apps.whatsapp]
+phone_number_id = "{graph.phone_number_id}"
+access_token = "{BAD_TOKEN}"
+app_secret = "{APP_SECRET}"
+verify_token = "{VERIFY_TOKEN}"
+base_url = "{graph.base_url}"
+ca_file = "graph-ca.pem"
+enforce_window = false
+
+[[apps]]
 id = "{FB_APP}"
 service = "alpha"
 
@@ -154,7 +172,7 @@ ca_file = "graph-ca.pem"
     code = s.stop()
     s.close()
     assert code == 0, s.output()
-    SECRETS.extend([graph.wa_token, graph.page_token, APP_SECRET, VERIFY_TOKEN])
+    SECRETS.extend([graph.wa_token, graph.page_token, APP_SECRET, VERIFY_TOKEN, BAD_TOKEN])
     assert_no_secrets(s)
 
 
@@ -303,6 +321,43 @@ def test_a_throttled_send_is_tried_again(
     assert settled(receiver, fb_path, 1) == [("Submitted", "7501")]
     assert len(meta.received("15550130429")) == 2
     assert len(meta.received(FB_THROTTLED)) == 2
+
+
+def test_the_health_page_shows_a_refused_token_and_metas_backoff(
+    server: TidingsServer, meta: GraphThread, receiver: Receiver
+) -> None:
+    # Meta refuses one app's token (190): that send fails at once, and the connector needs attention.
+    bad_path, slow_path = unique_path("wa-190"), unique_path("fb-613")
+    send(server, {**whatsapp("15550000190", HELLO), "appid": BAD_APP}, receiver.url(bad_path))
+    assert settled(receiver, bad_path, 1) == [("Failed", whatsapp_codes.TOKEN_EXPIRED)]
+    # Messenger's 613 without a Retry-After: the message waits a minute, the connector backs off.
+    send(server, messenger(FB_SLOW, {"text": "Hi"}), receiver.url(slow_path))
+    deadline = time.monotonic() + 10
+    while not meta.received(FB_SLOW) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with sign_in(server.url, KEY_A) as console:
+        page, rows = health(console)
+        while "backing off" not in rows["messenger"][1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the answer reached the stand-in's log before the connector
+            page, rows = health(console)
+    wa_state, wa = rows["whatsapp"]
+    assert wa_state == "needs attention", wa
+    assert f"credentials refused: app {BAD_APP} ({meta.graph.phone_number_id})" in wa
+    assert (
+        f"config code {whatsapp_codes.TOKEN_EXPIRED}: WhatsApp 401 error 190: Invalid OAuth access token"
+        in wa
+    )
+    assert (
+        f"app {BAD_APP} ({meta.graph.phone_number_id}): static token, does not expire refused: WhatsApp" in wa
+    )
+    assert f"app {WA_APP} ({meta.graph.phone_number_id}): static token, does not expire" in wa
+    fb_state, fb = rows["messenger"]
+    assert fb_state == "up", fb
+    assert "throttled code" in fb and "error 613: Calls to this api have exceeded the rate limit" in fb
+    assert re.search(r"backing off until \S+ \S+ \(in (59|60) s\): Messenger 400 error 613", fb), fb
+    assert f"app {FB_APP} ({meta.graph.page_id}): static token, does not expire" in fb
+    for secret in (BAD_TOKEN, meta.graph.wa_token, meta.graph.page_token, APP_SECRET):
+        assert secret not in page
 
 
 def test_a_changed_block_is_used_from_the_next_send_on() -> None:

@@ -34,9 +34,10 @@ import msgspec
 from tidings import clock
 from tidings.apps import App, AppRegistry
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
-from tidings.channels.meta.graph import MessengerSend, WhatsAppCloud
+from tidings.channels.meta.graph import CONNECTIONS, MessengerSend, WhatsAppCloud
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.http import tls_context
+from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.messenger import send_api_body
 from tidings.schema.whatsapp import cloud_message
 from tidings.specs import messenger_codes, whatsapp_codes
@@ -55,6 +56,8 @@ WINDOW_S = 24 * 3600.0
 
 
 class GraphClient(Protocol):
+    refused: str  # Meta's last refusal of the token or account, "" after a success
+
     async def send(self, body: dict[str, Any]) -> str: ...
 
     async def close(self) -> None: ...
@@ -105,6 +108,29 @@ class _GraphConnector(Generic[C]):
         # send compares identities; a reloaded but equal block keeps the client.
         self._clients: dict[str, tuple[object, bytes, C]] = {}
         self._limit = asyncio.Semaphore(IN_FLIGHT)
+        self.ledger = Ledger(self._tokens)
+
+    def _tokens(self) -> list[str]:
+        blocks = (getattr(app, self.block) for app in self.apps.all())
+        return [b.access_token for b in blocks if b is not None]
+
+    def describe(self) -> ConnectorReport:
+        """Each app's token (static: Meta's system-user and page tokens do not expire by themselves),
+        refused when Meta last refused it (190) or the account; the last failure and Meta's backoff."""
+        credentials = []
+        for app in self.apps.all():
+            block = getattr(app, self.block)
+            if block is None:
+                continue
+            held = self._clients.get(app.id)
+            refused = held[2].refused if held is not None else ""
+            account = getattr(block, "phone_number_id", "") or getattr(block, "page_id", "")
+            note = "" if held is not None else "not used yet"
+            credentials.append(
+                Credential(f"app {app.id} ({account})", "static token", refused=refused, note=note)
+            )
+        limits = f"none set (at most {IN_FLIGHT} in flight, {CONNECTIONS} connections per account)"
+        return self.ledger.report(credentials=credentials, configured=limits)
 
     async def start(self, inbox: Inbox) -> None:
         return None
@@ -116,8 +142,8 @@ class _GraphConnector(Generic[C]):
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         if len(batch) == 1:  # the usual case at low rates: no task of its own
-            return [await self._one(batch[0])]
-        return list(await asyncio.gather(*(self._one(m) for m in batch)))
+            return self.ledger.record([await self._one(batch[0])])
+        return self.ledger.record(list(await asyncio.gather(*(self._one(m) for m in batch))))
 
     async def _one(self, m: Outbound) -> SendResult | SendError:
         appid = getattr(m.content, "appid", None)

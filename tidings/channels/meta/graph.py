@@ -192,6 +192,7 @@ class _GraphClient:
         self._context = context  # None: the system's CAs
         self._client: HttpClient | None = None
         self._auth_failing = False  # so a refused token is logged once, not once per message
+        self.refused = ""  # Meta's last refusal of the token or account (code 190, …); "" after a success
 
     async def close(self) -> None:
         if self._client is not None:
@@ -214,11 +215,14 @@ class _GraphClient:
             raise _transport_error(exc, f"{self.api} send", self.failure_code) from None
         if answer.status_code == 200:
             self._auth_failing = False
+            self.refused = ""
             return answer
         error = send_error(self.api, answer, self._classify)
         if self._token and self._token in error.description:  # Meta's words never quote it; make sure of that
             error.description = error.description.replace(self._token, "[token]")
             error.args = (error.description,)
+        if error.kind is FailureKind.CONFIG:
+            self.refused = error.description
         if error.kind is FailureKind.CONFIG and not self._auth_failing:
             self._auth_failing = True
             log.warning("%s account %s is misconfigured: %s", self.api, self._account, error.description)

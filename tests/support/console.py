@@ -1,0 +1,40 @@
+"""The console as a test reads it: a signed-in session, and the health page's connector rows."""
+
+import contextlib
+import html
+import re
+from collections.abc import Iterator
+
+import httpx
+
+
+@contextlib.contextmanager
+def sign_in(url: str, credential: str) -> Iterator[httpx.Client]:
+    """A client signed in to the console at `url` with a service key or the admin token."""
+    with httpx.Client(base_url=url, timeout=10) as client:
+        form = client.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert csrf, form.text
+        answer = client.post("/console/login", data={"csrf": csrf.group(1), "key": credential})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def connector_rows(page: str) -> dict[str, tuple[str, str]]:
+    """The health page's connectors that describe themselves: name -> (state, the row as text)."""
+    rows = re.findall(r"<tr data-connector='([^']+)' data-state='([^']+)'>(.*?)</tr>", page)
+    return {name: (state, _text(row)) for name, state, row in rows}
+
+
+def health(client: httpx.Client) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The health page (its HTML) and its connector rows."""
+    answer = client.get("/console/health")
+    assert answer.status_code == 200, answer.text
+    return answer.text, connector_rows(answer.text)
+
+
+def _text(fragment: str) -> str:
+    """A row's words: tags become spaces (none before a colon, a comma or a closing bracket), entities
+    are decoded, runs of space are one."""
+    words = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+    return re.sub(r" ([:,)])", r"\1", words)

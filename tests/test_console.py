@@ -226,8 +226,15 @@ def test_pages_and_sms_preview(server: TidingsServer) -> None:
     text = "Привет " * 30  # 210 characters in UCS-2: four parts of at most 67
     [transid] = sms(KEY_A, "447700900401", text=text)
     c = signed_in(server, KEY_A)
+    server.wait_message(transid, KEY_A, lambda v: v["status"] != "Queued")
     detail = c.get(f"/console/messages/{transid}").text
     assert "UCS-2 (Unicode)" in detail and detail.count("class='part-no'") == 4
+    # The sandbox's try, as a provider attempt: what it decided, behind <details>.
+    assert '<h2 id="h-attempts">Provider attempts</h2>' in detail
+    assert '<li data-attempt="1" data-outcome="accepted"><h3 id="attempt-1">Try 1</h3>' in detail
+    assert "<dt>Connector</dt><dd>sandbox (sandbox)</dd>" in detail
+    assert '<summary>Request sent</summary><pre class="wire">sandbox: sms to +447700900401' in detail
+    assert f"accepted as sandbox-{transid}: Delivered 7500 in " in detail
     assert server.message(transid, KEY_A)["messageCount"] == 4  # as the connector cuts it
     for page in ("stats", "health", "send"):
         r = c.get(f"/console/{page}")

@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from tidings.api.listing import encode_cursor, logged, parse_query, sender_of
 from tidings.console import health as health_rows
 from tidings.console import session as sessions
+from tidings.console.attempts import attempts_section
 from tidings.console.html import HEADERS, badge, csrf_field, e, options, page, section, time_tag, when
 from tidings.console.inprocess import call_api
 from tidings.console.previews import json_view, preview
@@ -291,6 +292,7 @@ async def message(request: Request) -> Response:
             404,
         )
     notes = await runtime.store.notifications_of(service_id, transid)
+    tries = await runtime.store.attempts_of(service_id, transid)
     accepted = redact(
         {
             "transid": record.transid,
@@ -337,6 +339,7 @@ async def message(request: Request) -> Response:
         '<th scope="col">State</th><th scope="col">HTTP status</th><th scope="col">Tries</th>'
         '<th scope="col">Next try</th><th scope="col">Send again</th></tr></thead>'
         f"<tbody>{note_rows}</tbody></table></div></section>"
+        f"{attempts_section(tries)}"
         f"{section('request', 'The request as accepted', json_view(accepted))}"
         f"{section('content', 'Content as stored', json_view(record.content))}"
     )

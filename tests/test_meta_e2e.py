@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, config_text, unique_path
 from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import MS_SCRIPTED, WA_SCRIPTED, GraphStandIn, Received, Scripted, error_body
+from tests.support.attempts import message_page
 from tests.support.console import health, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Receiver
@@ -238,6 +239,15 @@ def test_a_whatsapp_text_goes_to_the_cloud_api_and_is_submitted(
         "text": {"body": "Your order has shipped", "preview_url": True},
     }
     assert server.message(transid, KEY_A)["status"] == "Submitted"
+    # The console's page shows the try: the Cloud API request and Meta's answer, never the token.
+    page, (tried,) = message_page(server.url, KEY_A, transid)
+    assert (tried.outcome, tried.connector, tried.code) == ("accepted", "whatsapp (whatsapp)", "7501")
+    url = f"{meta.graph.base_url}/v21.0/{meta.graph.phone_number_id}/messages"
+    assert tried.request.startswith(f"POST {url}\n\n{{") and "authorization" not in tried.request.lower()
+    assert '"text":{"body":"Your order has shipped","preview_url":true}' in tried.request
+    wamid = tried.detail.removeprefix("wa:")
+    assert tried.answer.startswith("HTTP 200\n\n{") and f'"{wamid}"' in tried.answer
+    assert meta.graph.wa_token not in page
 
 
 def test_every_seed_messenger_sample_goes_to_the_send_api(
@@ -308,6 +318,10 @@ def test_a_final_refusal_is_failed_with_the_mapped_code_and_metas_words(
     # Meta's words reach the service too, in the Failed notification's additionalInfo.
     (failed,) = receiver.at(path)
     assert words in failed.info["additionalInfo"], failed.info
+    _, (tried,) = message_page(server.url, KEY_A, transid)
+    assert (tried.outcome, tried.code) == ("failed", code)
+    if code == whatsapp_codes.OUTSIDE_WINDOW:  # Meta's own refusal (131047): its answer, as it came
+        assert tried.answer.startswith("HTTP 400\n\n{") and "131047" in tried.answer
 
 
 def test_a_throttled_send_is_tried_again(
@@ -315,12 +329,26 @@ def test_a_throttled_send_is_tried_again(
 ) -> None:
     # Both at once: each waits for the dispatcher's backoff (longer than Meta's Retry-After).
     wa_path, fb_path = unique_path("wa-throttled"), unique_path("fb-throttled")
-    send(server, whatsapp("15550130429", HELLO), receiver.url(wa_path))
-    send(server, messenger(FB_THROTTLED, {"text": "Hi"}), receiver.url(fb_path))
+    wa = send(server, whatsapp("15550130429", HELLO), receiver.url(wa_path))
+    fb = send(server, messenger(FB_THROTTLED, {"text": "Hi"}), receiver.url(fb_path))
     assert settled(receiver, wa_path, 1) == [("Submitted", "7501")]
     assert settled(receiver, fb_path, 1) == [("Submitted", "7501")]
     assert len(meta.received("15550130429")) == 2
     assert len(meta.received(FB_THROTTLED)) == 2
+    # Each try is a provider attempt: the throttled one with Meta's answer and Retry-After, then the send.
+    page, (throttled, took) = message_page(server.url, KEY_A, wa)
+    assert (throttled.outcome, throttled.code, took.outcome) == (
+        "retry",
+        whatsapp_codes.THROUGHPUT_LIMIT,
+        "accepted",
+    )
+    assert throttled.answer.startswith("HTTP 400\nretry-after: 4\n\n{") and "130429" in throttled.answer
+    assert throttled.detail.startswith("throttled: WhatsApp 400 error 130429: Rate limit hit")
+    page_fb, (first, second) = message_page(server.url, KEY_A, fb)
+    assert (first.outcome, second.outcome, second.connector) == ("retry", "accepted", "messenger (messenger)")
+    assert first.request.startswith(f"POST {meta.graph.base_url}/v21.0/me/messages\n\n{{")
+    for secret in (meta.graph.wa_token, meta.graph.page_token, APP_SECRET):
+        assert secret not in page + page_fb
 
 
 def test_the_health_page_shows_a_refused_token_and_metas_backoff(

@@ -33,10 +33,11 @@ import msgspec
 
 from tidings import clock
 from tidings.apps import App, AppRegistry
-from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.base import Exchange, FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.meta.graph import CONNECTIONS, MessengerSend, WhatsAppCloud
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.channels.push.http import tls_context
+from tidings.channels.sandbox.connector import simulated
 from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.messenger import send_api_body
 from tidings.schema.whatsapp import cloud_message
@@ -58,7 +59,7 @@ WINDOW_S = 24 * 3600.0
 class GraphClient(Protocol):
     refused: str  # Meta's last refusal of the token or account, "" after a success
 
-    async def send(self, body: dict[str, Any]) -> str: ...
+    async def send_traced(self, body: dict[str, Any]) -> tuple[str, Exchange]: ...
 
     async def close(self) -> None: ...
 
@@ -153,20 +154,22 @@ class _GraphConnector(Generic[C]):
         if app is None:
             return SendError(FailureKind.CONFIG, f"app {appid!r} no longer exists")
         if getattr(app, self.block) is None:
-            return SendResult(
-                f"{self.prefix}:{m.transid}", self.spec.sandbox_outcome(m.address), self.delay_s
+            ext_id, outcome = f"{self.prefix}:{m.transid}", self.spec.sandbox_outcome(m.address)
+            decided = (
+                f"app {app.id} has no {self.block} block: the sandbox; {outcome.status.word} {outcome.code}"
             )
+            return SendResult(ext_id, outcome, self.delay_s, exchange=simulated(m, decided))
         try:
             body = self._body(m)
             client = await self._client(app)
             async with self._limit:
-                ident = await client.send(body)
+                ident, wire = await client.send_traced(body)
         except SendError as exc:
             return exc
         except Exception as exc:  # a client's bug must not lose the batch
             log.exception("%s send failed unexpectedly", self.name)
             return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
-        return SendResult(f"{self.prefix}:{ident}" if ident else None)
+        return SendResult(f"{self.prefix}:{ident}" if ident else None, exchange=wire)
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         """The Graph body for one message; SendError when it cannot be sent as it is."""

@@ -27,7 +27,8 @@ from typing import Any
 
 import msgspec
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import exchange, http_answer, http_request, no_answer
 from tidings.channels.meta.settings import MessengerSettings, WhatsAppSettings
 from tidings.http1 import Answer, HttpClient, HttpError
 from tidings.specs import messenger_codes as ms_codes
@@ -43,6 +44,8 @@ CONNECTIONS = 64
 _TEXT_LIMIT = 300  # of Meta's error text kept in a description
 _THROTTLE_BACKOFF = 60.0  # when Meta says "rate limit" but not for how long
 TOKEN_INVALID = 190  # Graph's "invalid OAuth access token": no retry can cure it
+# Of Meta's answer headers, those a provider attempt shows (when present): why and how long it throttles.
+_SHOWN_HEADERS = ("retry-after", "x-business-use-case-usage")
 
 
 # -- Meta's answers ------------------------------------------------------------------------------------
@@ -199,7 +202,8 @@ class _GraphClient:
             await self._client.close()
             self._client = None
 
-    async def _post(self, body: dict[str, Any]) -> Answer:
+    async def _post(self, body: dict[str, Any]) -> tuple[Answer, Exchange]:
+        """Meta's 200 and the exchange; a SendError carrying the exchange otherwise."""
         if self._client is None:
             self._client = HttpClient(
                 connections=CONNECTIONS,
@@ -208,16 +212,22 @@ class _GraphClient:
                 context=self._context,
             )
         raw = msgspec.json.encode(body)
+        request = http_request("POST", self._url, raw)
         try:
             # (sent once more when Meta had closed an idle keep-alive connection under us)
             answer = await self._client.post(self._url, raw, self._headers)
         except (HttpError, TimeoutError) as exc:
-            raise _transport_error(exc, f"{self.api} send", self.failure_code) from None
+            failed = _transport_error(exc, f"{self.api} send", self.failure_code)
+            failed.exchange = exchange(request, no_answer(failed.description), (self._token,))
+            raise failed from None
+        shown = {name: answer.headers.get(name, "") for name in _SHOWN_HEADERS}
+        wire = exchange(request, http_answer(answer.status_code, answer.content, shown), (self._token,))
         if answer.status_code == 200:
             self._auth_failing = False
             self.refused = ""
-            return answer
+            return answer, wire
         error = send_error(self.api, answer, self._classify)
+        error.exchange = wire
         if self._token and self._token in error.description:  # Meta's words never quote it; make sure of that
             error.description = error.description.replace(self._token, "[token]")
             error.args = (error.description,)
@@ -256,14 +266,20 @@ class WhatsAppCloud(_GraphClient):
 
     async def send(self, body: dict[str, Any]) -> str:
         """Send one Cloud API message body; its wamid. SendError when Meta refuses it."""
-        answer = await self._post(body)
+        return (await self.send_traced(body))[0]
+
+    async def send_traced(self, body: dict[str, Any]) -> tuple[str, Exchange]:
+        """`send`, with what was sent and answered (an error carries it too)."""
+        answer, wire = await self._post(body)
         try:
             messages = msgspec.json.decode(answer.content, type=_WaAnswer).messages
         except msgspec.DecodeError:
             messages = []
         if not messages or not messages[0].id:
-            raise SendError(FailureKind.CONNECTION, "WhatsApp 200 without a message id", self.failure_code)
-        return messages[0].id
+            raise SendError(
+                FailureKind.CONNECTION, "WhatsApp 200 without a message id", self.failure_code, exchange=wire
+            )
+        return messages[0].id, wire
 
 
 class MessengerSend(_GraphClient):
@@ -288,12 +304,16 @@ class MessengerSend(_GraphClient):
 
     async def send(self, body: dict[str, Any]) -> str:
         """Send one Send API body; its message_id ("" for a sender action, which has none)."""
-        answer = await self._post(body)
+        return (await self.send_traced(body))[0]
+
+    async def send_traced(self, body: dict[str, Any]) -> tuple[str, Exchange]:
+        """`send`, with what was sent and answered (an error carries it too)."""
+        answer, wire = await self._post(body)
         try:
-            return msgspec.json.decode(answer.content, type=_MsAnswer).message_id
+            return msgspec.json.decode(answer.content, type=_MsAnswer).message_id, wire
         except msgspec.DecodeError:
             raise SendError(
-                FailureKind.CONNECTION, "Messenger 200 that is not JSON", self.failure_code
+                FailureKind.CONNECTION, "Messenger 200 that is not JSON", self.failure_code, exchange=wire
             ) from None
 
 

@@ -3,6 +3,7 @@ its local stand-in (FCM, APNs over HTTP/2 + TLS, a web push service that decrypt
 What is checked is what a user sees (the API, notifications, the message's status) and what each
 provider received."""
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, b64, config_text, unique_path
 from tests.standins.apns import device_token
 from tests.standins.fcm import SCRIPTED, fcm_error
-from tests.support.push_standins import PushStandIns
+from tests.support.console import health, sign_in
+from tests.support.push_standins import VAPID_SUBJECT, PushStandIns
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tidings.specs import push_codes
@@ -252,6 +254,44 @@ def test_a_throttled_send_is_retried_after_the_wait_fcm_asked_for(
     assert len(asked) == 2, asked
     assert asked[1] - asked[0] >= 1.0, asked
     assert len(providers.fcm_sent(token)) == 2
+
+
+def test_the_health_page_shows_each_providers_token_and_fcms_backoff(
+    server: TidingsServer, providers: PushStandIns, receiver: Receiver
+) -> None:
+    # A message to every platform: each provider's credential is made (FCM's and WNS's OAuth tokens,
+    # APNs' provider JWT, a VAPID JWT). Then FCM asks for a minute's pause for one token.
+    register_everywhere(server, providers, "u-health", 0xE2E4)
+    path = unique_path("e2e-health")
+    send(server, {"userid": ["u-health"]}, receiver.url(path), **EVERY_PLATFORM)
+    receiver.wait_count(path, 1, timeout=10)
+    token = "fcm-throttled-long-e2e"
+    providers.script_fcm(token, (*THROTTLED[:2], {"Retry-After": "60"}))
+    send(server, {"android_pushid": [token]}, receiver.url(unique_path("e2e-health-429")))
+    deadline = time.monotonic() + 10
+    while not providers.fcm_answered_at(token) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with sign_in(server.url, ADMIN_TOKEN) as console:
+        page, rows = health(console)
+        while "backing off" not in rows["push"][1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # FCM's answer is logged by the stand-in before the connector has it
+            page, rows = health(console)
+    state, push = rows["push"]
+    assert state == "up", push
+    fcm = providers.call(lambda: (providers.fcm.project_id, providers.fcm.client_email))
+    expiring = r": (OAuth access token|provider JWT|VAPID JWT), expires \S+ \S+ \(in ({})\)"
+    for credential, span in [
+        (f"app {APP} FCM project {fcm[0]} \\({fcm[1]}\\)", "59|60 min"),
+        (f"app {APP} APNs team \\w+ key \\w+", "59|60 min"),
+        (f"app {APP} VAPID key \\({VAPID_SUBJECT}\\)", "11.9|12.0 h"),
+        (f"app {APP} WNS client \\S+", "\\d+ (s|min|h)"),
+    ]:
+        assert re.search(credential + expiring.format(span), push), (credential, push)
+    assert "refused" not in push
+    assert f"throttled code {push_codes.QUOTA_EXCEEDED}: FCM 429 QUOTA_EXCEEDED: Sending quota" in push
+    assert re.search(r"backing off until \S+ \S+ \(in (59|60) s\): FCM 429", push), push
+    leaked = [s for s in [*SECRETS, *providers.secrets()] if s in page]
+    assert not leaked, leaked
 
 
 def test_no_secret_shows_in_the_servers_output(

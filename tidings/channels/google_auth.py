@@ -121,13 +121,14 @@ class _AccessToken:
     value: str
     refresh_at: float  # monotonic: when to start fetching the next one (senders keep using this one)
     usable_until: float  # monotonic: after this, senders wait for the next one
+    expires_at: float  # wall clock, as Google said: for the console's health page
 
     @classmethod
     def lasting(cls, value: str, seconds: float) -> "_AccessToken":
         # margins shrink for short-lived tokens so that one is always used for a while
         now = time.monotonic()
         refresh_at = now + seconds - min(_REFRESH_MARGIN, seconds / 2)
-        return cls(value, refresh_at, now + seconds - min(_USABLE_MARGIN, seconds / 4))
+        return cls(value, refresh_at, now + seconds - min(_USABLE_MARGIN, seconds / 4), time.time() + seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +166,16 @@ class GoogleTokens:
         self._account: ServiceAccount | None = None
         self._token: _AccessToken | None = None
         self._refresh: asyncio.Future[_AccessToken] | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the access token in hand runs out (epoch seconds); None before the first."""
+        return None if self._token is None else self._token.expires_at
+
+    @property
+    def account(self) -> str:
+        """The key file's service account (its client_email), once read; never a secret."""
+        return self._account.client_email if self._account is not None else ""
 
     async def get(self) -> str:
         """A usable access token (SendError when none can be had)."""
@@ -205,7 +216,7 @@ class GoogleTokens:
         elif (current := self._token) is not None:
             # an early refresh failed: keep the working token, try again a little later
             retry_at = min(time.monotonic() + _REFRESH_RETRY, current.usable_until)
-            self._token = _AccessToken(current.value, retry_at, current.usable_until)
+            self._token = _AccessToken(current.value, retry_at, current.usable_until, current.expires_at)
 
     async def _fetch(self) -> _AccessToken:
         account = self._service_account()

@@ -61,6 +61,7 @@ from tidings.channels.base import FailureKind, SendError
 from tidings.channels.push.h2client import ConnectError, H2Client, H2ClientError, Response, unindexed
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import ApnsSettings
+from tidings.observe.connectors import Credential
 from tidings.specs import push_codes as codes
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD = 4096
 MAX_COLLAPSE_ID = 64
 TOKEN_REUSE_S = 40 * 60
+TOKEN_LIFETIME_S = 60 * 60  # Apple refuses a provider token older than this (ExpiredProviderToken)
 REQUEST_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_MAX_STREAMS = 500
@@ -260,6 +262,11 @@ class _ProviderToken:
         self._jwt = ""
         self._iat = 0.0
 
+    @property
+    def expires_at(self) -> float | None:
+        """When Apple stops taking the JWT in hand (an hour after it was made); None before the first."""
+        return self._iat + TOKEN_LIFETIME_S if self._jwt else None
+
     def current(self) -> str:
         if not self._jwt or self._clock() - self._iat >= TOKEN_REUSE_S:
             self._mint()
@@ -331,6 +338,13 @@ class ApnsProvider:
                 continue
             raise self._failure(response, reason)
         raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def credential(self) -> Credential:
+        """The provider JWT in hand, for the console's health page."""
+        expires = self._tokens.expires_at if self._tokens is not None else None
+        name = f"APNs team {self._settings.team_id} key {self._settings.key_id}"
+        note = f"made again after {TOKEN_REUSE_S // 60} min"
+        return Credential(name, "provider JWT", expires, refused=self._warned, note=note)
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -17,6 +17,7 @@ A batch's registered devices are read before anything is sent, in one store quer
 """
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ import msgspec
 from tidings.apps import App, AppRegistry
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.push.provider import PushProvider, PushSend, WebPushKeys
+from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.push import PushContent
 from tidings.specs import push_codes
 from tidings.specs.push import DESTINATION_KEYS, PUSH, PushMessage
@@ -94,6 +96,20 @@ class PushConnector:
         # object it was made from, so the usual send compares identities and encodes nothing.
         self._providers: dict[tuple[str, str], tuple[object, bytes, PushProvider]] = {}
         self._limit = asyncio.Semaphore(IN_FLIGHT)
+        self.ledger = Ledger()
+
+    def describe(self) -> ConnectorReport:
+        """Each provider client's credential (made on an app's first send to that provider), the last
+        failure, and the backoff a provider asked for (429 with Retry-After)."""
+        credentials = []
+        for (app_id, _), (_, _, provider) in sorted(self._providers.items()):
+            describe = getattr(provider, "credential", None)
+            held = describe() if callable(describe) else None
+            if isinstance(held, Credential):
+                credentials.append(dataclasses.replace(held, name=f"app {app_id} {held.name}"))
+        return self.ledger.report(
+            credentials=credentials, configured=f"none set (at most {IN_FLIGHT} devices in flight)"
+        )
 
     async def start(self, inbox: Inbox) -> None:
         return None
@@ -105,7 +121,7 @@ class PushConnector:
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         found = await self._lookup(batch)
-        return list(await asyncio.gather(*(self._one(m, found) for m in batch)))
+        return self.ledger.record(list(await asyncio.gather(*(self._one(m, found) for m in batch))))
 
     async def _lookup(self, batch: Sequence[Outbound]) -> Found:
         """Every registered device the batch names, in one store query per app and key."""

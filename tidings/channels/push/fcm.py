@@ -33,6 +33,7 @@ from tidings.channels.google_auth import retry_after as _retry_after
 from tidings.channels.push.http import Answer, open_session, post
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import FcmSettings
+from tidings.observe.connectors import Credential
 from tidings.schema.push import (
     AndroidExtras,
     AndroidPush,
@@ -345,6 +346,7 @@ class FcmProvider:
         self._client: aiohttp.ClientSession | None = None
         self._send_headers: tuple[str, dict[str, str]] | None = None
         self._auth_failing = False  # so a refused credential is logged once, not per message
+        self._refused = ""  # the last refusal of the credentials, "" once a token or a send succeeds
         self._tokens = GoogleTokens(
             base_dir / settings.service_account_file,
             SCOPE,
@@ -372,6 +374,7 @@ class FcmProvider:
             self._tokens.forget(token)
             response = await self._post(raw, await self._tokens.get())
         if response.status_code == 200:
+            self._refused = ""
             return self._message_name(response, item)
         error = send_error(response)
         if error.kind is FailureKind.CONFIG:
@@ -419,10 +422,18 @@ class FcmProvider:
             name = None
         return name if isinstance(name, str) and name else item.transid
 
+    def credential(self) -> Credential:
+        """The access token in hand, for the console's health page."""
+        account = self._tokens.account
+        name = f"FCM project {self._settings.project_id}" + (f" ({account})" if account else "")
+        return Credential(name, "OAuth access token", self._tokens.expires_at, refused=self._refused)
+
     def _auth_failed(self, description: str) -> None:
+        self._refused = description
         if not self._auth_failing:
             self._auth_failing = True
             log.warning("FCM project %s is misconfigured: %s", self._settings.project_id, description)
 
     def _auth_cured(self) -> None:
         self._auth_failing = False
+        self._refused = ""

@@ -43,6 +43,7 @@ from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend, WebPushKeys
 from tidings.channels.push.settings import WebPushSettings
 from tidings.notify.poster import retry_after_s
+from tidings.observe.connectors import Credential
 from tidings.specs.push_codes import (
     AUTH_ERROR,
     INVALID_PAYLOAD,
@@ -369,6 +370,17 @@ class WebPushProvider:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+    def credential(self) -> Credential:
+        """The VAPID JWTs in hand (one per push service), for the console's health page: the soonest
+        to expire, and the push services that last refused ours."""
+        expiries = [renew_at + JWT_RENEW_BEFORE_S for _, renew_at in self._jwts.values()]
+        refused = (
+            f"refused (401/403) by {', '.join(sorted(self._auth_warned)[:3])}" if self._auth_warned else ""
+        )
+        note = f"{len(self._jwts)} push service(s), each made again {JWT_RENEW_BEFORE_S // 60} min early"
+        name = f"VAPID key ({self.settings.subject})"
+        return Credential(name, "VAPID JWT", min(expiries, default=None), refused=refused, note=note)
 
     def _open(self) -> aiohttp.ClientSession:
         ca = _resolve(self.settings.ca_file, self._base_dir) if self.settings.ca_file else None

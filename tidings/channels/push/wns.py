@@ -47,6 +47,7 @@ from tidings.channels.base import FailureKind, SendError
 from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import WnsSettings
+from tidings.observe.connectors import Credential
 from tidings.schema.push import Interactive, InteractiveAction, WindowsPush
 from tidings.specs import push_codes
 from tidings.urls import is_http_url
@@ -324,6 +325,7 @@ class WnsProvider:
         self._client: aiohttp.ClientSession | None = None
         self._token: str | None = None
         self._token_expires = 0.0  # monotonic
+        self._token_expires_at: float | None = None  # wall clock, as WNS said: for the health page
         self._refused: tuple[float, SendError] | None = None  # (monotonic until, the error)
         self._token_lock = asyncio.Lock()
 
@@ -349,6 +351,12 @@ class WnsProvider:
         if self._client is not None:
             client, self._client = self._client, None
             await client.close()
+
+    def credential(self) -> Credential:
+        """The OAuth token in hand, for the console's health page."""
+        refused = self._refused[1].description if self._refused is not None else ""
+        name = f"WNS client {self._settings.client_id}"
+        return Credential(name, "OAuth access token", self._token_expires_at, refused=refused)
 
     def _http(self) -> aiohttp.ClientSession:
         if self._client is None:
@@ -409,6 +417,7 @@ class WnsProvider:
             self._token = token
             # Renew a tenth of its life (at most five minutes) early so sends never race the expiry.
             self._token_expires = time.monotonic() + life - min(300.0, life / 10)
+            self._token_expires_at = time.time() + life
             return token
 
     def _fresh(self, stale: str | None) -> bool:

@@ -5,6 +5,7 @@ fallback (same messageId, the SMSC gets the text, later notifications say `sms`)
 signed webhooks move messages to Delivered/Read once each in order, and users' messages reach the
 service's inbound_url; a bad signature is 403 and changes nothing."""
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,14 +20,16 @@ from tests.standins.rbm import (
     ALL_FEATURES,
     RbmStandIn,
     handshake_body,
+    rpc_error,
     signed_event,
     status_event,
     user_message,
 )
+from tests.support.console import health, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
-from tests.support.smsc import SimulatorProcess, smsc_config
+from tests.support.smsc import SMSC_PASSWORD, SimulatorProcess, smsc_config
 from tidings.specs import rcs_codes
 
 KEY = "rcs-e2e-key-0123456789abcdef"
@@ -35,6 +38,7 @@ CLIENT_TOKEN = "rcs-e2e-client-token-8080"
 REACHABLE = "+447700900501"
 REACHABLE_2 = "+447700900502"
 UNREACHABLE = "+447700900404"
+BUSY = "+447700900429"  # RBM answers 429 RESOURCE_EXHAUSTED with Retry-After: 60
 
 
 class Rbm:
@@ -210,6 +214,36 @@ def test_unreachable_without_fallback_fails_with_the_rcs_code(server: TidingsSer
     _, path = send(server, UNREACHABLE, {"type": "text", "text": "hi"})
     (hit,) = receiver.wait_count(path, 1)
     assert infos([hit]) == [("rcs", "Failed", rcs_codes.NOT_RCS_USER)]
+
+
+def test_the_health_page_shows_the_agents_token_rbms_backoff_and_the_smsc(
+    server: TidingsServer, rbm: Rbm, smsc: SimulatorProcess
+):
+    throttled = (
+        429,
+        rpc_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded for the agent"),
+        {"Retry-After": "60"},
+    )
+    rbm.loop.call(lambda: rbm.standin.answers.__setitem__(BUSY, throttled))
+    send(server, BUSY, {"type": "text", "text": "hi"})
+    deadline = time.monotonic() + 10
+    while not rbm.loop.call(lambda: rbm.standin.sent(BUSY)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with sign_in(server.url, KEY) as console:
+        page, rows = health(console)
+        while "backing off" not in rows["rcs"][1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the stand-in logs the call before it answers
+            page, rows = health(console)
+    state, rcs = rows["rcs"]
+    assert state == "up", rcs
+    agent = f"app {APP} RBM agent {rbm.standin.agent_id} ({rbm.standin.client_email})"
+    assert re.search(re.escape(agent) + r": OAuth access token, expires \S+ \S+ \(in (59|60) min\)", rcs), rcs
+    assert f"throttled code {rcs_codes.TPS_EXCEEDED}: RBM 429 RESOURCE_EXHAUSTED: Quota exceeded" in rcs
+    assert re.search(r"backing off until \S+ \S+ \(in (59|60) s\): RBM 429", rcs), rcs
+    # The SMSC the SMS fallback goes through: bound, its login a password.
+    state, sms = rows["carrier-a"]
+    assert state == "up" and "carrier-a/tr1: bound" in sms and "password, does not expire" in sms, sms
+    assert SMSC_PASSWORD not in page and CLIENT_TOKEN not in page
 
 
 def test_the_sandbox_twin_follows_the_last_four_digits(server: TidingsServer, receiver: Receiver):

@@ -72,7 +72,10 @@ class RbmStandIn:
     expires_in: int = 3599
     record: bool = True  # keep every call in `calls` (a benchmark turns it off)
     reachable: dict[str, frozenset[str]] = field(default_factory=dict)
-    answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    # phone -> (status, body[, headers]): the answer to a send to it, instead of taking it
+    answers: dict[str, tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]]] = field(
+        default_factory=dict
+    )
     unauthorized_next: int = 0
     calls: list[Call] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # messageIds taken
@@ -195,8 +198,9 @@ class RbmStandIn:
         if refused is not None:
             return refused
         if phone in self.answers:
-            status, answer = self.answers[phone]
-            return web.json_response(answer, status=status)
+            scripted = self.answers[phone]
+            headers = scripted[2] if len(scripted) == 3 else None
+            return web.json_response(scripted[1], status=scripted[0], headers=headers)
         problem = agent_message_problem(body)
         if problem:
             return _error(400, "INVALID_ARGUMENT", problem)

@@ -19,6 +19,7 @@ change them: the next send gets a new client and the old one is closed), all clo
 """
 
 import asyncio
+import dataclasses
 import logging
 import ssl
 from collections.abc import Sequence
@@ -29,7 +30,8 @@ import msgspec
 from tidings.apps import App, AppRegistry
 from tidings.channels.base import FailureKind, Fallback, Inbox, Outbound, SendError, SendResult
 from tidings.channels.push.http import tls_context
-from tidings.channels.rcs.rbm import RbmClient, Reach
+from tidings.channels.rcs.rbm import CONNECTIONS, RbmClient, Reach
+from tidings.observe.connectors import ConnectorReport, Ledger
 from tidings.schema.rcs import RcsContent, RcsMessage, agent_message
 from tidings.smpp.encoding import segments
 from tidings.specs import rcs_codes as codes
@@ -78,6 +80,17 @@ class RcsConnector:
         # app id -> (the block object the client was made from, its encoding, the client)
         self._clients: dict[str, tuple[object, bytes, RbmClient]] = {}
         self._limit = asyncio.Semaphore(IN_FLIGHT)
+        self.ledger = Ledger()
+
+    def describe(self) -> ConnectorReport:
+        """Each agent's access token (made on its app's first send), the last failure (a fallback to SMS
+        is not one), and RBM's backoff (429 RESOURCE_EXHAUSTED with Retry-After)."""
+        credentials = []
+        for app_id, (_, _, client) in sorted(self._clients.items()):
+            held = client.credential()
+            credentials.append(dataclasses.replace(held, name=f"app {app_id} {held.name}"))
+        limits = f"none set (at most {IN_FLIGHT} in flight, {CONNECTIONS} connections per agent)"
+        return self.ledger.report(credentials=credentials, configured=limits)
 
     async def start(self, inbox: Inbox) -> None:
         return None
@@ -92,8 +105,8 @@ class RcsConnector:
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         if len(batch) == 1:  # the usual case at low rates: no task of its own
-            return [await self._one(batch[0])]
-        return list(await asyncio.gather(*(self._one(m) for m in batch)))
+            return self.ledger.record([await self._one(batch[0])])
+        return self.ledger.record(list(await asyncio.gather(*(self._one(m) for m in batch))))
 
     async def _one(self, m: Outbound) -> SendResult | SendError:
         content = m.content

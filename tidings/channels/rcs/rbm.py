@@ -47,6 +47,7 @@ from tidings.channels.google_auth import (
 from tidings.channels.google_auth import transport_error as _transport_error
 from tidings.channels.push.http import Answer, open_session, post
 from tidings.channels.rcs.settings import RcsSettings
+from tidings.observe.connectors import Credential
 from tidings.specs import rcs_codes as codes
 
 log = logging.getLogger("tidings.rcs")
@@ -143,6 +144,7 @@ class RbmClient:
         self._phones = f"{settings.base_url.rstrip('/')}/v1/phones/"
         self._client: aiohttp.ClientSession | None = None
         self._auth_failing = False  # so a refused credential is logged once, not per message
+        self._refused = ""  # the last refusal of the credentials, "" once RBM or Google took them again
         self._tokens = GoogleTokens(
             base_dir / settings.service_account_file,
             SCOPE,
@@ -205,6 +207,7 @@ class RbmClient:
             answer = await self._once(method, url, params, raw, await self._tokens.get())
         if answer.status_code in (200, 404, 409):
             self._auth_failing = False
+            self._refused = ""
         return answer
 
     async def _once(
@@ -227,10 +230,18 @@ class RbmClient:
             self._auth_failed(error.description)
         return error
 
+    def credential(self) -> Credential:
+        """The access token in hand, for the console's health page."""
+        account = self._tokens.account
+        name = f"RBM agent {self._settings.agent_id}" + (f" ({account})" if account else "")
+        return Credential(name, "OAuth access token", self._tokens.expires_at, refused=self._refused)
+
     def _auth_failed(self, description: str) -> None:
+        self._refused = description
         if not self._auth_failing:
             self._auth_failing = True
             log.warning("RCS agent %s is misconfigured: %s", self._settings.agent_id, description)
 
     def _auth_cured(self) -> None:
         self._auth_failing = False
+        self._refused = ""

@@ -1,6 +1,7 @@
 """SMPP as it goes wrong: `tidings serve` against a deliberately rude fake SMSC (tests/support/smsc.py),
 and the PDU codec, framer and receipt reader on their own (no processes)."""
 
+import re
 import signal
 import socket
 import struct
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import unique_path
+from tests.support.console import health, sign_in
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tests.support.smsc import (
@@ -148,6 +150,26 @@ def test_throttled_submits_are_resent_and_every_message_is_delivered_once(
     assert len([s for s in mine if s.reply != "accepted"]) == throttled
     # Every message was accepted exactly once: a throttled submit is resent, an accepted one never.
     assert Counter(s.text.decode() for s in mine if s.reply == "accepted") == Counter(messages.values())
+
+
+def test_the_health_page_shows_the_smsc_throttling_us(fake: tuple[RudeSmsc, TidingsServer]):
+    smsc, server = fake
+    prefix = b"throttle-health "
+    smsc.policy = lambda s, n: Reply("status", Status.RTHROTTLED) if s.text.startswith(prefix) else ACCEPT
+    (transid,) = send_each(server, [prefix.decode() + "1"])
+    deadline = time.monotonic() + 10
+    with sign_in(server.url, KEY_SMPP) as console:
+        page, rows = health(console)
+        while "backing off" not in rows["carrier-a"][1] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            page, rows = health(console)
+    smsc.policy = lambda s, n: ACCEPT
+    state, row = rows["carrier-a"]
+    assert state == "up" and "carrier-a/tr1: bound, throttled" in row, row
+    pause = r"backing off until \S+ \S+ \(in \d s\): the SMSC answered ESME_RTHROTTLED or ESME_RMSGQFUL"
+    assert re.search(r"no tps limit, window \d+ per bind, 1 transmitting bind\(s\) " + pause, row), row
+    assert wait_final(server, transid, timeout=15)["status"] == "Delivered"
+    assert_no_smpp_secrets(page)
 
 
 def test_transient_failures_are_sent_again_and_delivered(tmp_path: Path, rude: RudeSmsc):

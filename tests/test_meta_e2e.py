@@ -386,6 +386,14 @@ def test_the_health_page_shows_a_refused_token_and_metas_backoff(
     assert f"app {FB_APP} ({meta.graph.page_id}): static token, does not expire" in fb
     for secret in (BAD_TOKEN, meta.graph.wa_token, meta.graph.page_token, APP_SECRET):
         assert secret not in page
+    # /metrics: the refused token is a gauge to alert on; Messenger's backoff ends in a minute.
+    metrics = server.client.get("/metrics").text
+    assert 'tidings_connector_attention{connector="whatsapp"} 1.0' in metrics
+    assert 'tidings_connector_attention{connector="messenger"} 0.0' in metrics
+    until = re.search(
+        r'tidings_connector_backoff_until_timestamp_seconds\{connector="messenger"\} (\S+)', metrics
+    )
+    assert until and time.time() + 50 < float(until[1]) < time.time() + 61, metrics
 
 
 def test_a_changed_block_is_used_from_the_next_send_on() -> None:

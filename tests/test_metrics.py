@@ -151,6 +151,12 @@ def test_messages_notifications_and_requests_are_counted_with_their_labels(
     assert value(m, "tidings_connector_up", connector="sandbox", kind="sandbox") == 1
     assert value(m, "tidings_connector_up", connector="carrier-down", kind="smpp") == 0
     assert value(m, "tidings_connector_window", connector="carrier-down") == 14 * PROCESSES
+    # The binds' connection failures are the SMSC connector's last error; no provider asked us to wait.
+    assert time.time() - 120 < value(
+        m, "tidings_connector_last_error_timestamp_seconds", connector="carrier-down"
+    )
+    assert value(m, "tidings_connector_backoff_until_timestamp_seconds", connector="carrier-down") == 0
+    assert value(m, "tidings_connector_attention", connector="sandbox") == 0
     started = [v for (n, ls), v in m.items() if n == "tidings_process_start_time_seconds"]
     assert len(started) == PROCESSES and all(time.time() - 120 < t <= time.time() for t in started)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, b64, config_text, unique_path
 from tests.standins.apns import device_token
@@ -292,6 +293,23 @@ def test_the_health_page_shows_each_providers_token_and_fcms_backoff(
     assert re.search(r"backing off until \S+ \S+ \(in (59|60) s\): FCM 429", push), push
     leaked = [s for s in [*SECRETS, *providers.secrets()] if s in page]
     assert not leaked, leaked
+    # /metrics says the same: each credential's expiry, and until when FCM has us wait.
+    metrics = {
+        (s.name, s.labels.get("credential", "")): s.value
+        for family in text_string_to_metric_families(server.client.get("/metrics").text)
+        for s in family.samples
+        if s.labels.get("connector") == "push"
+    }
+    fcm_name = f"app {APP} FCM project {fcm[0]} ({fcm[1]})"
+    expiry = metrics[("tidings_connector_credential_expiry_timestamp_seconds", fcm_name)]
+    assert time.time() + 3500 < expiry < time.time() + 3600, metrics
+    assert (
+        time.time() + 50
+        < metrics[("tidings_connector_backoff_until_timestamp_seconds", "")]
+        < time.time() + 61
+    )
+    assert metrics[("tidings_connector_last_error_timestamp_seconds", "")] > time.time() - 30
+    assert metrics[("tidings_connector_attention", "")] == 0
 
 
 def test_no_secret_shows_in_the_servers_output(

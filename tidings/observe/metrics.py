@@ -48,6 +48,7 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Receivers (scheme://host[:port] of notify URLs) named in labels, per process, first come first named;
 # the rest are counted as "other", so a service that sends to many URLs cannot grow the label set.
 MAX_RECEIVERS = 20
+MAX_CREDENTIALS = 50  # per connector: credential expiry series (one per app and provider)
 OTHER = "other"
 FLUSH_S = 1.0
 UNMATCHED = "(unmatched)"  # a request no route took: 404, 405
@@ -176,6 +177,34 @@ class _Families:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.credential_expiry = Gauge(
+            "tidings_connector_credential_expiry_timestamp_seconds",
+            "When the credential a connector holds runs out (OAuth token, JWT); none for static ones.",
+            ["connector", "credential"],
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self.backoff_until = Gauge(
+            "tidings_connector_backoff_until_timestamp_seconds",
+            "Until when the provider asked the connector to slow down (0: it never did).",
+            ["connector"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.last_error = Gauge(
+            "tidings_connector_last_error_timestamp_seconds",
+            "When the connector's last send failed (0: none has).",
+            ["connector"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.attention = Gauge(
+            "tidings_connector_attention",
+            "1 when a person has to act: a credential refused, or a config failure since the last success.",
+            ["connector"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.started = Gauge(
             "tidings_process_start_time_seconds",
             "When this process started, in seconds since the epoch.",
@@ -289,16 +318,28 @@ class Metrics:
 
     def sample(self, runtime: "Runtime") -> None:
         """Set the gauges of this process's own state: its connectors and its notifications in hand."""
+        from tidings.observe.connectors import report_of  # (it imports this module)
+
         f = self._families
         if f is None or not runtime.dispatch:
             return
         for connector in runtime.connectors.values():
             health = _health(connector)
             up = health is None or health.up  # a connector without a connection of its own is always up
-            f.connector_up.labels(connector.label, connector.name).set(1 if up else 0)
+            label = connector.label
+            f.connector_up.labels(label, connector.name).set(1 if up else 0)
             if health is not None:
-                f.connector_in_flight.labels(connector.label).set(health.in_flight)
-                f.connector_window.labels(connector.label).set(health.window)
+                f.connector_in_flight.labels(label).set(health.in_flight)
+                f.connector_window.labels(label).set(health.window)
+            report = report_of(connector)
+            if report is None:
+                continue
+            for credential in report.credentials[:MAX_CREDENTIALS]:
+                if credential.expires_at is not None:
+                    f.credential_expiry.labels(label, credential.name).set(credential.expires_at)
+            f.backoff_until.labels(label).set(report.rate.backoff_until or 0)
+            f.last_error.labels(label).set(report.last_error.at if report.last_error else 0)
+            f.attention.labels(label).set(1 if report.attention else 0)
         notifier = getattr(runtime, "notifier", None)
         if notifier is not None:
             held: dict[str, int] = dict.fromkeys(self._receivers.values(), 0)

@@ -19,6 +19,7 @@ from tidings.channels.email.connector import SmtpConnector
 from tidings.channels.email.settings import EmailConfig, SmtpConfig
 from tidings.config import ConfigError, parse_config
 from tidings.ids import new_id
+from tidings.observe.connectors import ConnectorReport
 from tidings.schema.email import EmailContent
 from tidings.schema.email_html import html_to_text
 
@@ -78,6 +79,29 @@ def test_a_refused_password_is_a_loud_config_failure_without_the_password(
     assert err.kind is FailureKind.CONFIG and "535" in err.description and "'user'" in err.description
     assert PASSWORD not in err.description and PASSWORD not in caplog.text
     assert any(r.levelno == logging.ERROR and "authentication" in r.getMessage() for r in caplog.records)
+
+
+def test_a_refused_login_needs_attention_until_a_send_succeeds(starttls: SmtpStandIn):
+    async def run() -> list[ConnectorReport]:
+        connector = SmtpConnector(relay(starttls, username="user", password=PASSWORD), EmailConfig())
+        await connector.start(None)  # type: ignore[arg-type]
+        try:
+            connector.settings = relay(starttls, username="user", password="wrong-" + PASSWORD)
+            await connector.send([message("a@example.net")])
+            refused = connector.describe()
+            connector.settings = relay(starttls, username="user", password=PASSWORD)
+            await connector.send([message("b@example.net")])
+            return [refused, connector.describe()]
+        finally:
+            await connector.stop()
+
+    refused, cured = asyncio.run(run())
+    assert (refused.state, refused.last_success) == ("needs attention", None)
+    (login,) = refused.credentials
+    assert login.name == f"AUTH user at 127.0.0.1:{starttls.port}" and login.static
+    assert login.refused.startswith("535") and refused.last_error and refused.last_error.kind == "config"
+    assert PASSWORD not in repr(refused)
+    assert cured.state == "up" and not cured.credentials[0].refused and cured.last_success
 
 
 # When a STARTTLS handshake fails, asyncio's start_tls leaves the plain transport it was upgrading to the

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import unique_path
 from tests.standins.smtp import Received, SmtpStandIn
+from tests.support.console import health, sign_in
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 
@@ -300,6 +301,30 @@ def test_a_4xx_is_retried_until_the_relay_takes_it(
     assert relay.rcpts.count("flaky@example.net") == 2
     hits = receiver.wait_count(path, 1, timeout=5)
     assert statuses(hits) == [("Submitted", "7501")]
+
+
+def test_the_health_page_shows_the_relay_asking_to_wait(
+    mail_server: TidingsServer, relay: SmtpStandIn, receiver: Receiver
+):
+    relay.script("later@example.net", "rcpt", "451 4.7.1 Greylisted, come back later")
+    assert post(mail_server, mail("later@example.net")).status_code == 201
+    deadline = time.monotonic() + 10
+    while "later@example.net" not in relay.rcpts and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with sign_in(mail_server.url, KEY) as console:
+        page, rows = health(console)
+        while "backing off" not in rows["relay"][1] and time.monotonic() < deadline:
+            time.sleep(0.05)  # the relay counts the RCPT before Tidings has its answer
+            page, rows = health(console)
+    state, row = rows["relay"]
+    assert state == "up", row
+    assert f"AUTH {RELAY_USER} at 127.0.0.1:{relay.port}: password, does not expire" in row
+    said = "relay: 451 4.7.1 Greylisted, come back later (at RCPT TO later@example.net)"
+    assert f"throttled: {said}" in row
+    assert re.search(
+        r"none set \(2 sessions\) backing off until \S+ \S+ \(in [45] s\): " + re.escape(said), row
+    )
+    assert RELAY_PASSWORD not in page
 
 
 def test_a_5xx_bounces_and_the_address_is_suppressed(

@@ -46,6 +46,7 @@ from tidings.channels.email import mime
 from tidings.channels.email.dkim import Signer
 from tidings.channels.email.pipeline import pipelined
 from tidings.channels.email.settings import EmailConfig, SmtpConfig, resolve
+from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.email import EmailContent
 from tidings.specs.email import BOUNCE, EXPIRED, NOT_VERIFIED
 
@@ -74,6 +75,8 @@ class SmtpConnector:
         self._tls: ssl.SSLContext | None = None
         self._signer: Signer | None = None
         self._loud_at = 0.0
+        self._auth_refused: tuple[float, str] | None = None  # (when, the relay's words): the health page
+        self.ledger = Ledger(lambda: (self.settings.password,))
         if self.email.signs:
             key = resolve(self.email.base_dir, self.email.dkim_key_file)
             self._signer = Signer(self.email.dkim_domain, self.email.dkim_selector, key)
@@ -94,7 +97,25 @@ class SmtpConnector:
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         deadline = asyncio.get_running_loop().time() + SLOT_WAIT_S
-        return list(await asyncio.gather(*(self._send_one(m, deadline) for m in batch)))
+        return self.ledger.record(list(await asyncio.gather(*(self._send_one(m, deadline) for m in batch))))
+
+    def describe(self) -> ConnectorReport:
+        """The pool, the login (refused while the relay's last answer to AUTH was a refusal), the last
+        failure, and the relay's "not now" (a 4xx: its messages wait, 5 s to 15 min by their age)."""
+        s = self.settings
+        credentials = []
+        if s.username:
+            refused = self._auth_refused
+            later = refused is not None and (self.ledger.last_success or 0.0) < refused[0]
+            words = refused[1] if refused is not None and later else ""
+            credentials.append(
+                Credential(f"AUTH {s.username} at {s.host}:{s.port}", "password", refused=words)
+            )
+        return self.ledger.report(
+            detail=[f"{len(self._idle)} idle session(s), at most {s.connections}; {s.security}"],
+            credentials=credentials,
+            configured=f"none set ({s.connections} sessions)",
+        )
 
     async def _send_one(self, m: Outbound, deadline: float) -> SendResult | SendError:
         content = m.content
@@ -199,6 +220,7 @@ class SmtpConnector:
             if 400 <= exc.code < 500:
                 raise SendError(FailureKind.THROTTLED, self._said("AUTH", exc), retry_after=30.0) from None
             problem = f"authentication as {s.username!r} refused: {exc.code} {exc.message}"
+            self._auth_refused = (time.time(), f"{exc.code} {exc.message}")
             raise self._config(problem) from None
         except ssl.SSLError as exc:
             smtp.close()

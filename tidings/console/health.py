@@ -96,7 +96,7 @@ def _credentials(credentials: tuple[Credential, ...], now: float) -> str:
         if c.refused:
             text += f"<br><strong>refused</strong>: {e(c.refused)}"
         items.append(f"<li>{text}</li>")
-    return f"<ul>{''.join(items)}</ul>"
+    return f"<ul style='list-style: none; margin: 0; padding: 0'>{''.join(items)}</ul>"
 
 
 def _rate(r: ConnectorReport, now: float) -> str:

@@ -530,7 +530,7 @@ class PostgresStore(PostgresListing):
         sent = sent_ids(ordered)
         ext_keys = sorted(sent)
         sends = status_sends(ordered) if notice is not None else {}
-        attempts = attempt_rows(updates)  # in the dispatcher's order, the order they were made
+        attempts, retried = attempt_rows(updates)
 
         due_pending = pending_transids(ordered)
 
@@ -552,6 +552,8 @@ class PostgresStore(PostgresListing):
             await c.executemany(Q["insert_part"], parts)
             if attempts:
                 await c.executemany(Q["insert_attempt"], attempts)
+            if retried:
+                await c.executemany(Q["insert_retry_attempt"], retried)
             if ext_keys:
                 early = await c.fetch(Q["take_early_receipts"], ext_keys)
                 for target, outcome, at in early_matches(sent, early):

@@ -269,18 +269,36 @@ def early_rows(changes: Iterable[ExtAdvance]) -> list[tuple[str, str, str, str, 
     ]
 
 
-AttemptRow = tuple[str, int, float, str, str, str, str, str, str, str, int]
+AttemptRow = tuple[str, int, float, str, str, str, str, str, str, str]
 
 
-def attempt_rows(updates: Iterable[Update]) -> list[AttemptRow]:
-    """What `insert_attempt` takes for each update that records a try at the provider: transid, attempt,
-    at, connector, kind, outcome, code, detail, request, answer, ATTEMPTS_KEPT."""
-    return [
-        (u.transid, a.attempt, a.at, a.connector, a.kind, a.outcome, a.code, a.detail, a.request, a.answer,
-         ATTEMPTS_KEPT)
-        for u in updates
-        if (a := u.provider_attempt) is not None
-    ]  # fmt: skip
+def attempt_rows(updates: Iterable[Update]) -> tuple[list[AttemptRow], list[tuple[Any, ...]]]:
+    """What `insert_attempt` takes for each update that records a try at the provider that ended
+    (transid, attempt, at, connector, kind, outcome, code, detail, request, answer), and what
+    `insert_retry_attempt` takes for each to be retried (the same and ATTEMPTS_KEPT): a batch without
+    retries, the usual one, costs one executemany and no count."""
+    ended: list[AttemptRow] = []
+    retried: list[tuple[Any, ...]] = []
+    for u in updates:
+        if (a := u.provider_attempt) is None:
+            continue
+        row = (
+            u.transid,
+            a.attempt,
+            a.at,
+            a.connector,
+            a.kind,
+            a.outcome,
+            a.code,
+            a.detail,
+            a.request,
+            a.answer,
+        )
+        if a.outcome == "retry":
+            retried.append((*row, ATTEMPTS_KEPT))
+        else:
+            ended.append(row)
+    return ended, retried
 
 
 def provider_attempt(r: Any) -> ProviderAttempt:

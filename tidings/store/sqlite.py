@@ -480,7 +480,7 @@ class SqliteStore(SqliteListing):
         ]  # fmt: skip
         sent = sent_ids(updates)
         sends = status_sends(updates) if notice is not None else {}
-        attempts = attempt_rows(updates)
+        attempts, retried = attempt_rows(updates)
 
         due_pending = pending_transids(updates)
 
@@ -497,6 +497,8 @@ class SqliteStore(SqliteListing):
             c.executemany(Q["insert_notification"], _keep(notes, stale))
             c.executemany(Q["insert_part"], parts)
             c.executemany(Q["insert_attempt"], attempts)
+            if retried:
+                c.executemany(Q["insert_retry_attempt"], retried)
             if sent and c.execute(Q["any_early_receipt"]).fetchone() is not None:
                 early = [row for key in sent for row in c.execute(Q["take_early_receipt"], {"key": key})]
                 for target, outcome, at in early_matches(sent, early):

@@ -44,7 +44,7 @@ CONNECTIONS = 64
 _TEXT_LIMIT = 300  # of Meta's error text kept in a description
 _THROTTLE_BACKOFF = 60.0  # when Meta says "rate limit" but not for how long
 TOKEN_INVALID = 190  # Graph's "invalid OAuth access token": no retry can cure it
-# Of Meta's answer headers, those a provider attempt shows (when present): why and how long it throttles.
+# Of the headers of Meta's refusals, those a provider attempt shows (when present): how long to wait.
 _SHOWN_HEADERS = ("retry-after", "x-business-use-case-usage")
 
 
@@ -220,9 +220,10 @@ class _GraphClient:
             failed = _transport_error(exc, f"{self.api} send", self.failure_code)
             failed.exchange = exchange(request, no_answer(failed.description), (self._token,))
             raise failed from None
-        shown = {name: answer.headers.get(name, "") for name in _SHOWN_HEADERS}
+        ok = answer.status_code == 200
+        shown = None if ok else {name: answer.headers.get(name, "") for name in _SHOWN_HEADERS}
         wire = exchange(request, http_answer(answer.status_code, answer.content, shown), (self._token,))
-        if answer.status_code == 200:
+        if ok:
             self._auth_failing = False
             self.refused = ""
             return answer, wire

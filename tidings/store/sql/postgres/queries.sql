@@ -496,12 +496,17 @@ RETURNING seq, ext_id, service_id, outcome, additional_info, at;
 DELETE FROM early_statuses WHERE at < $1;
 
 -- insert_attempt --
--- transid, attempt, at, connector, kind, outcome, code, detail, request, answer, kept: a message's try at
--- its provider (Store.record). A retry beyond the message's first `kept` is not kept; any other is.
+-- transid, attempt, at, connector, kind, outcome, code, detail, request, answer: a message's try at its
+-- provider that ended (accepted, failed, rerouted), always kept (Store.record).
+INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- insert_retry_attempt --
+-- The same for a try to be retried, with `kept`: not kept beyond the message's first `kept` retries.
 INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
 SELECT $1::text, $2::integer, $3::double precision, $4::text, $5::text, $6::text, $7::text, $8::text,
        $9::text, $10::text
-WHERE $6::text <> 'retry' OR (SELECT count(*) FROM attempts WHERE transid = $1::text) < $11::bigint;
+WHERE (SELECT count(*) FROM attempts WHERE transid = $1::text AND outcome = 'retry') < $11::bigint;
 
 -- attempts_of --
 -- A message's provider attempts, oldest first, when it is the service's.

@@ -414,11 +414,16 @@ RETURNING seq, ext_id, service_id, outcome, additional_info, at;
 DELETE FROM early_statuses WHERE at < :before;
 
 -- insert_attempt --
--- transid, attempt, at, connector, kind, outcome, code, detail, request, answer, kept: a message's try at
--- its provider (Store.record). A retry beyond the message's first `kept` is not kept; any other is.
+-- transid, attempt, at, connector, kind, outcome, code, detail, request, answer: a message's try at its
+-- provider that ended (accepted, failed, rerouted), always kept (Store.record).
+INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- insert_retry_attempt --
+-- The same for a try to be retried, with `kept`: not kept beyond the message's first `kept` retries.
 INSERT INTO attempts (transid, attempt, at, connector, kind, outcome, code, detail, request, answer)
 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10
-WHERE ?6 <> 'retry' OR (SELECT count(*) FROM attempts WHERE transid = ?1) < ?11;
+WHERE (SELECT count(*) FROM attempts WHERE transid = ?1 AND outcome = 'retry') < ?11;
 
 -- attempts_of --
 -- A message's provider attempts, oldest first, when it is the service's.

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import unique_path
+from tests.support.attempts import message_page
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 from tests.support.smsc import (
@@ -214,6 +215,8 @@ def test_dlt_template_id_travels_in_the_configured_tlv(
     wait_final(smpp_server, transid)
     (submit,) = submits_to(simulator, msisdn)
     assert submit["tlvs"] == {"0x1400": template.encode("ascii").hex()}
+    _, (tried,) = message_page(smpp_server.url, KEY_SMPP, transid)
+    assert f"segments 1\ntlv 0x1400 {template}\ntext dlt" in tried.request
     # Without a template id, no TLV.
     other = fresh_msisdn()
     (transid,) = send(smpp_server, [other], {"text": "no dlt"})
@@ -257,6 +260,20 @@ def test_multipart_message_is_delivered_once_after_all_parts(
         "Submitted",
         "Delivered",
     ]
+    # One provider attempt: the submit_sm fields, the three parts, and the SMSC's three answers.
+    page, (tried,) = message_page(smpp_server.url, KEY_SMPP, transid)
+    assert (tried.outcome, tried.connector, tried.code) == ("accepted", "carrier-a (smpp)", "7501")
+    assert tried.request.splitlines() == [
+        "submit_sm x 3",
+        "source_addr CONNCT (ton 5, npi 0)",
+        f"destination_addr {msisdn.removeprefix('+')} (ton 1, npi 1)",
+        "data_coding 0x00, esm_class 0x40, registered_delivery 1",
+        "segments 3 (UDH)",
+        "text " + "c" * 459,
+    ]
+    answers = tried.answer.splitlines()
+    assert len(answers) == 3 and all(a.startswith("submit_sm_resp ESME_ROK message_id ") for a in answers)
+    assert_no_smpp_secrets(page)
 
 
 def test_smsc_password_is_never_printed(smpp_server: TidingsServer):

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.exchange import exchange, no_answer
 from tidings.channels.smpp.settings import SmscConfig
 from tidings.observe.connectors import ConnectorReport, Credential, Failure, Ledger
 from tidings.observe.metrics import ConnectorHealth
@@ -203,34 +204,54 @@ class SmppConnector:
             pdus = self._pdus(m)
         except SendError as exc:
             return exc
+        answers: list[str] = []
+        sent = await self._submit(pdus, deadline, answers)
+        wire = exchange(submitted(m, pdus), "\n".join(answers), (self.config.password,))
+        if isinstance(sent, SendError):
+            sent.exchange = wire
+            return sent
+        return SendResult(
+            ext_id=sent[0],
+            receipt=NO_RECEIPT,
+            receipt_after_s=self.config.dlr_timeout_s,
+            part_ids=tuple(sent) if len(sent) > 1 else (),
+            exchange=wire,
+        )
+
+    async def _submit(self, pdus: list[Pdu], deadline: float, answers: list[str]) -> list[str] | SendError:
+        """Submit a message's PDUs in order on one bind: each part's id, or the failure. `answers` gets
+        what the SMSC answered to each."""
         bind = self._pick()
         ids: list[str] = []
         for pdu in pdus:
             try:
                 resp = await bind.submit(pdu, deadline)
             except NotBound as exc:
+                answers.append(f"not sent: {exc}")
                 return self._broken(ids, FailureKind.UNAVAILABLE, str(exc))
             except SessionClosed as exc:  # it broke with the submit in flight: the outcome is unknown
+                answers.append(no_answer(str(exc)))
                 return self._broken(ids, FailureKind.CONNECTION, str(exc))
             except ResponseTimeout as exc:
+                answers.append(no_answer(str(exc)))
                 return self._broken(ids, FailureKind.TIMEOUT, str(exc))
             except PduError as exc:
+                answers.append(f"not sent: {exc}")
                 return SendError(FailureKind.INVALID, f"cannot encode the message: {exc}", "7607")
+            message_id = resp.text("message_id")
+            answers.append(
+                f"submit_sm_resp {status_name(resp.status)}"
+                + (f" message_id {message_id}" * bool(message_id))
+            )
             if resp.status != Status.ROK:
                 kind, code = _REFUSALS.get(resp.status, (FailureKind.REJECTED, "7201"))
                 return self._broken(ids, kind, f"the SMSC answered {status_name(resp.status)}", code)
-            message_id = resp.text("message_id")
             if not message_id:
                 return self._broken(
                     ids, FailureKind.REJECTED, "the SMSC accepted without a message id", "7201"
                 )
             ids.append(f"{self.label}:{canonical_id(message_id)}")
-        return SendResult(
-            ext_id=ids[0],
-            receipt=NO_RECEIPT,
-            receipt_after_s=self.config.dlr_timeout_s,
-            part_ids=tuple(ids) if len(ids) > 1 else (),
-        )
+        return ids
 
     def _broken(self, sent: list[str], kind: FailureKind, why: str, code: str | None = None) -> SendError:
         if not sent:
@@ -370,6 +391,40 @@ class SmppConnector:
         )
         whole = "".join(assembly.parts[n] for n in sorted(assembly.parts))
         inbox.inbound(SMS.name, key[0], key[1], whole, assembly.total, _ignore)
+
+
+_SEGMENTING = {Tag.MESSAGE_PAYLOAD, Tag.SAR_MSG_REF_NUM, Tag.SAR_TOTAL_SEGMENTS, Tag.SAR_SEGMENT_SEQNUM}
+
+
+def submitted(m: Outbound, pdus: Sequence[Pdu]) -> str:
+    """A message's submit_sm PDUs as a provider attempt shows them: the fields that decide how the SMSC
+    treats it, how it was cut, and its text (a binary message's body in hex)."""
+    first, tlvs = pdus[0], pdus[0].tlvs
+    n, esm = first.number, first.number("esm_class")
+    lines = [
+        "submit_sm" if len(pdus) == 1 else f"submit_sm x {len(pdus)}",
+        f"source_addr {first.text('source_addr')} (ton {n('source_addr_ton')}, npi {n('source_addr_npi')})",
+        f"destination_addr {first.text('destination_addr')} "
+        f"(ton {n('dest_addr_ton')}, npi {n('dest_addr_npi')})",
+        f"data_coding 0x{n('data_coding'):02x}, esm_class 0x{esm:02x}, "
+        f"registered_delivery {n('registered_delivery')}",
+    ]
+    if validity_period := first.text("validity_period"):
+        lines.append(f"validity_period {validity_period}")
+    if Tag.MESSAGE_PAYLOAD in tlvs:
+        lines.append(f"segments 1 (message_payload TLV, {len(tlvs[Tag.MESSAGE_PAYLOAD])} octets)")
+    else:
+        how = " (SAR TLVs)" if Tag.SAR_MSG_REF_NUM in tlvs else " (UDH)" if esm & 0x40 else ""
+        lines.append(f"segments {len(pdus)}{how}")
+    lines.extend(
+        f"tlv 0x{tag:04x} {value.decode('latin-1')}" for tag, value in tlvs.items() if tag not in _SEGMENTING
+    )
+    content = m.content
+    if isinstance(content, SmsContent):
+        lines.append(
+            f"body (hex) {content.body or ''}" if content.type == "3" else f"text {content.text or ''}"
+        )
+    return "\n".join(lines)
 
 
 def _address(addr: str, ton: int) -> str:

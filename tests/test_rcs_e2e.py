@@ -25,6 +25,7 @@ from tests.standins.rbm import (
     status_event,
     user_message,
 )
+from tests.support.attempts import message_page
 from tests.support.console import health, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Hit, Receiver
@@ -195,7 +196,7 @@ def test_each_content_type_is_sent_to_rbm_and_submitted(server: TidingsServer, r
 
 
 def test_unreachable_with_fallback_goes_as_sms_under_the_same_message_id(
-    server: TidingsServer, smsc: SimulatorProcess, receiver: Receiver
+    server: TidingsServer, rbm: Rbm, smsc: SimulatorProcess, receiver: Receiver
 ):
     options = {"smsFallback": True, "smsSenderId": "CONNCT", "text": "Boots in size 42: example.com/b"}
     message_id, path = send(server, UNREACHABLE, CONTENTS["standalone"], options=options)
@@ -208,6 +209,22 @@ def test_unreachable_with_fallback_goes_as_sms_under_the_same_message_id(
     ]
     view = server.client.get(f"/v2/messages/{message_id}", headers={"key": KEY}).json()
     assert view["channel"] == "sms"
+    # Two provider attempts: RBM's 404, rerouted; then the SMSC's submit_sm. No credential on the page.
+    page, (to_rbm, to_smsc) = message_page(server.url, KEY, message_id)
+    assert (to_rbm.outcome, to_rbm.code, to_rbm.connector) == (
+        "rerouted",
+        rcs_codes.NOT_RCS_USER,
+        "rcs (rcs)",
+    )
+    assert to_rbm.detail.startswith("sent as sms instead: RBM 404")
+    url = f"{rbm.standin.base_url}/v1/phones/{UNREACHABLE}/agentMessages?messageId={message_id}&agentId="
+    assert to_rbm.request.startswith(f"POST {url}") and '"contentMessage":' in to_rbm.request
+    assert to_rbm.answer.startswith("HTTP 404\n\n{") and "NOT_FOUND" in to_rbm.answer
+    assert (to_smsc.outcome, to_smsc.connector) == ("accepted", "carrier-a (smpp)")
+    assert to_smsc.request.startswith("submit_sm\nsource_addr CONNCT (ton 5, npi 0)\n")
+    assert to_smsc.request.endswith("\ntext Boots in size 42: example.com/b")
+    for secret in ("ya29.rbm-", "PRIVATE KEY", SMSC_PASSWORD, CLIENT_TOKEN):
+        assert secret not in page, secret
 
 
 def test_unreachable_without_fallback_fails_with_the_rcs_code(server: TidingsServer, receiver: Receiver):

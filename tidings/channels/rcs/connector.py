@@ -28,9 +28,11 @@ from typing import ClassVar
 import msgspec
 
 from tidings.apps import App, AppRegistry
-from tidings.channels.base import FailureKind, Fallback, Inbox, Outbound, SendError, SendResult
+from tidings.channels.base import Exchange, FailureKind, Fallback, Inbox, Outbound, SendError, SendResult
+from tidings.channels.exchange import merged
 from tidings.channels.push.http import tls_context
 from tidings.channels.rcs.rbm import CONNECTIONS, RbmClient, Reach
+from tidings.channels.sandbox.connector import simulated
 from tidings.observe.connectors import ConnectorReport, Ledger
 from tidings.schema.rcs import RcsContent, RcsMessage, agent_message
 from tidings.smpp.encoding import segments
@@ -117,28 +119,39 @@ class RcsConnector:
             return SendError(FailureKind.CONFIG, f"app {content.appid!r} no longer exists")
         if app.rcs is None:
             return self._sandbox(m, content)
+        calls: list[tuple[str, Exchange]] = []  # the capability lookup's, then the send's
         try:
             client = self._client(app)
             async with self._limit:
                 if app.rcs.check_capabilities:
-                    problem = self._unfit(await client.capabilities(m.address), content.rcs)
+                    reach, looked = await client.capabilities_traced(m.address)
+                    calls.append(("capabilities", looked))
+                    problem = self._unfit(reach, content.rcs)
                     if problem is not None:
+                        problem.exchange = looked
                         return _instead(problem, content)
-                await client.send(m.address, m.transid, agent_message(content.rcs))
+                sent = await client.send_traced(m.address, m.transid, agent_message(content.rcs))
+                calls.append(("agentMessages", sent))
         except SendError as exc:
+            if calls and exc.exchange is not None:
+                exc.exchange = merged([*calls, ("agentMessages", exc.exchange)])
             return _instead(exc, content) if exc.code == codes.NOT_RCS_USER else exc
         except Exception as exc:  # a client's bug must not lose the batch
             log.exception("RCS send failed unexpectedly")
             return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
-        return SendResult()
+        return SendResult(exchange=merged(calls))
 
     def _sandbox(self, m: Outbound, content: RcsMessage) -> SendResult | SendError:
         outcome = RCS.sandbox_outcome(m.address)
+        decided = simulated(
+            m, f"app {content.appid} has no rcs block: the sandbox; {outcome.status.word} {outcome.code}"
+        )
         if outcome.code == codes.NOT_RCS_USER:
-            return _instead(
-                SendError(FailureKind.REJECTED, "sandbox: not RCS-reachable", outcome.code), content
+            refused = SendError(
+                FailureKind.REJECTED, "sandbox: not RCS-reachable", outcome.code, exchange=decided
             )
-        return SendResult(None, outcome, self.delay_s)
+            return _instead(refused, content)
+        return SendResult(None, outcome, self.delay_s, exchange=decided)
 
     @staticmethod
     def _unfit(reach: Reach, content: RcsContent) -> SendError | None:

@@ -32,11 +32,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import msgspec
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import exchange, http_answer, http_request, no_answer
 from tidings.channels.google_auth import (
     GoogleTokens,
     TokenCodes,
@@ -157,30 +159,42 @@ class RbmClient:
 
     async def send(self, msisdn: str, message_id: str, body: dict[str, Any]) -> None:
         """Send one AgentMessage to `msisdn` (E.164) under `message_id`; SendError when RBM refuses."""
+        await self.send_traced(msisdn, message_id, body)
+
+    async def send_traced(self, msisdn: str, message_id: str, body: dict[str, Any]) -> Exchange:
+        """`send`, returning what was sent and answered (a SendError carries it too)."""
         url = f"{self._phones}{msisdn}/agentMessages"
         params = {"messageId": message_id, "agentId": self._settings.agent_id}
         raw = msgspec.json.encode(body)
-        answer = await self._call("POST", url, params, raw)
+        answer, wire = await self._call("POST", url, params, raw)
         if answer.status_code in (200, 409):  # 409: this messageId was sent already
-            return
-        raise self._refusal(answer)
+            return wire
+        error = self._refusal(answer)
+        error.exchange = wire
+        raise error
 
     async def capabilities(self, msisdn: str) -> Reach:
         """Whether `msisdn` is RCS-reachable, and its device's features."""
+        return (await self.capabilities_traced(msisdn))[0]
+
+    async def capabilities_traced(self, msisdn: str) -> tuple[Reach, Exchange]:
+        """`capabilities`, with what was sent and answered (a SendError carries it too)."""
         url = f"{self._phones}{msisdn}/capabilities"
         params = {"requestId": str(uuid.uuid4()), "agentId": self._settings.agent_id}
-        answer = await self._call("GET", url, params, None)
+        answer, wire = await self._call("GET", url, params, None)
         if answer.status_code == 404:
-            return Reach(False)
+            return Reach(False), wire
         if answer.status_code != 200:
-            raise self._refusal(answer)
+            error = self._refusal(answer)
+            error.exchange = wire
+            raise error
         try:
             features = msgspec.json.decode(answer.content, type=_Capabilities).features
         except msgspec.DecodeError:
             raise SendError(
-                FailureKind.CONNECTION, "RBM capabilities: not JSON", codes.MAAP_FAILURE
+                FailureKind.CONNECTION, "RBM capabilities: not JSON", codes.MAAP_FAILURE, exchange=wire
             ) from None
-        return Reach(True, frozenset(features))
+        return Reach(True, frozenset(features)), wire
 
     async def close(self) -> None:
         self._tokens.close()
@@ -198,20 +212,25 @@ class RbmClient:
             )
         return self._client
 
-    async def _call(self, method: str, url: str, params: dict[str, str], raw: bytes | None) -> Answer:
+    async def _call(
+        self, method: str, url: str, params: dict[str, str], raw: bytes | None
+    ) -> tuple[Answer, Exchange]:
         token = await self._tokens.get()
-        answer = await self._once(method, url, params, raw, token)
+        request = http_request(method, f"{url}?{urlencode(params)}", raw)
+        answer = await self._once(method, url, params, raw, token, request)
         if answer.status_code == 401:
             # Google can revoke a token before its time: buy a new one, once.
             self._tokens.forget(token)
-            answer = await self._once(method, url, params, raw, await self._tokens.get())
+            token = await self._tokens.get()
+            answer = await self._once(method, url, params, raw, token, request)
         if answer.status_code in (200, 404, 409):
             self._auth_failing = False
             self._refused = ""
-        return answer
+        shown = {"retry-after": answer.headers.get("retry-after", "")}
+        return answer, exchange(request, http_answer(answer.status_code, answer.content, shown), (token,))
 
     async def _once(
-        self, method: str, url: str, params: dict[str, str], raw: bytes | None, token: str
+        self, method: str, url: str, params: dict[str, str], raw: bytes | None, token: str, request: str
     ) -> Answer:
         headers = {"authorization": f"Bearer {token}"}
         what = "RBM agentMessages" if method == "POST" else "RBM capabilities"
@@ -222,7 +241,9 @@ class RbmClient:
             async with self._http().get(url, params=params, headers=headers, allow_redirects=False) as r:
                 return Answer(r.status, r.headers, await r.read())
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, what, codes.MAAP_FAILURE) from None
+            failed = _transport_error(exc, what, codes.MAAP_FAILURE)
+            failed.exchange = exchange(request, no_answer(failed.description), (token,))
+            raise failed from None
 
     def _refusal(self, answer: Answer) -> SendError:
         error = send_error(answer)

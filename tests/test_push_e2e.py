@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import KEY_A, SECRETS, assert_no_secrets, b64, config_text, unique_path
 from tests.standins.apns import device_token
 from tests.standins.fcm import SCRIPTED, fcm_error
+from tests.support.attempts import message_page
 from tests.support.console import health, sign_in
 from tests.support.push_standins import VAPID_SUBJECT, PushStandIns
 from tests.support.receiver import Receiver
@@ -255,6 +256,18 @@ def test_a_throttled_send_is_retried_after_the_wait_fcm_asked_for(
     assert len(asked) == 2, asked
     assert asked[1] - asked[0] >= 1.0, asked
     assert len(providers.fcm_sent(token)) == 2
+    # Two provider attempts: FCM's 429, then the send it took.
+    (transid,) = {h.transid for h in receiver.at(path)}
+    _, (throttled, took) = message_page(server.url, KEY_A, transid)
+    assert (throttled.outcome, throttled.code, throttled.connector) == (
+        "retry",
+        push_codes.QUOTA_EXCEEDED,
+        "push (push)",
+    )
+    assert throttled.answer.startswith("HTTP 429\nretry-after: 1\n\n")
+    assert (took.outcome, took.code) == ("accepted", "7501") and took.answer.startswith("HTTP 200\n\n")
+    assert took.request.startswith("POST http")
+    assert "/v1/projects/demo-project/messages:send\n\n{" in took.request
 
 
 def test_the_health_page_shows_each_providers_token_and_fcms_backoff(
@@ -328,3 +341,12 @@ def test_no_secret_shows_in_the_servers_output(
     output = server.output()
     leaked = [s for s in [*SECRETS, *providers.secrets()] if s in output]
     assert not leaked, f"secrets in the server's output: {leaked}"
+    # The message's provider attempt: each device's request and answer, and none of the credentials.
+    page, (tried,) = message_page(server.url, KEY_A, transid)
+    heads = re.findall(r"^── (\S+) \((\w+)\), device \S+ ──$", tried.request, re.MULTILINE)
+    assert sorted(heads) == [("apns", "ios"), ("fcm", "android"), ("webpush", "web"), ("wns", "windows")]
+    assert tried.answer.count("\nHTTP 200\n") + tried.answer.count("\nHTTP 201\n") == 4, tried.answer
+    assert "apns-topic: " in tried.request and "(encrypted: " in tried.request
+    assert '"title": "Web title"' in tried.request or '"title":"Web title"' in tried.request
+    leaked = [s for s in [*SECRETS, *providers.secrets()] if s in page]
+    assert not leaked, f"secrets on the message's page: {leaked}"

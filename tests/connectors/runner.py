@@ -22,7 +22,8 @@ The runner talks to the connector only through the `Connector` protocol (`start(
 `stop()`) and hands it a `RecordingInbox`, our own interface; the provider side is always the real wire
 stand-in, never a mock of Tidings' code. Every case, outbound or inbound, captures every log record
 under `tidings` at DEBUG and asserts that none of the provider's secrets appears in a log line, an
-error description or anything the inbox received.
+error description, anything the inbox received or the result's `exchange` (the provider attempt the
+console shows, which a send that reached the provider must carry).
 
 `open` may also be an async context manager: it is then entered on the case's own event loop, so a
 stand-in served by an asyncio server (hypercorn, aiohttp) and what the connector needs opened on that
@@ -312,7 +313,14 @@ def run_outbound(provider: Provider, case: OutboundCase) -> None:
                 f"{case.label}: receipt keys {receipt.keys} do not name {ext_id}"
             )
     described = [r.description for r in results if isinstance(r, SendError)]
-    assert_no_secrets(sent.secrets, *logs.lines, *described, repr(items))
+    # What reached the provider is the message's provider attempt (the console shows it): the result
+    # carries it, and it holds no secret either.
+    wire = [
+        text for r in results if r.exchange is not None for text in (r.exchange.request, r.exchange.answer)
+    ]
+    if sent.received:
+        assert wire, f"{case.label}: the provider got {len(sent.received)} request(s); the result says none"
+    assert_no_secrets(sent.secrets, *logs.lines, *described, repr(items), *wire)
 
 
 async def _outbound(stand_in: StandIn, case: OutboundCase) -> _Sent:

@@ -57,7 +57,8 @@ import msgspec
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import exchange, http_answer, http_request, unanswered
 from tidings.channels.push.h2client import ConnectError, H2Client, H2ClientError, Response, unindexed
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import ApnsSettings
@@ -307,10 +308,17 @@ class ApnsProvider:
         self._warned = ""  # the refusal already logged, so a flood of them logs once
 
     async def send(self, item: PushSend) -> str:
+        return (await self.send_traced(item))[0]
+
+    async def send_traced(self, item: PushSend) -> tuple[str, Exchange]:
         request = payload(item, self._clock())
         tokens = self._provider_token()
         client = self._h2()
         path = f"/3/device/{request.token}".encode()
+        shown = {"apns-topic": self._settings.topic, **request.headers}
+        wire = http_request(
+            "POST", f"{self._settings.base_url.rstrip('/')}{path.decode()}", request.body, shown
+        )
         bearer = tokens.current()
         for attempt in (1, 2):
             try:
@@ -323,20 +331,26 @@ class ApnsProvider:
                     unique_path=True,
                 )
             except TimeoutError:
-                raise SendError(FailureKind.TIMEOUT, "APNs did not answer in time") from None
+                timeout = SendError(FailureKind.TIMEOUT, "APNs did not answer in time")
+                raise unanswered(timeout, wire, (bearer,)) from None
             except H2ClientError as exc:
                 # A connection Apple closed (GOAWAY, reset) is replaced by the client: try once more.
                 if attempt == 1 and not isinstance(exc, ConnectError):
                     continue
-                raise SendError(FailureKind.CONNECTION, f"APNs connection failed: {exc}") from None
+                broken = SendError(FailureKind.CONNECTION, f"APNs connection failed: {exc}")
+                raise unanswered(broken, wire, (bearer,)) from None
+            said = _answer(response)
             if response.status == 200:
                 self._warned = ""
-                return _text(response.header(b"apns-id")) or request.headers["apns-id"]
+                ident = _text(response.header(b"apns-id")) or request.headers["apns-id"]
+                return ident, exchange(wire, said, (bearer,))
             reason = _reason(response)
             if response.status == 403 and reason == "ExpiredProviderToken" and attempt == 1:
                 bearer = tokens.renew(bearer)
                 continue
-            raise self._failure(response, reason)
+            error = self._failure(response, reason)
+            error.exchange = exchange(wire, said, (bearer,))
+            raise error
         raise AssertionError("unreachable: the second attempt returns or raises")
 
     def credential(self) -> Credential:
@@ -397,6 +411,12 @@ class ApnsProvider:
         if text != self._warned:
             self._warned = text
             log.warning(text)
+
+
+def _answer(response: Response) -> str:
+    """APNs' answer as a provider attempt shows it: the status, apns-id and Retry-After, the body."""
+    shown = {name: _text(response.header(name.encode())) or "" for name in ("apns-id", "retry-after")}
+    return http_answer(response.status, response.body, shown)
 
 
 def _text(value: bytes | None) -> str | None:

@@ -27,7 +27,8 @@ from typing import ClassVar
 import msgspec
 
 from tidings.apps import App, AppRegistry
-from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.base import Exchange, FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.exchange import merged
 from tidings.channels.push.provider import PushProvider, PushSend, WebPushKeys
 from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.push import PushContent
@@ -188,16 +189,27 @@ class PushConnector:
         if dead:
             await self.store.delete_devices(app.id, dead)
             log.info("push: removed %d device(s) of app %s whose tokens are dead", len(dead), app.id)
+        # The message's provider attempt holds every device's request and answer.
+        wire = merged(
+            (_named(t), r.exchange) for t, r in zip(usable, results, strict=True) if r.exchange is not None
+        )
         if accepted:
             real = [r for r in accepted if r.receipt is None]
             # Only the sandbox knows a final status; a real provider's comes from the app's receipt.
-            return real[0] if real else accepted[0]
+            return dataclasses.replace(real[0] if real else accepted[0], exchange=wire)
         errors = [r for r in results if isinstance(r, SendError)]
-        return _worst(errors, direct=targets[0].device is None)
+        worst = _worst(errors, direct=targets[0].device is None)
+        worst.exchange = wire
+        return worst
 
     async def _send_to(self, app: App, m: Outbound, push: PushContent, t: Target) -> SendResult | SendError:
         if t.provider == "sandbox" or getattr(app, t.provider) is None:
-            return SendResult(f"push:{m.transid}", PUSH.sandbox_outcome(t.token), self.delay_s)
+            outcome = PUSH.sandbox_outcome(t.token)
+            decided = Exchange(
+                f"sandbox: push to {t.token} (app {app.id} has no {t.provider} block: nothing left Tidings)",
+                f"accepted: {outcome.status.word} {outcome.code} in {self.delay_s:g} s",
+            )
+            return SendResult(f"push:{m.transid}", outcome, self.delay_s, exchange=decided)
         item = PushSend(
             transid=m.transid,
             platform=t.platform,
@@ -210,13 +222,13 @@ class PushConnector:
         provider = await self._provider(app, t.provider)
         async with self._limit:
             try:
-                ext_id = await provider.send(item)
+                ext_id, wire = await provider.send_traced(item)
             except SendError as exc:
                 return exc
             except Exception as exc:  # a provider's bug must not lose the batch
                 log.exception("push provider %s failed unexpectedly", t.provider)
                 return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
-        return SendResult(f"push:{ext_id}")
+        return SendResult(f"push:{ext_id}", exchange=wire)
 
     async def _provider(self, app: App, name: str) -> PushProvider:
         block = getattr(app, name)
@@ -251,6 +263,12 @@ def _provider_for(app: App, platform: str, token: str) -> str:
     if platform == "ios" and (app.apns is not None or app.fcm is None) and _HEX.fullmatch(token):
         return "apns"
     return "fcm"
+
+
+def _named(t: Target) -> str:
+    """A device as a message's provider attempt heads its part."""
+    which = f"device {t.device.device_id}" if t.device is not None else "the token given"
+    return f"{t.provider} ({t.platform}), {which}"
 
 
 def _dead(r: SendResult | SendError) -> bool:

@@ -21,7 +21,8 @@ from typing import Any, ClassVar
 import aiohttp
 import msgspec
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import exchange, http_answer, http_request, unanswered
 from tidings.channels.google_auth import (
     GoogleTokens,
     TokenCodes,
@@ -358,6 +359,9 @@ class FcmProvider:
         )
 
     async def send(self, item: PushSend) -> str:
+        return (await self.send_traced(item))[0]
+
+    async def send_traced(self, item: PushSend) -> tuple[str, Exchange]:
         body = payload(item)
         size = payload_size(body["message"])
         if size > MAX_PAYLOAD:
@@ -367,16 +371,21 @@ class FcmProvider:
                 codes.PAYLOAD_TOO_LARGE,
             )
         raw = msgspec.json.encode(body)
+        request = http_request("POST", self._send_url, raw)
         token = await self._tokens.get()
-        response = await self._post(raw, token)
+        response = await self._post(raw, token, request)
         if response.status_code == 401 and not _third_party_auth(response):
             # Google can revoke a token before its time: buy a new one, once.
             self._tokens.forget(token)
-            response = await self._post(raw, await self._tokens.get())
+            token = await self._tokens.get()
+            response = await self._post(raw, token, request)
+        shown = {"retry-after": response.headers.get("retry-after", "")}
+        wire = exchange(request, http_answer(response.status_code, response.content, shown), (token,))
         if response.status_code == 200:
             self._refused = ""
-            return self._message_name(response, item)
+            return self._message_name(response, item), wire
         error = send_error(response)
+        error.exchange = wire
         if error.kind is FailureKind.CONFIG:
             self._auth_failed(error.description)
         raise error
@@ -394,7 +403,7 @@ class FcmProvider:
             )
         return self._client
 
-    async def _post(self, raw: bytes, token: str) -> Answer:
+    async def _post(self, raw: bytes, token: str, request: str) -> Answer:
         headers = self._headers(token)
         # Each request is bounded by the session's total timeout (the deadline), so a send takes at most
         # two deadlines; no timer of our own per request.
@@ -402,7 +411,7 @@ class FcmProvider:
             # (post sends once more when FCM had closed an idle keep-alive connection under us)
             return await post(self._http(), self._send_url, data=raw, headers=headers)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc, "FCM messages:send") from None
+            raise unanswered(_transport_error(exc, "FCM messages:send"), request, (token,)) from None
 
     def _headers(self, token: str) -> dict[str, str]:
         # one dict per access token, not per request (aiohttp copies it into each request)

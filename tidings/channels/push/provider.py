@@ -10,6 +10,7 @@ Each error carries the Webex Connect push code (`tidings.specs.push`).
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from tidings.channels.base import Exchange
 from tidings.schema.push import PushContent
 
 
@@ -33,8 +34,10 @@ class PushSend:
 class PushProvider(Protocol):
     name: ClassVar[str]  # fcm | apns | webpush | wns
 
-    async def send(self, item: PushSend) -> str:
+    async def send_traced(self, item: PushSend) -> tuple[str, Exchange]:
         """Deliver one notification to the push service; return the service's id for it (or ours when
-        it gives none). Raise `SendError` on failure. Return or raise within a bounded time."""
+        it gives none) and what was sent and answered (`Exchange`, secrets removed). Raise `SendError`
+        on failure, carrying the exchange when a request went out. Return or raise within a bounded
+        time."""
 
     async def close(self) -> None: ...

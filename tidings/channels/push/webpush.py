@@ -38,7 +38,8 @@ import msgspec
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import exchange, http_answer, http_request, unanswered
 from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend, WebPushKeys
 from tidings.channels.push.settings import WebPushSettings
@@ -334,6 +335,9 @@ class WebPushProvider:
         self._auth_warned: set[str] = set()  # audiences whose refusal was logged since their last success
 
     async def send(self, item: PushSend) -> str:
+        return (await self.send_traced(item))[0]
+
+    async def send_traced(self, item: PushSend) -> tuple[str, Exchange]:
         if problem := endpoint_problem(item.token, self.settings):
             raise SendError(FailureKind.INVALID, f"subscription endpoint refused: {problem}", INVALID_TOKEN)
         keys = _decode_keys(item.keys)
@@ -357,14 +361,31 @@ class WebPushProvider:
             auth_secret=keys[1],
             version="aes128gcm",
         )
+        # What went out, readable: the service's headers but Authorization, and the plaintext the browser
+        # decrypts (the wire carries only the aes128gcm record).
+        wire = http_request(
+            "POST",
+            item.token,
+            f"(encrypted: {len(record)} bytes aes128gcm) {body.plaintext.decode('utf-8', 'replace')}",
+            body.headers,
+        )
+        secrets = (headers["Authorization"],)
         try:
             # (post never follows a redirect: endpoint_problem vets only the URL it was given)
             resp = await post(client, item.token, data=record, headers=headers)
         except TimeoutError:  # (aiohttp's timeouts are TimeoutErrors too)
-            raise SendError(FailureKind.TIMEOUT, f"no answer from {host} in time") from None
+            timeout = SendError(FailureKind.TIMEOUT, f"no answer from {host} in time")
+            raise unanswered(timeout, wire, secrets) from None
         except aiohttp.ClientError as exc:
-            raise SendError(FailureKind.CONNECTION, f"{host}: {str(exc) or type(exc).__name__}") from None
-        return self._answer(resp, item.transid, audience, host)
+            broken = SendError(FailureKind.CONNECTION, f"{host}: {str(exc) or type(exc).__name__}")
+            raise unanswered(broken, wire, secrets) from None
+        shown = {name: resp.headers.get(name, "") for name in ("Location", "Retry-After")}
+        said = exchange(wire, http_answer(resp.status_code, resp.content, shown), secrets)
+        try:
+            return self._answer(resp, item.transid, audience, host), said
+        except SendError as exc:
+            exc.exchange = said
+            raise
 
     async def close(self) -> None:
         if self._client is not None:

@@ -38,12 +38,13 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 import msgspec
 
-from tidings.channels.base import FailureKind, SendError
+from tidings.channels.base import Exchange, FailureKind, SendError
+from tidings.channels.exchange import MARK, exchange, headed, http_answer, http_request, merged, unanswered
 from tidings.channels.push.http import Answer, open_session, post, tls_context
 from tidings.channels.push.provider import PushSend
 from tidings.channels.push.settings import WnsSettings
@@ -330,6 +331,9 @@ class WnsProvider:
         self._token_lock = asyncio.Lock()
 
     async def send(self, item: PushSend) -> str:
+        return (await self.send_traced(item))[0]
+
+    async def send_traced(self, item: PushSend) -> tuple[str, Exchange]:
         problem = channel_uri_problem(item.token, self._settings)
         if problem is not None:
             raise SendError(FailureKind.INVALID, problem, push_codes.INVALID_TOKEN)
@@ -340,12 +344,23 @@ class WnsProvider:
                 f"the notification is {len(request.body)} bytes; WNS takes at most {PAYLOAD_LIMIT}",
                 push_codes.PAYLOAD_TOO_LARGE,
             )
+        wire = http_request("POST", item.token, request.body, request.headers)
         token = await self._access_token(None)
-        response = await self._post(item.token, request, token)
+        response = await self._post(item.token, request, token, wire)
         if response.status_code == 401:
-            token = await self._access_token(token)
-            response = await self._post(item.token, request, token)
-        return _outcome(response, item.transid)
+            refused = _said(wire, response, token)
+            try:
+                token = await self._access_token(token)
+            except SendError as exc:  # no new token: the channel's 401, then the token endpoint's answer
+                exc.exchange = merged([("the channel", refused), *headed("the token endpoint", exc.exchange)])
+                raise
+            response = await self._post(item.token, request, token, wire)
+        said = _said(wire, response, token)
+        try:
+            return _outcome(response, item.transid), said
+        except SendError as exc:
+            exc.exchange = said
+            raise
 
     async def close(self) -> None:
         if self._client is not None:
@@ -376,11 +391,14 @@ class WnsProvider:
             )
         return self._client
 
-    async def _post(self, url: str, request: WnsRequest, token: str) -> Answer:
+    async def _post(self, url: str, request: WnsRequest, token: str, wire: str) -> Answer:
         headers = {**request.headers, "Authorization": f"Bearer {token}"}
-        return await self._call(
-            "the WNS channel", post(self._http(), url, headers=headers, data=request.body)
-        )
+        try:
+            return await self._call(
+                "the WNS channel", post(self._http(), url, headers=headers, data=request.body)
+            )
+        except SendError as exc:
+            raise unanswered(exc, wire, (token,)) from None
 
     @staticmethod
     async def _call(what: str, call: Awaitable[Answer]) -> Answer:
@@ -430,23 +448,34 @@ class WnsProvider:
             "client_secret": self._settings.client_secret,
             "scope": SCOPE,
         }
-        response = await self._call(
-            "the WNS token endpoint", post(self._http(), self._settings.token_url, data=form)
-        )
+        # A refused or failed token request is what the message's provider attempt shows (no channel
+        # was asked): the form without its secret, and the endpoint's answer.
+        secret = (self._settings.client_secret,)
+        wire = http_request("POST", self._settings.token_url, urlencode({**form, "client_secret": MARK}))
+        try:
+            response = await self._call(
+                "the WNS token endpoint", post(self._http(), self._settings.token_url, data=form)
+            )
+        except SendError as exc:
+            raise unanswered(exc, wire, secret) from None
         if response.status_code == 200:
             return _token_answer(response)
         if response.status_code >= 500:
-            raise SendError(
+            unavailable = SendError(
                 FailureKind.UNAVAILABLE,
                 f"the WNS token endpoint answered {response.status_code}",
                 push_codes.SERVICE_UNAVAILABLE,
                 _retry_after(response),
             )
+            unavailable.exchange = exchange(wire, http_answer(response.status_code, response.content), secret)
+            raise unavailable
         reason = _oauth_error(response)
         log.warning("WNS refused the app's credentials (client_id %s): %s", self._settings.client_id, reason)
-        raise SendError(
+        refused = SendError(
             FailureKind.CONFIG, f"WNS refused the app's credentials: {reason}", push_codes.AUTH_ERROR
         )
+        refused.exchange = exchange(wire, http_answer(response.status_code, response.content), secret)
+        raise refused
 
 
 def _token_answer(response: Answer) -> tuple[str, float]:
@@ -492,6 +521,22 @@ _ERRORS: dict[int, tuple[FailureKind, str, str]] = {
     410: (FailureKind.GONE, push_codes.TOKEN_UNREGISTERED, "the channel expired"),
     413: (FailureKind.INVALID, push_codes.PAYLOAD_TOO_LARGE, "the notification is too large"),
 }
+
+
+# Of the channel's answer headers, those a provider attempt shows (when present).
+_SHOWN_HEADERS = (
+    "X-WNS-Status",
+    "X-WNS-DeviceConnectionStatus",
+    "X-WNS-Msg-ID",
+    "X-WNS-Error-Description",
+    "X-WNS-Debug-Trace",
+    "Retry-After",
+)
+
+
+def _said(wire: str, response: Answer, token: str) -> Exchange:
+    shown = {name: response.headers.get(name, "") for name in _SHOWN_HEADERS}
+    return exchange(wire, http_answer(response.status_code, response.content, shown), (token,))
 
 
 def _outcome(response: Answer, transid: str) -> str:

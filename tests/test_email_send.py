@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import unique_path
 from tests.standins.smtp import Received, SmtpStandIn
+from tests.support.attempts import message_page
 from tests.support.console import health, sign_in
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
@@ -301,6 +302,16 @@ def test_a_4xx_is_retried_until_the_relay_takes_it(
     assert relay.rcpts.count("flaky@example.net") == 2
     hits = receiver.wait_count(path, 1, timeout=5)
     assert statuses(hits) == [("Submitted", "7501")]
+    # Two provider attempts: the relay's 451, then its 250; the envelope and headers, not the body.
+    page, (busy, took) = message_page(mail_server.url, KEY, r.json()["messageId"])
+    assert (busy.outcome, busy.connector, took.outcome) == ("retry", "relay (smtp)", "accepted")
+    assert busy.answer == "RCPT TO:<flaky@example.net>: 451 4.3.0 Mailbox busy, try later"
+    assert took.answer.startswith("250 ")
+    lines = took.request.splitlines()
+    assert lines[0].startswith("MAIL FROM:<bounces+") and lines[1] == "RCPT TO:<flaky@example.net>"
+    assert re.fullmatch(r"DATA \([\d,]+ bytes\), its headers:", lines[2]) and "Subject: Hello" in lines
+    assert "Hello there" not in took.request
+    assert RELAY_PASSWORD not in page and RELAY_USER not in took.request
 
 
 def test_the_health_page_shows_the_relay_asking_to_wait(

@@ -109,9 +109,10 @@ async def pipelined(
     data: bytes,
     options: list[bytes],
     reply_wait_s: float,
-) -> list[aiosmtplib.SMTPRecipientRefused]:
+) -> tuple[list[aiosmtplib.SMTPRecipientRefused], aiosmtplib.SMTPResponse]:
     """Send one message over `smtp` (EHLO done, PIPELINING offered): the refused recipients, when some
-    but not all were refused. Raises as the module says; the caller resets the envelope after a refusal."""
+    but not all were refused, and the relay's reply to the message. Raises as the module says; the
+    caller resets the envelope after a refusal."""
     # (any stream transport: asyncio's own or uvloop's, which are not asyncio.Transport subclasses)
     transport = cast(asyncio.Transport | None, smtp.transport)
     if transport is None or transport.is_closing():
@@ -144,7 +145,7 @@ async def pipelined(
         done = await replies.next(reply_wait_s)
         if done.code != 250:
             raise aiosmtplib.SMTPDataError(done.code, done.message)
-        return refused
+        return refused, done
     finally:
         if not transport.is_closing():
             transport.set_protocol(previous)

@@ -1,9 +1,9 @@
 """The console in a real headless Chromium (Debian's `chromium`, driven by Playwright for Python through
 its executable path): sign in; a message sent from the form appears in the open log by itself (SSE, the
-page is not reloaded) and reaches Delivered; its page shows the timeline and the notifications; a
-notification sent again reaches the receiver with the same X-Tidings-Event-Id; another service's key
-never shows it. Every page is screenshotted under the test's tmp_path (and, with
-TIDINGS_UPDATE_SCREENSHOTS=1, copied into docs/console/ for docs/console.md).
+page is not reloaded) and reaches Delivered; its page shows the timeline, the notifications and the
+provider attempt (request and answer opened); a notification sent again reaches the receiver with the
+same X-Tidings-Event-Id; another service's key never shows it. Every page is screenshotted under the
+test's tmp_path (and, with TIDINGS_UPDATE_SCREENSHOTS=1, copied into docs/console/ for docs/console.md).
 
 Skipped when chromium or Playwright is missing, unless TIDINGS_REQUIRE_SERVICES=1 (CI): then it fails.
 """
@@ -152,6 +152,13 @@ def test_the_console_in_chromium(
     notes = log.locator("table.notes").inner_text()
     assert event_id in notes and "200" in notes
     assert log.locator(".preview.sms").inner_text().count("Part 1") == 1
+    # The provider attempt (the sandbox's): its request and answer open from their summaries.
+    tried = log.locator('[data-attempt="1"]')
+    assert "sandbox (sandbox)" in tried.inner_text() and "accepted" in tried.inner_text()
+    tried.locator("summary", has_text="Request sent").click()
+    tried.locator("summary", has_text="Provider's answer").click()
+    assert "sandbox: sms to +447700900777" in tried.locator("pre.wire").first.inner_text()
+    assert "Delivered 7500" in tried.locator("pre.wire").nth(1).inner_text()
     shots.take(log, "message")
 
     # Send the Delivered notification again: the receiver gets the same event id.

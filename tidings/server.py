@@ -13,6 +13,7 @@ from tidings.api.app import create_app
 from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
+from tidings.memory import tune_gc
 from tidings.observe import logs
 from tidings.observe.exposition import metrics_server
 from tidings.observe.metrics import METRICS
@@ -173,6 +174,7 @@ def run(
     dispatch: bool = True,
     sock: socket.socket | None = None,
 ) -> None:
+    tune_gc()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(serve(config, on_ready, dispatch=dispatch, sock=sock))
 
@@ -180,6 +182,7 @@ def run(
 def run_worker(
     config: Config, on_ready: Callable[[Runtime], None], metrics_at: tuple[str, int] | None = None
 ) -> None:
+    tune_gc()
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(work(config, on_ready, metrics_at))
 

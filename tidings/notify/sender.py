@@ -21,6 +21,7 @@ import sys
 
 import msgspec
 
+from tidings.memory import tune_gc
 from tidings.notify.poster import Poster
 
 _LENGTH = struct.Struct(">I")
@@ -88,6 +89,7 @@ def main() -> None:
     # Stopping is the parent's call, made with STOP; a signal meant for it is not ours.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    tune_gc()
     try:
         import uvloop
 

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tests.conftest import unique_path
 from tests.standins.smtp import Received, SmtpStandIn
 from tests.support.attempts import message_page
-from tests.support.console import health, sign_in
+from tests.support.console import health_saying, sign_in
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
 
@@ -323,10 +323,7 @@ def test_the_health_page_shows_the_relay_asking_to_wait(
     while "later@example.net" not in relay.rcpts and time.monotonic() < deadline:
         time.sleep(0.02)
     with sign_in(mail_server.url, KEY) as console:
-        page, rows = health(console)
-        while "backing off" not in rows["relay"][1] and time.monotonic() < deadline:
-            time.sleep(0.05)  # the relay counts the RCPT before Tidings has its answer
-            page, rows = health(console)
+        page, rows = health_saying(console, "relay", "backing off", deadline)
     state, row = rows["relay"]
     assert state == "up", row
     assert f"AUTH {RELAY_USER} at 127.0.0.1:{relay.port}: password, does not expire" in row

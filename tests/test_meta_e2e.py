@@ -20,7 +20,7 @@ from tests.conftest import KEY_A, SECRETS, assert_no_secrets, config_text, uniqu
 from tests.connectors.runner import RecordingInbox
 from tests.standins.graph import MS_SCRIPTED, WA_SCRIPTED, GraphStandIn, Received, Scripted, error_body
 from tests.support.attempts import message_page
-from tests.support.console import health, sign_in
+from tests.support.console import health_saying, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
@@ -364,10 +364,7 @@ def test_the_health_page_shows_a_refused_token_and_metas_backoff(
     while not meta.received(FB_SLOW) and time.monotonic() < deadline:
         time.sleep(0.02)
     with sign_in(server.url, KEY_A) as console:
-        page, rows = health(console)
-        while "backing off" not in rows["messenger"][1] and time.monotonic() < deadline:
-            time.sleep(0.05)  # the answer reached the stand-in's log before the connector
-            page, rows = health(console)
+        page, rows = health_saying(console, "messenger", "backing off", deadline)
     wa_state, wa = rows["whatsapp"]
     assert wa_state == "needs attention", wa
     assert f"credentials refused: app {BAD_APP} ({meta.graph.phone_number_id})" in wa

@@ -16,7 +16,7 @@ from tests.conftest import KEY_A, SECRETS, assert_no_secrets, b64, config_text, 
 from tests.standins.apns import device_token
 from tests.standins.fcm import SCRIPTED, fcm_error
 from tests.support.attempts import message_page
-from tests.support.console import health, sign_in
+from tests.support.console import health_saying, sign_in
 from tests.support.push_standins import VAPID_SUBJECT, PushStandIns
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
@@ -286,10 +286,7 @@ def test_the_health_page_shows_each_providers_token_and_fcms_backoff(
     while not providers.fcm_answered_at(token) and time.monotonic() < deadline:
         time.sleep(0.02)
     with sign_in(server.url, ADMIN_TOKEN) as console:
-        page, rows = health(console)
-        while "backing off" not in rows["push"][1] and time.monotonic() < deadline:
-            time.sleep(0.05)  # FCM's answer is logged by the stand-in before the connector has it
-            page, rows = health(console)
+        page, rows = health_saying(console, "push", "backing off", deadline)
     state, push = rows["push"]
     assert state == "up", push
     fcm = providers.call(lambda: (providers.fcm.project_id, providers.fcm.client_email))

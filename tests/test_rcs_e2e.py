@@ -26,7 +26,7 @@ from tests.standins.rbm import (
     user_message,
 )
 from tests.support.attempts import message_page
-from tests.support.console import health, sign_in
+from tests.support.console import health_saying, sign_in
 from tests.support.loop_thread import LoopThread
 from tests.support.receiver import Hit, Receiver
 from tests.support.server import TidingsServer
@@ -247,10 +247,7 @@ def test_the_health_page_shows_the_agents_token_rbms_backoff_and_the_smsc(
     while not rbm.loop.call(lambda: rbm.standin.sent(BUSY)) and time.monotonic() < deadline:
         time.sleep(0.02)
     with sign_in(server.url, KEY) as console:
-        page, rows = health(console)
-        while "backing off" not in rows["rcs"][1] and time.monotonic() < deadline:
-            time.sleep(0.05)  # the stand-in logs the call before it answers
-            page, rows = health(console)
+        page, rows = health_saying(console, "rcs", "backing off", deadline)
     state, rcs = rows["rcs"]
     assert state == "up", rcs
     agent = f"app {APP} RBM agent {rbm.standin.agent_id} ({rbm.standin.client_email})"

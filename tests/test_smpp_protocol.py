@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import unique_path
-from tests.support.console import health, sign_in
+from tests.support.console import health_saying, sign_in
 from tests.support.receiver import Receiver
 from tests.support.server import TidingsServer
 from tests.support.smsc import (
@@ -159,10 +159,7 @@ def test_the_health_page_shows_the_smsc_throttling_us(fake: tuple[RudeSmsc, Tidi
     (transid,) = send_each(server, [prefix.decode() + "1"])
     deadline = time.monotonic() + 10
     with sign_in(server.url, KEY_SMPP) as console:
-        page, rows = health(console)
-        while "backing off" not in rows["carrier-a"][1] and time.monotonic() < deadline:
-            time.sleep(0.05)
-            page, rows = health(console)
+        page, rows = health_saying(console, "carrier-a", "backing off", deadline)
     smsc.policy = lambda s, n: ACCEPT
     state, row = rows["carrier-a"]
     assert state == "up" and "carrier-a/tr1: bound, throttled" in row, row

@@ -3,6 +3,7 @@
 import contextlib
 import html
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -31,6 +32,18 @@ def health(client: httpx.Client) -> tuple[str, dict[str, tuple[str, str]]]:
     answer = client.get("/console/health")
     assert answer.status_code == 200, answer.text
     return answer.text, connector_rows(answer.text)
+
+
+def health_saying(
+    client: httpx.Client, connector: str, words: str, deadline: float
+) -> tuple[str, dict[str, tuple[str, str]]]:
+    """The health page once `connector`'s row says `words` (or at `deadline`, for the caller's asserts
+    to show the row): a provider's answer reaches its stand-in's log a moment before the connector."""
+    page, rows = health(client)
+    while words not in rows.get(connector, ("", ""))[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        page, rows = health(client)
+    return page, rows
 
 
 def _text(fragment: str) -> str:

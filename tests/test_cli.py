@@ -317,6 +317,36 @@ def test_a_port_in_use_is_a_clear_error(tmp_path: Path):
         first.close()
 
 
+def test_a_bounce_listener_that_cannot_listen_is_a_clear_error(tmp_path: Path):
+    # 192.0.2.1 (TEST-NET-1) is no address of this host: the bind fails at once, nothing is sent.
+    (tmp_path / "t.toml").write_text(
+        """
+[[services]]
+id = "svc"
+key = "k-0123456789"
+email_from = ["news@example.com"]
+
+[[smtp]]
+name = "relay"
+port = 2525
+security = "none"
+
+[email]
+bounce_domain = "bounces.example.com"
+bounce_host = "192.0.2.1"
+bounce_port = 2526
+
+[routes]
+email = "relay"
+"""
+    )
+    r = run("serve", "--port", str(free_port()), "--config", "t.toml", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "[email] bounce listener: cannot listen on 192.0.2.1:2526: " in r.stderr, r.stderr
+    # It ended (before, the notification sender it had started kept it waiting for ever: `run` times out).
+    assert "Traceback" not in r.stderr
+
+
 def test_check_config_checks_templates(tmp_path: Path):
     cfg = tmp_path / "templates.toml"
     cfg.write_text(

@@ -15,6 +15,7 @@ from tidings import __version__
 from tidings.admin_cli import COMMANDS
 from tidings.client_cli import COMMANDS as CLIENT_COMMANDS
 from tidings.config import Config, ConfigError, database_problem, load_config
+from tidings.errors import ListenFailed
 from tidings.observe import logs
 from tidings.runtime import Runtime
 from tidings.services import Service
@@ -75,7 +76,7 @@ def serve(
         config.server.port = port
     if config.server.database.startswith("sqlite:") and (workers > 1 or api_only):
         _fail(["--workers and --api-only need PostgreSQL: one process owns a SQLite database"])
-    from tidings.server import ListenFailed, listen, run
+    from tidings.server import listen, run
 
     try:
         if workers == 1:
@@ -150,7 +151,7 @@ def worker(
 
     try:
         run_worker(config, ready, (metrics_host, metrics_port) if metrics_port else None)
-    except (StoreUnavailable, MetricsPortUnavailable) as exc:
+    except (StoreUnavailable, MetricsPortUnavailable, ListenFailed) as exc:
         _fail([str(exc)])
     except KeyboardInterrupt:
         pass

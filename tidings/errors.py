@@ -12,7 +12,8 @@
      ├── RateLimited         7020  the service's destinations-per-second budget is spent
      └── BodyTooLarge        7022  the body exceeds the server's limit (HTTP 413)
 
-Connector failures are a different catalogue: `tidings.channels.base.SendError`.
+Connector failures are a different catalogue: `tidings.channels.base.SendError`. `ListenFailed` is
+not the API's: a process cannot listen where its configuration says, and says so instead of starting.
 """
 
 from typing import ClassVar
@@ -80,3 +81,8 @@ class RateLimited(ApiError):
 class BodyTooLarge(ApiError):
     code, title = "7022", "JSON size exceeded"
     http_status = 413
+
+
+class ListenFailed(Exception):
+    """A listener could not bind its address (in use, not allowed, not this host's): the HTTP server's,
+    or email's bounce listener. The message names the address and, for a configuration key, the key."""

@@ -79,6 +79,15 @@ class Runtime:
         self.wakeups.wake("notify")
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            # What did start must end: the notification sender, say, waits for its STOP, and a process
+            # leaving with it still running would never exit.
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         config = self.config
         self._store = open_store(config.server.database)
         await self._store.open()
@@ -117,16 +126,17 @@ class Runtime:
         self.routes = build_routes(config, self.connectors)
         self.notifier = Notifier(store, self.services, config.notify)
         await self.notifier.start()
+        self._started = [self.notifier]
         self.dispatcher = Dispatcher(
             store, self.services, self.routes, self.wake_notifier, groups=self.groups
         )
         await self.dispatcher.start()
+        self._started.append(self.dispatcher)
         self.wakeups.on("dispatch", self.dispatcher.wake)
         self.wakeups.on("notify", self.notifier.wake)
         self.inbox = Inbox(store, self.services, self.wake_notifier)
         for connector in self.connectors.values():
             await connector.start(self.inbox)
-        self._started = [self.notifier, self.dispatcher]
         email = config.email
         if email.bounce_port and email.bounce_domain:
             from tidings.channels.email.bounces import BounceListener  # aiosmtpd only when configured

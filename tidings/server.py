@@ -13,6 +13,7 @@ from tidings.api.app import create_app
 from tidings.api.wire import JsonErrorsHttpToolsProtocol
 from tidings.catalogue import active_demo, new_demo
 from tidings.config import Config
+from tidings.errors import ListenFailed
 from tidings.memory import tune_gc
 from tidings.observe import logs
 from tidings.observe.exposition import metrics_server
@@ -88,10 +89,6 @@ async def _usable(runtime: Runtime) -> None:
         await runtime.store.change_catalogue(new_demo(runtime.catalogue), "add")
         await runtime.refresh()  # another process may have added it first: then that one is used
     runtime.demo = active_demo(runtime.catalogue)
-
-
-class ListenFailed(Exception):
-    """The HTTP server could not bind its address (in use, not allowed, not ours)."""
 
 
 def _note_signal(sig: int, frame: object) -> None:

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from tidings import clock
 from tidings.channels.email import dsn
 from tidings.dispatch.worker import notification_for
+from tidings.errors import ListenFailed
 from tidings.schema.email import UNSUBSCRIBE_LINKID
 from tidings.services import ServiceRegistry
 from tidings.specs.email import BOUNCE, EMAIL_FAILURES, UNSUBSCRIBED
@@ -94,7 +96,7 @@ class BounceListener:
     async def start(self) -> None:
         """Listen now, or keep trying in the background while another process holds the port. Any
         other failure to bind (an address not of this host, a port below 1024 without the right) is
-        raised: the configuration is wrong."""
+        ListenFailed: the configuration is wrong."""
         # aiosmtpd logs every command of every session, flufl.bounce every detector it tries, at info:
         # a line per report is ours to write.
         for noisy in ("mail.log", "flufl.bounce"):
@@ -129,7 +131,9 @@ class BounceListener:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return False
-            raise
+            where = f"{self.host}:{self.port}"
+            why = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ListenFailed(f"[email] bounce listener: cannot listen on {where}: {why}") from None
         sockets = self._server.sockets
         if sockets and self.port == 0:
             self.port = sockets[0].getsockname()[1]

@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import socket
 import sys
 import tempfile
@@ -64,7 +63,7 @@ from accept import (  # noqa: E402
     wait_quiet,
 )
 from push import _loop_factory  # noqa: E402
-from smpp import Died, Procs, healthy, http_get_json, wait_until  # noqa: E402
+from smpp import Died, Procs, healthy, http_get_json, serve_control, wait_until  # noqa: E402
 
 TARGET = 1000  # emails/s the issue asks for
 
@@ -117,23 +116,15 @@ async def serve_relay(control_port: int, relay_port: int, workdir: Path) -> None
     # hand-offs to it.
     relay = SmtpStandIn(workdir, "none", record=False, port=relay_port)
     smtp_server = await relay.serve_here()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response({"accepted": relay.accepted, "sessions": len(relay.handler.sessions)})
 
     app = web.Application()
     app.router.add_get("/stats", stats)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, control_port).start()
     try:
-        await stop.wait()
+        await serve_control(app, control_port)
     finally:
-        await runner.cleanup()
         smtp_server.close()
 
 

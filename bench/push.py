@@ -79,6 +79,7 @@ from smpp import (  # noqa: E402
     profile_top,
     py_spy_path,
     read_collapsed,
+    serve_control,
     wait_until,
 )
 
@@ -226,10 +227,6 @@ async def serve_standin(provider: str, workdir: Path, control_port: int) -> None
     from aiohttp import web
 
     standin, block, counts = await _start_standin(provider, workdir)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response(counts())
@@ -246,13 +243,9 @@ async def serve_standin(provider: str, workdir: Path, control_port: int) -> None
     app.router.add_get("/stats", stats)
     app.router.add_get("/block", get_block)
     app.router.add_post("/subscribe", subscribe)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, control_port).start()
     try:
-        await stop.wait()
+        await serve_control(app, control_port)
     finally:
-        await runner.cleanup()
         await standin.stop()
 
 

@@ -27,7 +27,6 @@ import asyncio
 import http.client
 import json
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -41,7 +40,7 @@ sys.path.insert(1, str(REPO))  # tests.standins, for --serve-standin
 
 from accept import HOST, SERVICE_KEY, free_port, git_describe, log_problems, rate, tree_cpu_s  # noqa: E402
 from push import http_json_on, median  # noqa: E402
-from smpp import Died, Procs, healthy, http_get_json, wait_until  # noqa: E402
+from smpp import Died, Procs, healthy, http_get_json, serve_control, wait_until  # noqa: E402
 
 APP = "rcs-bench"
 CONFIG = """\
@@ -92,10 +91,6 @@ async def serve_standin(workdir: Path, control_port: int, count: int) -> None:
     rbm = RbmStandIn(record=False, reachable=dict.fromkeys((number(i) for i in range(count)), ALL_FEATURES))
     await rbm.start()
     rbm.write_key_file(workdir / "rbm.json")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     async def stats(_: web.Request) -> web.Response:
         return web.json_response(
@@ -105,13 +100,9 @@ async def serve_standin(workdir: Path, control_port: int, count: int) -> None:
 
     app = web.Application()
     app.router.add_get("/stats", stats)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, control_port).start()
     try:
-        await stop.wait()
+        await serve_control(app, control_port)
     finally:
-        await runner.cleanup()
         await rbm.stop()
 
 

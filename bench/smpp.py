@@ -46,7 +46,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -214,6 +217,24 @@ class Procs:
     def stop_all(self) -> dict[str, dict[str, Any]]:
         # last started first: the profiler, then tidings (it unbinds from the simulator), then the SMSC
         return {p.name: self.stop(p) for p in reversed(self.started)}
+
+
+async def serve_control(app: web.Application, port: int) -> None:
+    """Serve a stand-in's control `app` (its /stats, ...) on HOST:`port` until SIGTERM or SIGINT: how
+    every bench's stand-in process waits to be stopped by PID."""
+    from aiohttp import web
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port).start()
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def http_get_json(port: int, path: str, timeout_s: float = 5.0) -> Any:

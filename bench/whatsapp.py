@@ -79,6 +79,7 @@ from smpp import (  # noqa: E402
     profile_top,
     py_spy_path,
     read_collapsed,
+    serve_control,
     wait_until,
 )
 
@@ -156,10 +157,6 @@ async def serve_standin(control_port: int, webhook_url: str, batch: int) -> None
         batch=batch,
     )
     await graph.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
     async def stats(_: web.Request) -> web.Response:
         per = graph.per_recipient
@@ -181,13 +178,9 @@ async def serve_standin(control_port: int, webhook_url: str, batch: int) -> None
     app = web.Application()
     app.router.add_get("/stats", stats)
     app.router.add_post("/reset", reset)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, control_port).start()
     try:
-        await stop.wait()
+        await serve_control(app, control_port)
     finally:
-        await runner.cleanup()
         await graph.stop()
 
 

@@ -38,9 +38,10 @@ import logging
 import ssl
 import time
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import aiosmtplib
+from aiosmtplib.protocol import SMTPProtocol
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.email import mime
@@ -62,6 +63,7 @@ SLOT_WAIT_S = 15.0
 BACKOFF_MAX_S = 900.0
 RETRY_FOR_S = 72 * 3600.0
 UNAVAILABLE_WAIT_S = 10.0
+CLOSE_WAIT_S = 2.0  # stop(): how long closing sessions may take to end before they are aborted
 LOUD_EVERY_S = 60.0  # a configuration problem is logged at most this often per relay
 
 
@@ -74,6 +76,8 @@ class SmtpConnector:
         self.label = settings.name
         self._slots = asyncio.Semaphore(settings.connections)
         self._idle: list[aiosmtplib.SMTP] = []
+        # sessions closed but whose TLS shutdown may still be under way: stop() waits for them
+        self._closing: set[SMTPProtocol] = set()
         self._tls: ssl.SSLContext | None = None
         self._signer: Signer | None = None
         self._loud_at = 0.0
@@ -91,11 +95,36 @@ class SmtpConnector:
     async def stop(self) -> None:
         idle, self._idle = self._idle, []
         for smtp in idle:
+            protocol = smtp.protocol
             try:
                 async with asyncio.timeout(2):
                     await smtp.quit()
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                smtp.close()
+                pass
+            self._close(smtp, protocol)
+        await self._closed(CLOSE_WAIT_S)
+
+    def _close(self, smtp: aiosmtplib.SMTP, protocol: SMTPProtocol | None = None) -> None:
+        """Close a session; until its connection is gone (a TLS one says goodbye to the relay first),
+        it is remembered so that stop() can wait for it."""
+        protocol = protocol or smtp.protocol
+        smtp.close()
+        self._closing = {p for p in self._closing if p.transport is not None}
+        if protocol is not None and protocol.transport is not None:
+            self._closing.add(protocol)
+
+    async def _closed(self, within_s: float) -> None:
+        """Wait for the closed sessions' connections to end (TLS close_notify), aborting those still
+        open after `within_s`: a stopped connector leaves no socket behind for the event loop's end."""
+        for _ in range(int(within_s / 0.01)):  # (aiosmtplib tells no one when a connection ends: poll)
+            if all(p.transport is None for p in self._closing):
+                break
+            await asyncio.sleep(0.01)
+        for protocol in self._closing:
+            if protocol.transport is not None:  # (uvloop's transports are not asyncio's subclasses)
+                cast(asyncio.WriteTransport, protocol.transport).abort()
+        self._closing.clear()
+        await asyncio.sleep(0)  # the aborted transports close their sockets on the loop's next turn
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         deadline = asyncio.get_running_loop().time() + SLOT_WAIT_S
@@ -178,7 +207,7 @@ class SmtpConnector:
         try:
             errors, done = await _sendmail(smtp, sender, recipients, data, self.settings.timeout_s)
         except aiosmtplib.SMTPServerDisconnected:
-            smtp.close()
+            self._close(smtp)
             raise
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self._keep(smtp)
@@ -193,14 +222,14 @@ class SmtpConnector:
             self._keep(smtp)
             return self._data_refused(m, exc.code, exc.message), f"DATA: {exc.code} {exc.message}"
         except aiosmtplib.SMTPResponseException as exc:
-            smtp.close()
+            self._close(smtp)
             return self._other(m, exc.code, exc.message), f"{exc.code} {exc.message}"
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
-            smtp.close()
+            self._close(smtp)
             late = SendError(FailureKind.TIMEOUT, f"{self.label}: no answer in time: {exc}")
             return late, no_answer(f"none in time: {exc}")
         except (aiosmtplib.SMTPException, OSError) as exc:
-            smtp.close()
+            self._close(smtp)
             return SendError(FailureKind.CONNECTION, f"{self.label}: {exc}"), no_answer(str(exc))
         self._keep(smtp)
         said = "\n".join(
@@ -230,8 +259,6 @@ class SmtpConnector:
         smtp = aiosmtplib.SMTP(
             hostname=s.host,
             port=s.port,
-            username=s.username or None,
-            password=s.password or None,
             use_tls=s.security == "tls",
             start_tls=s.security == "starttls",
             tls_context=self._tls,
@@ -239,24 +266,27 @@ class SmtpConnector:
         )
         try:
             await smtp.connect()
+            # AUTH here rather than in connect(), which on a refusal closes the session out of reach
+            if s.username:
+                await smtp.login(s.username, s.password)
         except aiosmtplib.SMTPAuthenticationError as exc:
-            smtp.close()
+            self._close(smtp)
             if 400 <= exc.code < 500:
                 raise SendError(FailureKind.THROTTLED, self._said("AUTH", exc), retry_after=30.0) from None
             problem = f"authentication as {s.username!r} refused: {exc.code} {exc.message}"
             self._auth_refused = (time.time(), f"{exc.code} {exc.message}")
             raise self._config(problem) from None
         except ssl.SSLError as exc:
-            smtp.close()
+            self._close(smtp)
             raise self._config(f"TLS failed: {exc}") from None
         except aiosmtplib.SMTPConnectResponseError as exc:
-            smtp.close()
+            self._close(smtp)
             if 400 <= exc.code < 500:
                 said = self._said("greeting", exc)
                 raise SendError(FailureKind.THROTTLED, said, retry_after=30.0) from None
             raise self._config(self._said("greeting", exc)) from None
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError, TimeoutError) as exc:
-            smtp.close()
+            self._close(smtp)
             if isinstance(exc.__cause__, ssl.SSLError):  # implicit TLS: the handshake failed
                 raise self._config(f"TLS failed: {exc.__cause__}") from None
             raise SendError(
@@ -265,7 +295,7 @@ class SmtpConnector:
                 retry_after=UNAVAILABLE_WAIT_S,
             ) from None
         except aiosmtplib.SMTPException as exc:
-            smtp.close()
+            self._close(smtp)
             # e.g. STARTTLS not offered, AUTH not offered: the relay is not what the config says
             raise self._config(f"{exc}") from None
         return smtp, False

@@ -28,3 +28,7 @@ class MessengerSettings(msgspec.Struct, forbid_unknown_fields=True):
     base_url: str = "https://graph.facebook.com"
     api_version: str = "v21.0"
     ca_file: str = ""  # an extra CA bundle for base_url (tests use their own CA)
+    # Refuse a RESPONSE or UPDATE message or a sender action (7313, no Graph call) to a PSID with nothing
+    # kept from it in the last 24 hours; a MESSAGE_TAG message is exempt. Off for a page whose users'
+    # messages reach another system, not Tidings' webhooks (Meta's own refusal, 10/2018278, still gives 7313).
+    enforce_window: bool = True

@@ -167,6 +167,7 @@ app_secret = "{APP_SECRET}"
 verify_token = "{VERIFY_TOKEN}"
 base_url = "{graph.base_url}"
 ca_file = "graph-ca.pem"
+enforce_window = false  # sends to users who never wrote (tests/test_messenger_window.py has the rule)
 """
     s = TidingsServer(workdir, config_text(receiver) + apps).start()
     yield s

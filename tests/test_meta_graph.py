@@ -29,8 +29,11 @@ from tests.standins.graph import (
     error_body,
     ms_delivery,
     ms_message,
+    ms_optin,
     ms_postback,
+    ms_reaction,
     ms_read,
+    ms_referral,
     wa_failure,
     wa_inbound,
     wa_status,
@@ -43,6 +46,7 @@ from tidings.channels.meta.webhooks import (
     MsAttachment,
     MsDelivery,
     MsMessage,
+    MsOpened,
     MsPostback,
     MsRead,
     WaContact,
@@ -1013,6 +1017,14 @@ def test_messenger_events() -> None:
                 PSID, "1234567890", "m_4", 0, attachments=(MsAttachment("location", "", "Pin", 1.5, 2.5),)
             ),
         ),
+        # read only as far as the standard messaging window needs them
+        (ms_reaction(PSID, "m_5", "x"), MsOpened(PSID, "1234567890", "reaction", "react x m_5")),
+        (
+            ms_reaction(PSID, "m_5", "", "unreact"),
+            MsOpened(PSID, "1234567890", "reaction", "unreact love m_5"),
+        ),
+        (ms_referral(PSID, "spring-sale"), MsOpened(PSID, "1234567890", "referral", "SHORTLINK spring-sale")),
+        (ms_optin(PSID, "WEEKLY"), MsOpened(PSID, "1234567890", "optin", "notification_messages WEEKLY")),
     ]
     for payload, expected in cases:
         (event,) = messenger_events(raw(payload))
@@ -1025,7 +1037,7 @@ def test_messenger_events() -> None:
 
 def test_messenger_batches_and_echoes() -> None:
     """Meta batches events in one entry's `messaging` (and entries in one POST); an echo of the page's own
-    message and a reaction are not events Tidings reads."""
+    message and a handover are not events Tidings reads; a reaction is read only for the window."""
     payload = ms_delivery(PSID, 1000, ["m_1", "m_2"])
     payload["entry"][0]["messaging"] += [
         {
@@ -1040,11 +1052,22 @@ def test_messenger_batches_and_echoes() -> None:
             "timestamp": 2,
             "reaction": {"mid": "m_1", "action": "react", "emoji": "x"},
         },
+        {
+            "sender": {"id": PSID},
+            "recipient": {"id": "1234567890"},
+            "timestamp": 3,
+            "pass_thread_control": {"new_owner_app_id": "1", "metadata": "to a human"},
+        },
     ]
     payload["entry"].append(ms_read("other", 2000)["entry"][0])
     events = messenger_events(raw(payload))
-    assert [type(e) for e in events] == [MsDelivery, MsRead]
+    assert [type(e) for e in events] == [MsDelivery, MsOpened, MsRead]
     assert events[0] == MsDelivery(PSID, "1234567890", 1000, ("m_1", "m_2"), events[0].timestamp)
+    assert events[1] == MsOpened(PSID, "1234567890", "reaction", "react x m_1", 2)
+    # a guest of the chat plugin is named by a user_ref, not a PSID: nothing to open a window for
+    guest = ms_referral("", "plugin", "CUSTOMER_CHAT_PLUGIN")
+    guest["entry"][0]["messaging"][0]["sender"] = {"user_ref": "guest-1"}
+    assert messenger_events(raw(guest)) == []
     with pytest.raises(ValueError):
         messenger_events(raw({"object": "whatsapp_business_account"}))
 

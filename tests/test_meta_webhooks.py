@@ -86,6 +86,7 @@ access_token = "{graph.page_token}"
 app_secret = "{FB_SECRET}"
 verify_token = "{FB_VERIFY}"
 base_url = "{graph.base_url}"
+enforce_window = false  # sends to users who never wrote (tests/test_messenger_window.py has the rule)
 """
     return f"""
 [[services]]

@@ -732,3 +732,26 @@ def ms_message(psid: str, message: Mapping[str, Any], page_id: str = "1234567890
 def ms_postback(psid: str, payload: str, title: str, page_id: str = "1234567890") -> dict[str, Any]:
     event = {"postback": {"title": title, "payload": payload, "mid": f"m_postback_{psid}"}}
     return _ms_payload(page_id, [_ms_item(psid, page_id, event)])
+
+
+def ms_reaction(
+    psid: str, mid: str, emoji: str = "\u2764\ufe0f", action: str = "react", page_id: str = "1234567890"
+) -> dict[str, Any]:
+    """A message_reactions webhook: the user reacted to (or, `unreact`, un-reacted to) the page's `mid`."""
+    event = {"reaction": {"reaction": "love", "emoji": emoji, "action": action, "mid": mid}}
+    return _ms_payload(page_id, [_ms_item(psid, page_id, event)])
+
+
+def ms_referral(
+    psid: str, ref: str, source: str = "SHORTLINK", page_id: str = "1234567890"
+) -> dict[str, Any]:
+    """A messaging_referrals webhook: the user opened the existing thread through an m.me link (or an
+    ad, or the chat plugin) carrying `ref`."""
+    event = {"referral": {"ref": ref, "source": source, "type": "OPEN_THREAD"}}
+    return _ms_payload(page_id, [_ms_item(psid, page_id, event)])
+
+
+def ms_optin(psid: str, payload: str, page_id: str = "1234567890") -> dict[str, Any]:
+    """A messaging_optins webhook: the user opted in to the page's marketing messages."""
+    event = {"optin": {"type": "notification_messages", "payload": payload, "title": "Updates"}}
+    return _ms_payload(page_id, [_ms_item(psid, page_id, event)])

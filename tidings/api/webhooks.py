@@ -48,6 +48,10 @@ the form v1 keeps WhatsApp addresses in (so the opt-out applies to later message
                    "postback": {"payload", "title"}, "replyTo": "<mid>"}}
 
 Keys whose value would be empty are left out of the `whatsapp` / `messenger` objects.
+
+A Messenger reaction, referral or opt-in is kept as an inbound record of its sender (named by a hash of
+its sender, time and content, so Meta's repeat changes nothing) and posted nowhere: it only opens the
+standard messaging window, as Meta counts it (`Store.last_inbound`, the Messenger connector).
 """
 
 import hashlib
@@ -68,6 +72,7 @@ from tidings.channels.meta.webhooks import (
     SIGNATURE_HEADER,
     MsDelivery,
     MsMessage,
+    MsOpened,
     MsPostback,
     MsRead,
     WaError,
@@ -245,7 +250,7 @@ def _wa_fields(app: App, m: WaMessage) -> dict[str, Any]:
 
 
 async def _messenger(
-    runtime: Runtime, app: App, events: Sequence[MsDelivery | MsRead | MsMessage | MsPostback]
+    runtime: Runtime, app: App, events: Sequence[MsDelivery | MsRead | MsMessage | MsPostback | MsOpened]
 ) -> None:
     now = clock.now()
     for e in events:  # in Meta's order: a read after its delivery in the same body finds it Delivered
@@ -258,6 +263,13 @@ async def _messenger(
         elif isinstance(e, MsRead):
             if e.watermark:
                 await _watermark(runtime, app, e.psid, e.watermark, [DELIVERED, READ], now)
+        elif isinstance(e, MsOpened):
+            # Kept for the standard messaging window only (Store.last_inbound): nothing is posted, as
+            # the inbound webhook's messageType names messages and postbacks only.
+            tid = f"fb:{e.kind}:{_digest(e.psid, e.timestamp, e.detail)}"
+            opened = InboundMessage(tid, app.service_id, "fb", e.psid, e.page_id, e.detail, 1, now)
+            if not await runtime.store.record_inbound(opened, None, None):
+                log.debug("inbound %s repeated: kept already", tid)
         else:
             tid, text = _ms_id(e), e.text if isinstance(e, MsMessage) else (e.title or e.payload)
             message = InboundMessage(tid, app.service_id, "fb", e.psid, e.page_id, text, 1, now)
@@ -279,8 +291,11 @@ def _ms_id(e: MsMessage | MsPostback) -> str:
     # A postback without a mid (Get Started on older pages): its sender, time and payload name it, so
     # Meta's repeat of it is still recognised.
     payload = e.payload if isinstance(e, MsPostback) else e.text
-    digest = hashlib.sha256(f"{e.psid}\n{e.timestamp}\n{payload}".encode()).hexdigest()[:32]
-    return f"fb:postback:{digest}"
+    return f"fb:postback:{_digest(e.psid, e.timestamp, payload)}"
+
+
+def _digest(psid: str, timestamp: int, detail: str) -> str:
+    return hashlib.sha256(f"{psid}\n{timestamp}\n{detail}".encode()).hexdigest()[:32]
 
 
 def _ms_fields(app: App, e: MsMessage | MsPostback, tid: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def build_connectors(
         delay = config.sandbox.delay_ms
         built[PushConnector.name] = PushConnector(apps, store, delay)
         built[WhatsAppConnector.name] = WhatsAppConnector(apps, delay, store=store)
-        built[MessengerConnector.name] = MessengerConnector(apps, delay)
+        built[MessengerConnector.name] = MessengerConnector(apps, delay, store=store)
         built[RcsConnector.name] = RcsConnector(apps, delay)
     return built
 

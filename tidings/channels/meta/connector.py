@@ -8,16 +8,19 @@ WhatsAppConnector  `[apps.whatsapp]`: the Cloud API body (`cloud_message`) for t
 MessengerConnector `[apps.messenger]`: the Send API body (`send_api_body`) for the PSID; the mid becomes
                    `fb:<mid>`. A deprecated airline template fails (INVALID, DEPRECATED_TEMPLATE)
                    without a Graph call; a sender action has no mid and no delivery, so it stays
-                   Submitted.
+                   Submitted. A RESPONSE or UPDATE message or a sender action to a PSID with nothing
+                   kept from it in the last 24 hours fails (REJECTED, OUTSIDE_WINDOW 7313) without a
+                   Graph call; MESSAGE_TAG is Meta's way past the window, so it is not checked.
 
 An app with no block for the channel is served by the sandbox: the outcome the address's last four
 digits name, `[sandbox] delay_ms` later. A real send schedules no receipt: Delivered and Read come from
 Meta's webhooks, which name the message by those `ext_id` forms.
 
-The customer-service window counts from the inbound message's time as kept by the webhook
-(`InboundMessage.at`). Tidings' record may be incomplete (a message that reached another system, a
-webhook lost): Meta stays the authority, and its own refusal (131047) maps to 7710 too. An app whose
-block has `enforce_window = false` leaves the check to Meta; so does a connector built without a store.
+Both windows count from the user's last inbound event as kept by the webhook (`InboundMessage.at`;
+for Messenger that includes postbacks, reactions, referrals and opt-ins). Tidings' record may be
+incomplete (a message that reached another system, a webhook lost): Meta stays the authority, and its
+own refusal (131047, 10/2018278) maps to the same code. An app whose block has `enforce_window = false`
+leaves the check to Meta; so does a connector built without a store.
 
 One Graph client per app block, kept while the block's settings stay as they were (the admin API may
 change them: the next send gets a new client and the old one is closed), all closed on stop.
@@ -92,16 +95,27 @@ def _block(settings: S | None, name: str, app: App) -> S:
     return settings
 
 
+class InboundTimes(Protocol):
+    """What the window needs of the store (`Store.last_inbound`)."""
+
+    async def last_inbound(
+        self, service_id: str, channel: str, sources: Sequence[str]
+    ) -> dict[str, float]: ...
+
+
 class _GraphConnector(Generic[C]):
-    """What both channels share: the app lookup, the sandbox, the client cache, the bound."""
+    """What both channels share: the app lookup, the sandbox, the window, the client cache, the bound."""
 
     name: ClassVar[str]
     block: ClassVar[str]  # the app's block for this channel
     spec: ClassVar[ChannelSpec]
     prefix: ClassVar[str]  # of the ext_id, as the webhooks name the message
 
-    def __init__(self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[C]) -> None:
+    def __init__(
+        self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[C], store: InboundTimes | None = None
+    ) -> None:
         self.apps = apps
+        self.store = store
         self.delay_s = delay_ms / 1000
         self.factory = factory
         self.label = self.name
@@ -142,6 +156,14 @@ class _GraphConnector(Generic[C]):
             await _close(client)
 
     async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
+        refused = await self._outside_window(batch)
+        if not refused:
+            return await self._send(batch)
+        rest = [m for i, m in enumerate(batch) if i not in refused]
+        sent = iter(await self._send(rest) if rest else [])
+        return [refused[i] if i in refused else next(sent) for i in range(len(batch))]
+
+    async def _send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
         if len(batch) == 1:  # the usual case at low rates: no task of its own
             return self.ledger.record([await self._one(batch[0])])
         return self.ledger.record(list(await asyncio.gather(*(self._one(m) for m in batch))))
@@ -171,6 +193,47 @@ class _GraphConnector(Generic[C]):
             return SendError(FailureKind.CONNECTION, f"unexpected error: {type(exc).__name__}")
         return SendResult(f"{self.prefix}:{ident}" if ident else None, exchange=wire)
 
+    async def _outside_window(self, batch: Sequence[Outbound]) -> dict[int, SendError]:
+        """The batch's windowed messages whose recipient has not written within WINDOW_S, by index."""
+        store = self.store
+        if store is None:
+            return {}
+        by_app: dict[str, tuple[str, list[int]]] = {}
+        for i, m in enumerate(batch):
+            app = self._windowed_app(m)
+            if app is not None:
+                by_app.setdefault(app.id, (app.service_id, []))[1].append(i)
+        refused: dict[int, SendError] = {}
+        now = clock.now()
+        for service_id, indexes in by_app.values():
+            sources = sorted({self._sender(batch[i].address) for i in indexes})
+            try:
+                last = await store.last_inbound(service_id, self.spec.name, sources)
+            except Exception as exc:  # nothing was sent: the dispatcher tries again, free
+                log.warning("the %s window lookup failed: %s", self.name, type(exc).__name__)
+                unknown = SendError(
+                    FailureKind.UNAVAILABLE, "the store could not say when the user last wrote"
+                )
+                refused |= dict.fromkeys(indexes, unknown)
+                continue
+            for i in indexes:
+                at = last.get(self._sender(batch[i].address))
+                if at is None or now - at > WINDOW_S:
+                    refused[i] = self._outside(at)
+        return refused
+
+    def _windowed_app(self, m: Outbound) -> App | None:
+        """The message's app when the window applies to the message, else None."""
+        raise NotImplementedError
+
+    def _sender(self, address: str) -> str:
+        """A recipient as the webhook keeps the same user's inbound events (`InboundMessage.source`)."""
+        raise NotImplementedError
+
+    def _outside(self, at: float | None) -> SendError:
+        """The refusal of a message whose recipient last wrote at `at` (None: never)."""
+        raise NotImplementedError
+
     def _body(self, m: Outbound) -> dict[str, Any]:
         """The Graph body for one message; SendError when it cannot be sent as it is."""
         raise NotImplementedError
@@ -194,14 +257,6 @@ class _GraphConnector(Generic[C]):
         return client
 
 
-class InboundTimes(Protocol):
-    """What the window needs of the store (`Store.last_inbound`)."""
-
-    async def last_inbound(
-        self, service_id: str, channel: str, sources: Sequence[str]
-    ) -> dict[str, float]: ...
-
-
 class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
     name: ClassVar[str] = "whatsapp"
     block: ClassVar[str] = "whatsapp"
@@ -215,45 +270,7 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
         factory: ClientFactory[WhatsAppCloud] = whatsapp_client,
         store: InboundTimes | None = None,
     ) -> None:
-        super().__init__(apps, delay_ms, factory)
-        self.store = store
-
-    async def send(self, batch: Sequence[Outbound]) -> list[SendResult | SendError]:
-        refused = await self._outside_window(batch)
-        if not refused:
-            return await super().send(batch)
-        rest = [m for i, m in enumerate(batch) if i not in refused]
-        sent = iter(await super().send(rest) if rest else [])
-        return [refused[i] if i in refused else next(sent) for i in range(len(batch))]
-
-    async def _outside_window(self, batch: Sequence[Outbound]) -> dict[int, SendError]:
-        """The batch's free-form messages whose recipient has not written within WINDOW_S, by index."""
-        store = self.store
-        if store is None:
-            return {}
-        by_app: dict[str, tuple[str, list[int]]] = {}
-        for i, m in enumerate(batch):
-            app = self._windowed_app(m)
-            if app is not None:
-                by_app.setdefault(app.id, (app.service_id, []))[1].append(i)
-        refused: dict[int, SendError] = {}
-        now = clock.now()
-        for service_id, indexes in by_app.values():
-            sources = sorted({_user(batch[i].address) for i in indexes})
-            try:
-                last = await store.last_inbound(service_id, self.spec.name, sources)
-            except Exception as exc:  # nothing was sent: the dispatcher tries again, free
-                log.warning("the WhatsApp window lookup failed: %s", type(exc).__name__)
-                unknown = SendError(
-                    FailureKind.UNAVAILABLE, "the store could not say when the user last wrote"
-                )
-                refused |= dict.fromkeys(indexes, unknown)
-                continue
-            for i in indexes:
-                at = last.get(_user(batch[i].address))
-                if at is None or now - at > WINDOW_S:
-                    refused[i] = _outside(at)
-        return refused
+        super().__init__(apps, delay_ms, factory, store)
 
     def _windowed_app(self, m: Outbound) -> App | None:
         """The message's app when the window applies to it: a free-form message through a real app
@@ -265,6 +282,17 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
         if app is None or app.whatsapp is None or not app.whatsapp.enforce_window:
             return None
         return app
+
+    def _sender(self, address: str) -> str:
+        return "+" + address.removeprefix("+")  # the webhook keeps a sender as `+<wa_id>`
+
+    def _outside(self, at: float | None) -> SendError:
+        return SendError(
+            FailureKind.REJECTED,
+            f"outside the 24-hour customer service window ({_since(at)}): only a template message can "
+            "reach them",
+            whatsapp_codes.OUTSIDE_WINDOW,
+        )
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         content = m.content
@@ -280,9 +308,39 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
     prefix: ClassVar[str] = "fb"
 
     def __init__(
-        self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[MessengerSend] = messenger_client
+        self,
+        apps: AppRegistry,
+        delay_ms: int,
+        factory: ClientFactory[MessengerSend] = messenger_client,
+        store: InboundTimes | None = None,
     ) -> None:
-        super().__init__(apps, delay_ms, factory)
+        super().__init__(apps, delay_ms, factory, store)
+
+    def _windowed_app(self, m: Outbound) -> App | None:
+        """The message's app when the standard messaging window applies to it: a RESPONSE or UPDATE
+        message, or a sender action (Graph takes no tag with one), through a real page that enforces it.
+        MESSAGE_TAG is Meta's way past the window; a deprecated template fails as it always does (7004),
+        whatever the window; the sandbox keeps its own rule."""
+        content = m.content
+        if not isinstance(content, MessengerMessage) or content.fb.deprecated:
+            return None
+        if content.fb.sender_action is None and content.fb.messaging_type == "MESSAGE_TAG":
+            return None
+        app = self.apps.find(content.appid)
+        if app is None or app.messenger is None or not app.messenger.enforce_window:
+            return None
+        return app
+
+    def _sender(self, address: str) -> str:
+        return address  # the PSID, as the webhook keeps it
+
+    def _outside(self, at: float | None) -> SendError:
+        return SendError(
+            FailureKind.REJECTED,
+            f"outside the 24-hour standard messaging window ({_since(at)}): only a MESSAGE_TAG message "
+            "can reach them",
+            messenger_codes.OUTSIDE_WINDOW,
+        )
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         content = m.content
@@ -300,18 +358,8 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
         return send_api_body(content.fb, m.address)
 
 
-def _user(address: str) -> str:
-    """A recipient as the webhook keeps its sender, `+<wa_id>`."""
-    return "+" + address.removeprefix("+")
-
-
-def _outside(at: float | None) -> SendError:
-    since = f"the user last wrote at {clock.iso(at)}" if at is not None else "the user never wrote"
-    return SendError(
-        FailureKind.REJECTED,
-        f"outside the 24-hour customer service window ({since}): only a template message can reach them",
-        whatsapp_codes.OUTSIDE_WINDOW,
-    )
+def _since(at: float | None) -> str:
+    return f"the user last wrote at {clock.iso(at)}" if at is not None else "the user never wrote"
 
 
 async def _close(client: GraphClient) -> None:

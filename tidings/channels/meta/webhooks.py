@@ -4,10 +4,13 @@ payloads of WhatsApp (`whatsapp_business_account`) and Messenger (`page`) read i
 Nothing here does I/O or keeps state: the webhook route verifies, parses, stores, then answers. Each
 payload is decoded once, by msgspec, into Structs that name only the fields Tidings uses (Meta adds fields
 often; unknown ones are ignored). An item of a shape Tidings does not read (a WhatsApp `order`, a
-Messenger `reaction` or an echo of the page's own message) yields no event rather than failing the batch,
+Messenger `standby` or an echo of the page's own message) yields no event rather than failing the batch,
 and so does an item without the ids that name it (a status without its wamid, a message without its
 sender): one odd item must not make Meta send the whole batch again. Only a body that is not JSON or
 not of the expected shape at all is a ValueError.
+
+A Messenger reaction, referral (an m.me link, an ad, the chat plugin) or opt-in is read only as far as
+the standard messaging window needs it (`MsOpened`): Meta counts each as the user reaching the page.
 """
 
 import hashlib
@@ -198,8 +201,20 @@ class MsPostback:
     timestamp: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class MsOpened:
+    """A user action that opens the standard messaging window but is not a message Tidings passes on:
+    a `reaction` (or its removal), a `referral` or an `optin`."""
+
+    psid: str
+    page_id: str
+    kind: str  # reaction, referral, optin
+    detail: str  # what the action said (the emoji and the mid reacted to, the ref, the payload)
+    timestamp: int = 0  # epoch milliseconds
+
+
 WhatsAppEvent = WaStatus | WaMessage
-MessengerEvent = MsDelivery | MsRead | MsMessage | MsPostback
+MessengerEvent = MsDelivery | MsRead | MsMessage | MsPostback | MsOpened
 
 
 # -- WhatsApp's payload, as much as Tidings reads of it ------------------------------------------------
@@ -492,6 +507,25 @@ class _Postback(msgspec.Struct):
     mid: str = ""
 
 
+class _Reaction(msgspec.Struct):
+    reaction: str = ""  # smile, love, like, …, other
+    emoji: str = ""
+    action: str = ""  # react, unreact
+    mid: str = ""  # the message reacted to
+
+
+class _Referral(msgspec.Struct):
+    ref: str = ""
+    source: str = ""  # SHORTLINK, ADS, CUSTOMER_CHAT_PLUGIN, …
+    type: str = ""  # OPEN_THREAD
+
+
+class _Optin(msgspec.Struct):
+    type: str = ""
+    payload: str = ""
+    ref: str = ""
+
+
 class _Messaging(msgspec.Struct):
     sender: _Id = msgspec.field(default_factory=_Id)
     recipient: _Id = msgspec.field(default_factory=_Id)
@@ -500,6 +534,9 @@ class _Messaging(msgspec.Struct):
     delivery: _Delivery | None = None
     read: _Read | None = None
     postback: _Postback | None = None
+    reaction: _Reaction | None = None
+    referral: _Referral | None = None
+    optin: _Optin | None = None
 
 
 class _MsEntry(msgspec.Struct):
@@ -539,6 +576,9 @@ def _ms_event(item: _Messaging, page_id: str) -> MessengerEvent | None:
     if item.postback is not None:
         back = item.postback
         return MsPostback(psid, page_id, back.payload, back.title, back.mid, when)
+    opened = _ms_opened(item, page_id)
+    if opened is not None:
+        return opened if psid else None  # a guest of the chat plugin has a user_ref, no PSID
     message = item.message
     if message is None or message.is_echo:  # an echo is the page's own message, sender = the page
         return None
@@ -552,6 +592,21 @@ def _ms_event(item: _Messaging, page_id: str) -> MessengerEvent | None:
         attachments=tuple(_ms_attachment(a) for a in message.attachments),
         reply_to=message.reply_to.mid if message.reply_to is not None else "",
     )
+
+
+def _ms_opened(item: _Messaging, page_id: str) -> MsOpened | None:
+    psid, when = item.sender.id, item.timestamp
+    if item.reaction is not None:
+        r = item.reaction
+        detail = f"{r.action or 'react'} {r.emoji or r.reaction} {r.mid}".strip()
+        return MsOpened(psid, page_id, "reaction", detail, when)
+    if item.referral is not None:
+        ref = item.referral
+        return MsOpened(psid, page_id, "referral", f"{ref.source} {ref.ref}".strip(), when)
+    if item.optin is not None:
+        o = item.optin
+        return MsOpened(psid, page_id, "optin", f"{o.type} {o.payload or o.ref}".strip(), when)
+    return None
 
 
 def _ms_attachment(a: _Attachment) -> MsAttachment:

@@ -7,7 +7,9 @@ RCPT TO it was asked for (`rcpts`, accepted or not), so a test can tell that an 
 it. `script(address, stage, reply, times)` makes the relay answer `reply` ("451 4.3.0 Try later",
 "550 5.1.1 No such user") at `rcpt` or `data` for that address, the next `times` times (`mail` scripts
 the MAIL FROM of that sender). With `record=False` (a benchmark) only the counts are kept. It offers
-PIPELINING (RFC 2920) unless told `pipelining=False`.
+PIPELINING (RFC 2920) unless told `pipelining=False`, and DSN (RFC 3461) when told `dsn=True`: then it
+takes RET, ENVID, NOTIFY and ORCPT (aiosmtpd refuses any parameter it does not know with 555) and
+records them (`Received.mail_options`, `Received.rcpt_options`).
 """
 
 import asyncio
@@ -29,7 +31,25 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _PLAIN_PATH = re.compile(rf"<({_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>(?: +(\S.*))?")
 
 
-class _LeanSMTP(SMTP):
+_DSN_PARAMS = frozenset({"RET", "ENVID", "NOTIFY", "ORCPT"})
+
+
+class _RelaySMTP(SMTP):
+    """aiosmtpd's SMTP server taking RFC 3461's parameters when its handler offers DSN."""
+
+    def _getparams(self, params: list[str]) -> dict[str, str | bool] | None:
+        parsed = super()._getparams(params)
+        if parsed is None or not getattr(self.event_handler, "dsn", False):
+            return parsed
+        return {k: v for k, v in parsed.items() if k not in _DSN_PARAMS}
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _RelaySMTP(self.handler, **self.SMTP_kwargs)
+
+
+class _LeanSMTP(_RelaySMTP):
     """aiosmtpd's SMTP server with a fast path for the commonest MAIL FROM / RCPT TO argument, a plain
     `<local@domain>`: aiosmtpd 1.4 parses every path with the stdlib's RFC 5322 header parser and
     defines a typing.Protocol class on each call, about a third of its CPU per email. Anything else
@@ -50,6 +70,8 @@ class Received:
     data: bytes
     user: str | None
     tls: bool
+    mail_options: list[str] = field(default_factory=list)  # as aiosmtpd gives them: upper case
+    rcpt_options: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,6 +79,7 @@ class _Handler:
     record: bool = True
     implicit_tls: bool = False  # aiosmtpd sets session.ssl only after STARTTLS
     pipelining: bool = True  # offered in the EHLO reply, as Postfix and most relays do
+    dsn: bool = False  # RFC 3461 offered in the EHLO reply
     received: list[Received] = field(default_factory=list)
     rcpts: list[str] = field(default_factory=list)
     accepted: int = 0
@@ -68,11 +91,11 @@ class _Handler:
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname  # (aiosmtpd leaves this to a handler that takes the EHLO reply)
-        if not self.pipelining:
-            return responses
         # aiosmtpd reads commands one after another from its stream, so it takes a pipelined envelope
         # as it is; it only does not say so.
-        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        offered = ["250-PIPELINING"] if self.pipelining else []
+        offered += ["250-DSN"] if self.dsn else []
+        return [*responses[:-1], *offered, responses[-1]]
 
     def _scripted(self, address: str, stage: str) -> str | None:
         if not self.scripts:  # (read without the lock: a bench's relay has none, and takes no lock)
@@ -99,6 +122,8 @@ class _Handler:
         if (reply := self._scripted(address, "rcpt")) is not None:
             return reply
         envelope.rcpt_tos.append(address)
+        if self.record and options:
+            envelope.rcpt_options.extend(f"{address} {o}" for o in options)
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -110,7 +135,13 @@ class _Handler:
             user = session.auth_data if isinstance(session.auth_data, str) else None
             data = envelope.original_content or b""
             tls = self.implicit_tls or session.ssl is not None
-            self.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), data, user, tls))
+            rcpt_options: dict[str, list[str]] = {}
+            for entry in envelope.rcpt_options:
+                address, _, option = entry.partition(" ")
+                rcpt_options.setdefault(address, []).append(option)
+            rcpts, options = list(envelope.rcpt_tos), list(envelope.mail_options)
+            got = Received(str(envelope.mail_from), rcpts, data, user, tls, options, rcpt_options)
+            self.received.append(got)
         return "250 2.0.0 Ok: queued"
 
 
@@ -126,11 +157,12 @@ class SmtpStandIn:
         record: bool = True,
         port: int = 0,
         pipelining: bool = True,
+        dsn: bool = False,
     ) -> None:
         self.ca = trustme.CA()
         self.ca_file = workdir / "smtp-ca.pem"
         self.ca.cert_pem.write_to_path(str(self.ca_file))
-        self.handler = _Handler(record=record, implicit_tls=security == "tls", pipelining=pipelining)
+        self.handler = _Handler(record=record, implicit_tls=security == "tls", pipelining=pipelining, dsn=dsn)
         self.users = users or {}
         self.port = port or free_port()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -145,7 +177,7 @@ class SmtpStandIn:
             kwargs.update(
                 authenticator=self._authenticate, auth_required=True, auth_require_tls=security != "none"
             )
-        self.controller = Controller(self.handler, **kwargs)
+        self.controller = _Controller(self.handler, **kwargs)
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any

@@ -11,7 +11,8 @@ waits for each reply); otherwise command by command.
 
 What the relay says, and what it means (`SendError` kinds in tidings/channels/base.py):
     250 after DATA                  Submitted 7501; ext_id `email:<transid>`, so a bounce finds it. No
-                                    receipt is scheduled: Delivered needs evidence (a success DSN)
+                                    receipt is scheduled: Delivered needs evidence (a success DSN,
+                                    asked for when the relay offers DSN: notify.py)
     5xx at RCPT (the address) or    Bounce 7520, GONE: final, and the address is suppressed for the
     at DATA                         service (later sends Failed 7240 without a relay call)
     5xx at MAIL FROM                REJECTED 7522 (the relay will not take our sender: not verified)
@@ -46,7 +47,8 @@ from aiosmtplib.protocol import SMTPProtocol
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.email import mime
 from tidings.channels.email.dkim import Signer
-from tidings.channels.email.pipeline import pipelined
+from tidings.channels.email.notify import Dsn
+from tidings.channels.email.pipeline import Rcpts, pipelined
 from tidings.channels.email.settings import EmailConfig, SmtpConfig, resolve
 from tidings.channels.exchange import exchange, no_answer
 from tidings.observe.connectors import ConnectorReport, Credential, Ledger
@@ -158,15 +160,24 @@ class SmtpConnector:
             data = self._signer.sign(data)
         sender = mime.envelope_sender(m.transid, content, self.email.bounce_domain)
         recipients = mime.envelope_recipients(m)
-        result, said = await self._send_slotted(m, sender, recipients, data, deadline)
-        wire = exchange(envelope(sender, recipients, data), said, (self.settings.password,))
+        dsn = self._dsn(m)
+        result, said = await self._send_slotted(m, sender, recipients, data, dsn, deadline)
+        wire = exchange(envelope(sender, recipients, data, dsn), said, (self.settings.password,))
         if isinstance(result, SendError):
             result.exchange = wire
             return result
         return dataclasses.replace(result, exchange=wire)
 
+    def _dsn(self, m: Outbound) -> Dsn | None:
+        """The DSN parameters to ask for when the relay offers DSN (notify.py says when: never without a
+        bounce domain, whose VERP address is where reports come back)."""
+        notify = self.settings.dsn_notify
+        if not notify or not self.email.bounce_domain:
+            return None
+        return Dsn(m.transid, m.address, tuple(notify))
+
     async def _send_slotted(
-        self, m: Outbound, sender: str, recipients: list[str], data: bytes, deadline: float
+        self, m: Outbound, sender: str, recipients: list[str], data: bytes, dsn: Dsn | None, deadline: float
     ) -> tuple[SendResult | SendError, str]:
         """The message through a pooled session, and what the relay answered (in words)."""
         try:
@@ -184,13 +195,13 @@ class SmtpConnector:
             try:
                 smtp, reused = await self._session()
                 try:
-                    return await self._transaction(smtp, m, sender, recipients, data)
+                    return await self._transaction(smtp, m, sender, recipients, data, dsn)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
                 # An idle session the relay had closed: nothing was sent; once more on a new one.
                 smtp, _ = await self._session(fresh=True)
-                return await self._transaction(smtp, m, sender, recipients, data)
+                return await self._transaction(smtp, m, sender, recipients, data, dsn)
             except SendError as exc:  # no session: nothing of the message was sent
                 return exc, f"not sent: {exc.description}"
             except aiosmtplib.SMTPServerDisconnected as exc:
@@ -200,12 +211,18 @@ class SmtpConnector:
             self._slots.release()
 
     async def _transaction(
-        self, smtp: aiosmtplib.SMTP, m: Outbound, sender: str, recipients: list[str], data: bytes
+        self,
+        smtp: aiosmtplib.SMTP,
+        m: Outbound,
+        sender: str,
+        recipients: list[str],
+        data: bytes,
+        dsn: Dsn | None,
     ) -> tuple[SendResult | SendError, str]:
         """One message on one session, and the relay's replies that decided it (in words); the session
         goes back to the pool unless it broke."""
         try:
-            errors, done = await _sendmail(smtp, sender, recipients, data, self.settings.timeout_s)
+            errors, done = await _sendmail(smtp, sender, recipients, data, dsn, self.settings.timeout_s)
         except aiosmtplib.SMTPServerDisconnected:
             self._close(smtp)
             raise
@@ -344,7 +361,12 @@ class SmtpConnector:
 
 
 async def _sendmail(
-    smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes, reply_wait_s: float
+    smtp: aiosmtplib.SMTP,
+    sender: str,
+    recipients: list[str],
+    data: bytes,
+    dsn: Dsn | None,
+    reply_wait_s: float,
 ) -> tuple[dict[str, aiosmtplib.SMTPResponse], aiosmtplib.SMTPResponse]:
     """aiosmtplib's `sendmail` for addresses Tidings has already checked (ASCII `local@domain`): the
     same commands, errors and RSET after a refusal, without its per-address RFC 5322 parsing (a tenth
@@ -358,11 +380,16 @@ async def _sendmail(
                 raise
             await smtp.helo()
     options = [b"SIZE=%d" % len(data)] if smtp.supports_extension("size") else []
+    rcpts: Rcpts = [(address, []) for address in recipients]
+    if dsn is not None and smtp.supports_extension("dsn"):
+        dsn.asked = True
+        options += dsn.mail_options()
+        rcpts = [(address, dsn.rcpt_options(address)) for address in recipients]
     try:
         if smtp.supports_extension("pipelining"):
-            refused, done = await pipelined(smtp, sender, recipients, data, options, reply_wait_s)
+            refused, done = await pipelined(smtp, sender, rcpts, data, options, reply_wait_s)
         else:
-            refused, done = await _lockstep(smtp, sender, recipients, data, options)
+            refused, done = await _lockstep(smtp, sender, rcpts, data, options)
     except (aiosmtplib.SMTPResponseException, aiosmtplib.SMTPRecipientsRefused):
         # the envelope reset for the session's next message, as sendmail does
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPResponseException):
@@ -372,15 +399,15 @@ async def _sendmail(
 
 
 async def _lockstep(
-    smtp: aiosmtplib.SMTP, sender: str, recipients: list[str], data: bytes, options: list[bytes]
+    smtp: aiosmtplib.SMTP, sender: str, recipients: Rcpts, data: bytes, options: list[bytes]
 ) -> tuple[list[aiosmtplib.SMTPRecipientRefused], aiosmtplib.SMTPResponse]:
     """The transaction a command at a time, for a relay that does not offer PIPELINING."""
     reply = await smtp.execute_command(b"MAIL", b"FROM:<%s>" % sender.encode("ascii"), *options)
     if reply.code != 250:
         raise aiosmtplib.SMTPSenderRefused(reply.code, reply.message, sender)
     refused: list[aiosmtplib.SMTPRecipientRefused] = []
-    for address in recipients:
-        reply = await smtp.execute_command(b"RCPT", b"TO:<%s>" % address.encode("ascii"))
+    for address, params in recipients:
+        reply = await smtp.execute_command(b"RCPT", b"TO:<%s>" % address.encode("ascii"), *params)
         if reply.code not in (250, 251):
             refused.append(aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address))
     if len(refused) == len(recipients):
@@ -388,12 +415,17 @@ async def _lockstep(
     return refused, await smtp.data(data)
 
 
-def envelope(sender: str, recipients: list[str], data: bytes) -> str:
-    """What a message's provider attempt shows of what went to the relay: the envelope, the message's
-    size and its headers (not its body)."""
+def envelope(sender: str, recipients: list[str], data: bytes, dsn: Dsn | None = None) -> str:
+    """What a message's provider attempt shows of what went to the relay: the envelope (with the DSN
+    parameters when the relay took them), the message's size and its headers (not its body)."""
     head = data.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace")
-    rcpts = "".join(f"RCPT TO:<{address}>\n" for address in recipients)
-    return f"MAIL FROM:<{sender}>\n{rcpts}DATA ({len(data):,} bytes), its headers:\n{head}"
+    asked = dsn if dsn is not None and dsn.asked else None
+    mail = "".join(f" {o.decode()}" for o in asked.mail_options()) if asked else ""
+    rcpts = "".join(
+        f"RCPT TO:<{a}>{''.join(f' {o.decode()}' for o in asked.rcpt_options(a)) if asked else ''}\n"
+        for a in recipients
+    )
+    return f"MAIL FROM:<{sender}>{mail}\n{rcpts}DATA ({len(data):,} bytes), its headers:\n{head}"
 
 
 def _age(transid: str) -> float:

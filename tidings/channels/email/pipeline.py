@@ -102,10 +102,14 @@ def dot_stuffed(data: bytes) -> bytes:
     return data + (b".\r\n" if data.endswith(b"\r\n") else b"\r\n.\r\n")
 
 
+# each recipient with its RCPT TO parameters (DSN's NOTIFY and ORCPT, notify.py), in the order sent
+Rcpts = list[tuple[str, list[bytes]]]
+
+
 async def pipelined(
     smtp: aiosmtplib.SMTP,
     sender: str,
-    recipients: list[str],
+    recipients: Rcpts,
     data: bytes,
     options: list[bytes],
     reply_wait_s: float,
@@ -122,11 +126,14 @@ async def pipelined(
     transport.set_protocol(replies)
     try:
         mail = b" ".join([b"MAIL FROM:<%s>" % sender.encode("ascii"), *options])
-        rcpts = [b"RCPT TO:<%s>\r\n" % address.encode("ascii") for address in recipients]
+        rcpts = [
+            b" ".join([b"RCPT TO:<%s>" % address.encode("ascii"), *params]) + b"\r\n"
+            for address, params in recipients
+        ]
         transport.write(b"".join([mail, b"\r\n", *rcpts, b"DATA\r\n"]))
         mail_reply = await replies.next(reply_wait_s)
         refused: list[aiosmtplib.SMTPRecipientRefused] = []
-        for address in recipients:
+        for address, _ in recipients:
             reply = await replies.next(reply_wait_s)
             if reply.code not in (250, 251):
                 refused.append(aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, address))

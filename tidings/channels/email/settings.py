@@ -6,6 +6,7 @@ from pathlib import Path
 
 import msgspec
 
+from tidings.channels.email.notify import check_notify
 from tidings.channels.kind import AddProblem, KeyPath
 from tidings.schema.email import is_domain, is_label
 
@@ -22,6 +23,8 @@ class SmtpConfig(msgspec.Struct, forbid_unknown_fields=True):
     ca_file: str = ""  # PEM bundle the relay's certificate is checked against (else the system's)
     connections: int = 4  # pooled connections, reused from message to message
     timeout_s: float = 10.0  # per SMTP command (a batch has 30 s in all: keep it well under)
+    # RFC 3461 NOTIFY for the message's address when the relay offers DSN (notify.py); [] asks nothing
+    dsn_notify: list[str] = msgspec.field(default_factory=lambda: ["success", "failure"])
     # Not a TOML key: the folder a relative ca_file is read from (the config file's; "" = the working
     # directory).
     base_dir: str = ""
@@ -74,6 +77,8 @@ def check(entries: Sequence[tuple[KeyPath, SmtpConfig]], add: AddProblem) -> Non
             add((*where, "connections"), "must be at least 1")
         if c.timeout_s <= 0:
             add((*where, "timeout_s"), "must be greater than 0")
+        if (problem := check_notify(c.dsn_notify)) is not None:
+            add((*where, "dsn_notify"), problem)
 
 
 def check_email(email: EmailConfig, add: AddProblem) -> None:

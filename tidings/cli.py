@@ -1,4 +1,4 @@
-"""The `tidings` command: serve, check-config, smsc, and the admin commands (services, templates, …)."""
+"""The `tidings` command: serve, check-config, purge, smsc, and the admin commands (services, …)."""
 
 import json
 import logging
@@ -20,6 +20,7 @@ from tidings.observe import logs
 from tidings.runtime import Runtime
 from tidings.services import Service
 from tidings.store import StoreUnavailable
+from tidings.store.purge import MIN_RETAIN_DAYS, PURGE_BATCH
 
 
 @click.group()
@@ -175,6 +176,69 @@ def check_config(file: str) -> None:
     """Check a config file; list every problem with its line; exit 1 if there is any."""
     _load(file)
     click.echo(f"{file}: OK")
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="TOML config file (default: $TIDINGS_CONFIG): its database and [store] retain_days.",
+)
+@click.option(
+    "--db", "database", help="Database URL (default: the config file's, else sqlite:///tidings.db)."
+)
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(MIN_RETAIN_DAYS),
+    help="Purge what is older than DAYS days (default: [store] retain_days).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be purged; delete nothing.")
+@click.option(
+    "--batch",
+    default=PURGE_BATCH,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Messages looked at per transaction.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as one JSON object.")
+def purge(
+    config_path: str | None, database: str | None, days: int | None, dry_run: bool, batch: int, as_json: bool
+) -> None:
+    """Delete final messages older than the retention, with every row of theirs, and old inbound messages.
+
+    A message goes once final (Delivered, Read, Un-Delivered, Failed, Expired, Bounce), last changed more
+    than DAYS days ago, with every notification sent or given up and no short link still valid. Prints how
+    many messages and rows were (with --dry-run: would be) deleted."""
+    import asyncio
+
+    from tidings.retention import purge_now
+
+    config = _configure(config_path, database, "warning")
+    days = days or config.store.retain_days
+    if not days:
+        _fail(["nothing to purge by: give --older-than DAYS, or set [store] retain_days in the config file"])
+
+    def waiting() -> None:
+        click.echo("Another Tidings process is purging; waiting for it to finish.", err=True)
+
+    url = config.server.database
+    try:
+        report = asyncio.run(purge_now(url, days, dry_run=dry_run, batch=batch, waiting=waiting))
+    except StoreUnavailable as exc:
+        hint = []
+        if url.startswith("sqlite:") and "in use" in str(exc):
+            hint = [
+                "a running server purges by itself when [store] retain_days is set;"
+                " stop it to purge from here"
+            ]
+        _fail([str(exc), *hint])
+    if as_json:
+        click.echo(json.dumps(report.as_json(days)))
+    else:
+        for line in report.lines(days):
+            click.echo(line)
 
 
 @main.command()

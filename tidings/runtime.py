@@ -19,6 +19,7 @@ from tidings.links.smart import SmartlinkRegistry
 from tidings.notify.webhook import Notifier
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import RedisRateLimiter
+from tidings.retention import Purger
 from tidings.services import Service, ServiceRegistry, demo_service
 from tidings.store import Store, open_store
 from tidings.templates import TemplateRegistry
@@ -66,6 +67,7 @@ class Runtime:
         self.redis: Redis | None = None
         self.wakeups = Wakeups(None, config.redis.prefix)
         self.watchdog: Watchdog | None = None
+        self.purger: Purger | None = None  # the retention pass, in a dispatching process
 
     @property
     def store(self) -> Store:
@@ -146,6 +148,9 @@ class Runtime:
                 domain=email.bounce_domain, host=email.bounce_host, port=email.bounce_port,
             )  # fmt: skip
             await self.bounces.start()
+        # Every sending process runs the pass; on PostgreSQL one of them at a time does the work.
+        self.purger = Purger(store, config.store)
+        await self.purger.start()
 
     async def stop(self) -> None:
         """Stop every part cleanly, within STOP_GRACE_S: what is still waited on then (a database that
@@ -182,6 +187,8 @@ class Runtime:
         stops += [connector.stop() for connector in self.connectors.values()]
         if self.bounces is not None:
             stops.append(self.bounces.stop())
+        if self.purger is not None:
+            stops.append(self.purger.stop())
         for result in await asyncio.gather(*stops, return_exceptions=True):
             if isinstance(result, Exception):
                 log.error("stopping: %s", result, exc_info=result)

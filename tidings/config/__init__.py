@@ -26,6 +26,7 @@ from tidings.config.schema import (
     ServerConfig,
     ServiceConfig,
     SmartlinkConfig,
+    StoreConfig,
     TemplateConfig,
 )
 from tidings.urls import is_http_url
@@ -48,6 +49,7 @@ __all__ = [
     "ServiceConfig",
     "SmartlinkConfig",
     "SmscConfig",
+    "StoreConfig",
     "TemplateConfig",
     "app_blocks",
     "check_catalogue",

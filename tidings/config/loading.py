@@ -26,15 +26,18 @@ from tidings.config.schema import (
     ServerConfig,
     ServiceConfig,
     SmartlinkConfig,
+    StoreConfig,
     TemplateConfig,
 )
 from tidings.specs import names as channel_names
+from tidings.store.purge import MIN_RETAIN_DAYS
 from tidings.urls import is_http_url
 
 _TABLES: dict[str, type[msgspec.Struct]] = {
     "server": ServerConfig,
     "notify": NotifyConfig,
     "redis": RedisConfig,
+    "store": StoreConfig,
     "email": EmailConfig,
     **{kind.key: kind.settings for kind in KINDS if not kind.many},
 }
@@ -248,6 +251,14 @@ def _check_values(config: Config, rows: dict[str, list[int]], check: Checker) ->
     r = config.redis
     if r.url and not r.url.startswith(("redis://", "rediss://", "unix://")):
         check.add(("redis", "url"), "must be redis://HOST[:PORT][/DB], rediss://… or unix://PATH")
+    st = config.store
+    if st.retain_days != 0 and st.retain_days < MIN_RETAIN_DAYS:
+        check.add(
+            ("store", "retain_days"),
+            f"must be 0 (keep every message) or at least {MIN_RETAIN_DAYS}, got {st.retain_days}",
+        )
+    if st.purge_interval_s <= 0:
+        check.add(("store", "purge_interval_s"), "must be greater than 0")
     _check_kinds(config, rows, check, many=False)
     check_email(config.email, check.add)
     check_services(config.services, rows["services"], check)

@@ -36,6 +36,13 @@ class RedisConfig(msgspec.Struct, forbid_unknown_fields=True):
     prefix: str = "tidings:"  # of every key and channel, so several deployments can share one Redis
 
 
+class StoreConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """`[store]`: how long messages are kept (docs/operations.md#retention)."""
+
+    retain_days: int = 0  # 0: every message is kept for ever; else at least MIN_RETAIN_DAYS
+    purge_interval_s: float = 3600.0  # how often a serving process runs a purge pass
+
+
 class ServiceConfig(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     key: str
@@ -113,6 +120,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     notify: NotifyConfig = msgspec.field(default_factory=NotifyConfig)
     sandbox: SandboxConfig = msgspec.field(default_factory=SandboxConfig)
     redis: RedisConfig = msgspec.field(default_factory=RedisConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     services: list[ServiceConfig] = msgspec.field(default_factory=list)
     smsc: list[SmscConfig] = msgspec.field(default_factory=list)
     smtp: list[SmtpConfig] = msgspec.field(default_factory=list)

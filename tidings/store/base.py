@@ -7,12 +7,14 @@ is atomic: a status change and the notification that reports it are committed to
 
 import re
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from tidings.policy.contact import PolicyCheck
 from tidings.statuses import Outcome, Status
 from tidings.store.listing import MessageQuery, MessageSummary, NotificationDetail, Stats
+from tidings.store.purge import PurgeBatch
 
 
 class StoreUnavailable(Exception):
@@ -462,7 +464,8 @@ class Store(Protocol):
         (`accept` stays the atomic check)."""
 
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
-        """Queue a notification that reports no status change (a click), after the message's others."""
+        """Queue a notification that reports no status change (a click), after the message's others;
+        none for a message that is not there (purged since the caller read it)."""
 
     async def save_consent(self, consent: ConsentChange) -> None: ...
 
@@ -603,3 +606,34 @@ class Store(Protocol):
     async def message_stats(self, service_id: str | None, since: float) -> Stats:
         """Accepted, delivered and failed messages per channel and minute since `since`, the queue depth
         and the notification backlog per receiver (one service's, or every service's with None)."""
+
+    # -- retention (`tidings.store.purge`, `tidings.retention`) -------------------------------------
+
+    def purging(self) -> AbstractAsyncContextManager[bool]:
+        """Hold the right to purge for a pass: True when this process has it, False while another one
+        purges (PostgreSQL; one process owns a SQLite file, so it is always True there)."""
+
+    async def purge_messages(
+        self,
+        before: float,
+        now: float,
+        after: tuple[float, int] | None,
+        limit: int,
+        dry_run: bool = False,
+    ) -> PurgeBatch:
+        """One batch, in one transaction: look at the next `limit` messages created before `before`,
+        oldest first from the cursor `after` ((created_at, seq); None: the oldest), and delete those
+        that may go (`tidings.store.purge`: final, last changed before `before`, every notification sent
+        or given up, no short link valid at `now`) with every row under their transids. A message
+        another transaction is changing is left for the next pass. `dry_run` deletes nothing but
+        counts the same."""
+
+    async def purge_inbound(
+        self, before: float, after: tuple[float, int] | None, limit: int, dry_run: bool = False
+    ) -> PurgeBatch:
+        """`purge_messages` for inbound messages received before `before` (with their notification,
+        once sent or given up)."""
+
+    async def forget_expired(self, now: float, dry_run: bool = False) -> dict[str, int]:
+        """Delete the rows that have outlived their use (`rows.EXPIRING`, as `open` does); how many, by
+        table."""

@@ -55,13 +55,12 @@ from tidings.store.base import (
     pending_transids,
 )
 from tidings.store.listing_postgres import PostgresListing
+from tidings.store.purge_postgres import PostgresPurge, forget_expired_rows
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
     EARLY_RECEIPT_WINDOW_S,
-    EARLY_RECEIPTS_KEPT_S,
     IDEMPOTENCY_S,
     LANES,
-    POLICY_SENDS_KEPT_S,
     Waiting,
     attempt_rows,
     decode_outcome,
@@ -134,7 +133,7 @@ def _where(url: str) -> str:
     return f"{host}:{parts.port or 5432}{parts.path}"
 
 
-class PostgresStore(PostgresListing):
+class PostgresStore(PostgresListing, PostgresPurge):
     def __init__(self, url: str) -> None:
         self.url = url
         self.dsn, self.schema = parse_url(url)
@@ -163,10 +162,7 @@ class PostgresStore(PostgresListing):
         try:
             await _migrate(conn, self.schema)
             now = clock.now()
-            await conn.execute(Q["forget_early_receipts"], now - EARLY_RECEIPTS_KEPT_S)
-            await conn.execute(Q["forget_early_statuses"], now - EARLY_RECEIPT_WINDOW_S)
-            await conn.execute(Q["forget_idempotent"], now - IDEMPOTENCY_S)
-            await conn.execute(Q["forget_policy_sends"], now - POLICY_SENDS_KEPT_S)
+            await forget_expired_rows(conn, now)
             # Leases are not released here, unlike SQLite: other processes may be holding theirs.
             await conn.execute(Q["heartbeat"], self.process)
             self._pool = await asyncpg.create_pool(
@@ -658,7 +654,10 @@ class PostgresStore(PostgresListing):
 
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         async def job(c: Conn) -> None:
-            await c.execute(Q["lock_message"], transid)  # against finish_notifications' promotion
+            # Against finish_notifications' promotion; a message purged since its caller read it gets
+            # none (nothing would ever delete it).
+            if await c.fetchval(Q["lock_message"], transid) is None:
+                return
             row = (note.event_id, transid, service_id, note.url, note.body, clock.now(), note.gtrid)
             await c.execute(Q["insert_notification"], *row)
 

@@ -1,4 +1,4 @@
-"""Named SQL queries, read from `sql/<backend>/queries.sql` (blocks headed `-- name --`)."""
+"""Named SQL queries, read from `sql/<backend>/queries.sql` and its siblings (blocks headed `-- name --`)."""
 
 import re
 from importlib import resources
@@ -6,10 +6,11 @@ from importlib import resources
 _HEADER = re.compile(r"^-- ([a-z_]+) --$", re.MULTILINE)
 
 
-def load_queries(backend: str) -> dict[str, str]:
-    text = resources.files("tidings.store").joinpath("sql", backend, "queries.sql").read_text("utf-8")
+def load_queries(backend: str, name: str = "queries") -> dict[str, str]:
+    """The named queries of `sql/<backend>/<name>.sql`."""
+    text = resources.files("tidings.store").joinpath("sql", backend, f"{name}.sql").read_text("utf-8")
     parts = _HEADER.split(text)
-    return {name: sql.strip() for name, sql in zip(parts[1::2], parts[2::2], strict=True)}
+    return {key: sql.strip() for key, sql in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def load_migrations(backend: str) -> list[tuple[int, str]]:

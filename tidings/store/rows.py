@@ -30,6 +30,14 @@ EARLY_RECEIPTS_KEPT_S = 7 * 24 * 3600  # a receipt whose submit never got record
 # send within its 30 s safety net (plus a few retries). An older one names an earlier message that reused
 # the id (a receipt repeated after its message was final), not this one.
 EARLY_RECEIPT_WINDOW_S = 300.0
+# What outlives its use, by table: the query that forgets it (both backends' queries.sql) and how long it
+# is kept. Forgotten when a store opens and by every purge pass (tidings.retention).
+EXPIRING = (
+    ("early_receipts", "forget_early_receipts", EARLY_RECEIPTS_KEPT_S),
+    ("early_statuses", "forget_early_statuses", EARLY_RECEIPT_WINDOW_S),
+    ("idempotency", "forget_idempotent", IDEMPOTENCY_S),
+    ("policy_sends", "forget_policy_sends", POLICY_SENDS_KEPT_S),
+)
 # The provider ids whose statuses come by `Store.advance_by_ext` (WhatsApp wamids, Messenger mids): only a
 # send recorded under one of these looks for statuses kept before it (`early_statuses`).
 EXT_STATUS_PREFIXES = ("wa:", "fb:")

@@ -51,13 +51,12 @@ from tidings.store.base import (
     receiver_of,
 )
 from tidings.store.listing_sqlite import SqliteListing
+from tidings.store.purge_sqlite import SqlitePurge, forget_expired_rows
 from tidings.store.queries import load_migrations, load_queries
 from tidings.store.rows import (
     EARLY_RECEIPT_WINDOW_S,
-    EARLY_RECEIPTS_KEPT_S,
     IDEMPOTENCY_S,
     LANES,
-    POLICY_SENDS_KEPT_S,
     Waiting,
     attempt_rows,
     decode_outcome,
@@ -105,7 +104,7 @@ class StoreLocked(StoreUnavailable):
     """Another Tidings process has this SQLite file."""
 
 
-class SqliteStore(SqliteListing):
+class SqliteStore(SqliteListing, SqlitePurge):
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: sqlite3.Connection | None = None
@@ -129,10 +128,7 @@ class SqliteStore(SqliteListing):
             now = clock.now()
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
-            conn.execute(Q["forget_early_receipts"], {"before": now - EARLY_RECEIPTS_KEPT_S})
-            conn.execute(Q["forget_early_statuses"], {"before": now - EARLY_RECEIPT_WINDOW_S})
-            conn.execute(Q["forget_idempotent"], {"before": now - IDEMPOTENCY_S})
-            conn.execute(Q["forget_policy_sends"], {"before": now - POLICY_SENDS_KEPT_S})
+            forget_expired_rows(conn, now)
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -603,7 +599,13 @@ class SqliteStore(SqliteListing):
     async def add_notification(self, transid: str, service_id: str, note: OutgoingNotification) -> None:
         row: dict[str, Any] = {"event_id": note.event_id, "transid": transid, "service_id": service_id}
         row |= {"url": note.url, "body": note.body, "at": clock.now(), "gtrid": note.gtrid}
-        await self._call(lambda c: c.execute(Q["insert_notification"], row))
+
+        def job(c: sqlite3.Connection) -> None:
+            # A message purged since its caller read it gets none: nothing would ever delete it.
+            if c.execute(Q["message_exists"], {"transid": transid}).fetchone() is not None:
+                c.execute(Q["insert_notification"], row)
+
+        await self._call(job)
 
     async def save_consent(self, consent: ConsentChange) -> None:
         row = _consent_row(consent)

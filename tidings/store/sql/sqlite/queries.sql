@@ -69,6 +69,9 @@ UPDATE messages SET channel = :channel, content = :content, parts = :parts WHERE
 INSERT INTO events (transid, status, code, description, at)
 VALUES (:transid, :status, :code, :description, :at);
 
+-- message_exists --
+SELECT 1 FROM messages WHERE transid = :transid;
+
 -- insert_notification --
 INSERT INTO notifications (event_id, transid, service_id, url, body, gtrid, state, created_at, updated_at,
                            next_at)

@@ -146,6 +146,7 @@ class Runtime:
             self.bounces = BounceListener(
                 store, self.services, self.wake_notifier,
                 domain=email.bounce_domain, host=email.bounce_host, port=email.bounce_port,
+                tls=email.bounce_tls(), max_sessions=email.bounce_max_sessions,
             )  # fmt: skip
             await self.bounces.start()
         # Every sending process runs the pass; on PostgreSQL one of them at a time does the work.

@@ -20,6 +20,13 @@ reports mail systems send back to the envelope sender of our email, `bounces+<tr
 - A soft report (delayed, 4.x.x) changes nothing: the relay that sent it still holds the message and
   keeps trying until its own queue lifetime ends, and then sends a failed report, which is a Bounce.
 
+It faces the internet (it is the MX of the bounce domain), so it defends itself: at most `max_sessions`
+connections at a time (`[email] bounce_max_sessions`; one more is answered `421 4.7.0` and closed, and
+its server tries again later, as with any busy mail host), 10 MiB a mail, 60 s of silence a session.
+With `[email] bounce_tls_cert_file` and `bounce_tls_key_file` it offers STARTTLS (RFC 3207), which mail
+servers use when offered, so reports (they quote the original's headers) do not cross the internet in
+clear; it is offered, not required, as an MX must still take mail from servers without TLS.
+
 Only one process of a deployment listens (the port can be bound once per host): each process that
 dispatches tries to bind it at start and, while another holds it, tries again every `RETRY_BIND_S`, so
 a sibling takes over within that time when the holder stops.
@@ -31,8 +38,9 @@ import errno
 import logging
 import os
 import re
+import ssl
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -51,11 +59,13 @@ log = logging.getLogger("tidings.email.bounces")
 RETRY_BIND_S = 5.0
 DATA_LIMIT = 10 * 1024 * 1024  # a report with the whole original message (RET=FULL) of a large mail
 SESSION_TIMEOUT_S = 60.0
+MAX_SESSIONS = 100
 _OWN = re.compile(r"(bounces|unsubscribe)\+([A-Za-z0-9_-]{1,64})@([A-Za-z0-9.-]+?)\.?", re.IGNORECASE)
 
 OK = "250 2.0.0 OK"
 NOT_HERE = "550 5.1.1 No such mailbox: this host takes bounce reports only"
 TRY_LATER = "451 4.3.0 Cannot take this report now; try again later"
+BUSY = b"421 4.7.0 Too many connections; try again later\r\n"
 
 
 def own_address(address: str, domain: str) -> tuple[str, str] | None:
@@ -78,6 +88,8 @@ class BounceListener:
         domain: str,
         host: str,
         port: int,
+        tls: ssl.SSLContext | None = None,
+        max_sessions: int = MAX_SESSIONS,
     ) -> None:
         self.store = store
         self.services = services
@@ -85,6 +97,8 @@ class BounceListener:
         self.domain = domain
         self.host = host
         self.port = port
+        self.tls = tls
+        self.max_sessions = max_sessions
         self._server: asyncio.Server | None = None
         self._sessions: set[SMTP] = set()
         self._binding: asyncio.Task[None] | None = None
@@ -145,10 +159,12 @@ class BounceListener:
         while not await self._bind():  # noqa: ASYNC110
             await asyncio.sleep(RETRY_BIND_S)
 
-    def _session(self) -> SMTP:
+    def _session(self) -> asyncio.Protocol:
+        if len(self._sessions) >= self.max_sessions:
+            return _Busy()
         return _Session(
             self, _Handler(self), hostname=self.domain, ident="Tidings bounces", data_size_limit=DATA_LIMIT,
-            timeout=SESSION_TIMEOUT_S,
+            timeout=SESSION_TIMEOUT_S, tls_context=self.tls, require_starttls=False,
         )  # fmt: skip
 
     async def take(self, recipients: list[str], raw: bytes) -> str:
@@ -246,6 +262,15 @@ class _Session(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         self._listener._sessions.discard(self)
         super().connection_lost(error)
+
+
+class _Busy(asyncio.Protocol):
+    """A connection over the listener's limit: told so (a 421 greeting, RFC 5321 3.8) and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        log.warning("bounce listener: %s refused: too many connections", transport.get_extra_info("peername"))
+        cast(asyncio.WriteTransport, transport).write(BUSY)
+        transport.close()
 
 
 class _Handler:

@@ -1,6 +1,7 @@
 """The email settings: `[[smtp]]` (one relay per entry, a provider kind like `[[smsc]]`) and `[email]`
 (what every email shares: the bounce domain of the envelope sender, DKIM signing), with their checks."""
 
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,14 +38,27 @@ class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
     bounce_domain: str = ""  # envelope sender bounces+<transid>@bounce_domain (VERP); "" = the From address
     bounce_port: int = 0  # the bounce listener's SMTP port (email's bounces); 0 = off
     bounce_host: str = "127.0.0.1"  # the address the bounce listener binds
+    bounce_max_sessions: int = 100  # connections at a time; one more is answered 421
+    bounce_tls_cert_file: str = ""  # PEM certificate chain: STARTTLS offered when both are set
+    bounce_tls_key_file: str = ""  # its PEM private key, unencrypted
     dkim_domain: str = ""  # DKIM signing when all three are set
     dkim_selector: str = ""
     dkim_key_file: str = ""  # PEM private key, RSA (rsa-sha256), unencrypted
-    base_dir: str = ""  # not a TOML key: the folder a relative dkim_key_file is read from
+    base_dir: str = ""  # not a TOML key: the folder relative file names are read from
 
     @property
     def signs(self) -> bool:
         return bool(self.dkim_domain and self.dkim_selector and self.dkim_key_file)
+
+    def bounce_tls(self) -> ssl.SSLContext | None:
+        """The bounce listener's STARTTLS context, or None when no certificate is configured. Raises
+        OSError or ssl.SSLError when the files cannot be read or do not match (check_email says so)."""
+        if not (self.bounce_tls_cert_file and self.bounce_tls_key_file):
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        cert = resolve(self.base_dir, self.bounce_tls_cert_file)
+        context.load_cert_chain(cert, resolve(self.base_dir, self.bounce_tls_key_file))
+        return context
 
 
 def resolve(base_dir: str, path: str) -> Path:
@@ -95,6 +109,9 @@ def check_email(email: EmailConfig, add: AddProblem) -> None:
         )
     if not email.bounce_host.strip():
         add((*where, "bounce_host"), "must be an address to listen on, such as 127.0.0.1")
+    if email.bounce_max_sessions < 1:
+        add((*where, "bounce_max_sessions"), f"must be at least 1, got {email.bounce_max_sessions}")
+    _check_bounce_tls(email, add)
     dkim = {"dkim_domain": email.dkim_domain, "dkim_selector": email.dkim_selector}
     dkim["dkim_key_file"] = email.dkim_key_file
     if any(dkim.values()) and not all(dkim.values()):
@@ -110,6 +127,23 @@ def check_email(email: EmailConfig, add: AddProblem) -> None:
 
         if problem := key_problem(resolve(email.base_dir, email.dkim_key_file)):
             add((*where, "dkim_key_file"), problem)
+
+
+def _check_bounce_tls(email: EmailConfig, add: AddProblem) -> None:
+    pair = {"bounce_tls_cert_file": email.bounce_tls_cert_file}
+    pair["bounce_tls_key_file"] = email.bounce_tls_key_file
+    if not any(pair.values()):
+        return
+    if not all(pair.values()):
+        for key, value in pair.items():
+            if not value:
+                add(("email", key), "STARTTLS needs bounce_tls_cert_file and bounce_tls_key_file")
+        return
+    try:
+        email.bounce_tls()
+    except (OSError, ssl.SSLError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        add(("email", "bounce_tls_cert_file"), f"cannot load the certificate and key: {why}")
 
 
 def _unreadable(path: Path) -> str | None:

@@ -10,8 +10,8 @@ reports mail systems send back to the envelope sender of our email, `bounces+<tr
   failure answers 451 and the server tries again later, as it would with any busy mail host.
 - A report for a transid that is no email message here is taken and dropped: refusing it would make the
   reporting server send a bounce of the bounce to its postmaster, and answering known and unknown ids
-  differently would let anyone who can reach the port find out which ids exist. (Messages are never
-  deleted, so an unknown id is mail for another installation or a made-up one.)
+  differently would let anyone who can reach the port find out which ids exist. (An unknown id is mail
+  for another installation, a made-up one, or a message the retention purge has deleted.)
 - A report for a message not yet recorded as sent (the relay bounced it before the dispatcher wrote
   Submitted) is answered 451 4.3.0: the reporting server sends it again a few minutes later, when it
   applies.

@@ -68,11 +68,14 @@ INSERT INTO events (transid, status, code, description, at) VALUES ($1, $2, $3, 
 
 -- insert_notification --
 -- event_id, transid, service_id, url, body, at, gtrid. The caller holds the message's lock (lock_messages).
+-- "Not sent nor failed" rather than "pending or waiting": the latter is the predicate of the partial index
+-- notifications_backlog, which a planner without fresh statistics then ANDs with the transid index and
+-- reads whole (10,000 entries for one message's 2 rows: 0.19 ms against 0.015 ms a notification).
 INSERT INTO notifications (event_id, transid, service_id, url, body, gtrid, state, created_at, updated_at,
                            next_at)
 VALUES ($1, $2, $3, $4, $5, $7,
         CASE WHEN EXISTS (SELECT 1 FROM notifications
-                          WHERE transid = $2 AND state IN ('pending', 'waiting'))
+                          WHERE transid = $2 AND state NOT IN ('sent', 'failed'))
              THEN 'waiting' ELSE 'pending' END,
         $6, $6, $6);
 

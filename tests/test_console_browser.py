@@ -174,6 +174,7 @@ def test_the_console_in_chromium(
     shots.take(log, "stats")
     log.goto(f"{server.url}/console/health")
     assert "Connectors" in log.locator("main").inner_text()
+    assert "this process (as of now)" in log.locator("tbody[data-role='serve'] th").inner_text()
     shots.take(log, "health")
 
     # Phone-sized: the log still works and fits.

@@ -1,12 +1,14 @@
 """The process layout as an operator meets it: `serve --workers N --api-only` and `tidings worker` on
 PostgreSQL, one rate limit shared through Redis, the worker's own /metrics (`--metrics-port`), the
-console's health page of an API-only process, a killed API process replaced by its parent, and clear
-refusals when the layout needs PostgreSQL but the database is SQLite."""
+console's health page of an API-only process (the worker's connectors, then none once it stops), a
+killed API process replaced by its parent, and clear refusals when the layout needs PostgreSQL but the
+database is SQLite."""
 
 import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -186,14 +188,32 @@ def test_api_processes_share_one_rate_limit_and_a_worker_delivers(
         # Accepting is the API processes' work: the worker counts none.
         assert ("tidings_messages_accepted_total", frozenset(sms_of.items())) not in samples
 
-        # The console of an --api-only process runs no connector: its health page says who does.
+        # An --api-only process runs no connector: its health page shows the worker's, as the worker
+        # published them (host:pid, role, state); once the worker stops, that no process runs them.
         form = client.get("/console/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)
         assert csrf, form.text
         signed = client.post("/console/login", data={"csrf": csrf.group(1), "key": KEY})
         assert signed.status_code == 303, signed.text
         health = client.get("/console/health").text
-        assert "sms → sandbox" in health and "not run by this process" in health
+        worker = f"{socket.gethostname()}:{procs[1].pid}"
+        group = re.search(
+            rf"<tbody data-process='{re.escape(worker)}' data-role='worker'>(.*?)</tbody>", health
+        )
+        assert group, health
+        assert re.match(rf"<tr class='process'><th [^>]+>{re.escape(worker)} \(worker\), started ", group[1])
+        sandbox = (
+            "<tr data-connector='sandbox' data-state='up'><td>sandbox</td><td>sandbox</td><td>email, sms</td>"
+        )
+        assert sandbox in group[1], group[1]
+        assert re.search(r"Answered by [^ ]+:\d+ \(api\)\.", health) and "not run by" not in health
+        procs[1].send_signal(signal.SIGTERM)
+        assert procs[1].wait(15) == 0
+        health = client.get("/console/health").text
+        assert f"data-process='{worker}'" not in health, "a worker that stops takes its rows with it"
+        assert (
+            "<tr><td colspan='3'>sms → sandbox</td><td colspan='5'>not run by any process</td></tr>" in health
+        )
 
 
 def test_a_killed_api_process_is_replaced(cluster: tuple[str, list[subprocess.Popen[bytes]], str]):

@@ -65,6 +65,7 @@ KEPT_TABLES = {
     "early_receipts": "receipts no send took yet, forgotten after 7 days (rows.EXPIRING)",
     "early_statuses": "statuses no send took yet, forgotten after 5 minutes (rows.EXPIRING)",
     "processes": "PostgreSQL: the running processes' heartbeats",
+    "connector_reports": "each running process's connectors for the health page, gone when it stops",
     "tidings_migrations": "PostgreSQL: the schema's version",
     "sqlite_sequence": "SQLite's own AUTOINCREMENT counters",
 }

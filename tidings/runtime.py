@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
@@ -17,6 +18,7 @@ from tidings.dispatch.worker import Dispatcher
 from tidings.intake import Intake
 from tidings.links.smart import SmartlinkRegistry
 from tidings.notify.webhook import Notifier
+from tidings.observe.cluster import ConnectorEntry, Publisher, entries, identity
 from tidings.policy.contact import GroupRegistry
 from tidings.policy.ratelimit import RedisRateLimiter
 from tidings.retention import Purger
@@ -44,11 +46,13 @@ class Runtime:
     """One process's share of the work: the store, the catalogue and the accept path always; with
     `dispatch`, also the connectors, the dispatcher and the notifier. The server module puts HTTP in
     front: `tidings serve` has both, `serve --api-only` HTTP without dispatch, `tidings worker` dispatch
-    without HTTP; on PostgreSQL any number of each."""
+    without HTTP; on PostgreSQL any number of each. `role` is how the console names the process
+    beside its host and pid: serve, api (serve --api-only) or worker."""
 
-    def __init__(self, config: Config, *, dispatch: bool = True) -> None:
+    def __init__(self, config: Config, *, dispatch: bool = True, role: str = "") -> None:
         self.config = config
         self.dispatch = dispatch
+        self.process = identity(role or ("serve" if dispatch else "api"), time.time())
         self.services = ServiceRegistry()
         self.demo: Service | None = None
         self._store: Store | None = None
@@ -68,6 +72,7 @@ class Runtime:
         self.wakeups = Wakeups(None, config.redis.prefix)
         self.watchdog: Watchdog | None = None
         self.purger: Purger | None = None  # the retention pass, in a dispatching process
+        self.publisher: Publisher | None = None  # its connectors' reports, for every console
 
     @property
     def store(self) -> Store:
@@ -152,6 +157,12 @@ class Runtime:
         # Every sending process runs the pass; on PostgreSQL one of them at a time does the work.
         self.purger = Purger(store, config.store)
         await self.purger.start()
+        self.publisher = Publisher(store, self.process, self.connector_entries)
+        await self.publisher.start()
+
+    def connector_entries(self) -> list[ConnectorEntry]:
+        """What this process's connectors say about themselves now (tidings.observe.cluster)."""
+        return entries(self.connectors, self.routes)
 
     async def stop(self) -> None:
         """Stop every part cleanly, within STOP_GRACE_S: what is still waited on then (a database that
@@ -190,6 +201,8 @@ class Runtime:
             stops.append(self.bounces.stop())
         if self.purger is not None:
             stops.append(self.purger.stop())
+        if self.publisher is not None:  # its rows leave the store before the store closes
+            stops.append(self.publisher.stop())
         for result in await asyncio.gather(*stops, return_exceptions=True):
             if isinstance(result, Exception):
                 log.error("stopping: %s", result, exc_info=result)

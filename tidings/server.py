@@ -108,7 +108,7 @@ async def work(
     """A worker process: connectors, dispatch and notifications, no HTTP but `GET /metrics` on
     `metrics_at` when given; until SIGINT or SIGTERM."""
     METRICS.start("worker")
-    runtime = Runtime(config)
+    runtime = Runtime(config, role="worker")
     await runtime.start()
     stopping = _Stopping(asyncio.get_running_loop())
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -22,9 +22,12 @@ def sign_in(url: str, credential: str) -> Iterator[httpx.Client]:
 
 
 def connector_rows(page: str) -> dict[str, tuple[str, str]]:
-    """The health page's connectors that describe themselves: name -> (state, the row as text)."""
-    rows = re.findall(r"<tr data-connector='([^']+)' data-state='([^']+)'>(.*?)</tr>", page)
-    return {name: (state, _text(row)) for name, state, row in rows}
+    """The health page's connectors that describe themselves: name -> (state, the row as text). A name
+    several processes report is the first one's: the answering process's, which the page lists first."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, state, row in re.findall(r"<tr data-connector='([^']+)' data-state='([^']+)'>(.*?)</tr>", page):
+        found.setdefault(name, (state, _text(row)))
+    return found
 
 
 def health(client: httpx.Client) -> tuple[str, dict[str, tuple[str, str]]]:

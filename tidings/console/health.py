@@ -1,12 +1,14 @@
-"""The health page's connector rows: what each connector says about itself, as HTML.
+"""The health page's connector rows: what each connector of each process says about itself, as HTML.
 
-A connector with `describe()` (tidings.observe.connectors) gets its state, last success, last error,
-credentials and rate limit; one with only `health()` / `bind_states()` gets those in the state cell; one
-with neither shows "started".
+Rows come as `ConnectorEntry` (tidings.observe.cluster), the answering process's from memory and the
+others' as they published them, grouped by process. An entry with a report (`describe()`) gets its
+state, last success, last error, credentials and rate limit; one without gets what `health()` /
+`bind_states()` said in the state cell, or "started".
 """
 
 from tidings.console.html import e, time_tag
-from tidings.observe.connectors import ConnectorReport, Credential, report_of
+from tidings.observe.cluster import PUBLISH_S, STALE_AFTER_S, ConnectorEntry, ProcessView
+from tidings.observe.connectors import ConnectorReport, Credential
 
 COLUMNS = (
     "Connector",
@@ -26,14 +28,37 @@ def header() -> str:
     return f"<thead><tr>{cells}</tr></thead>"
 
 
-def connector_row(name: str, connector: object, channels: str, now: float) -> str:
-    kind = getattr(connector, "name", type(connector).__name__)
-    first = f"<td>{e(name)}</td><td>{e(kind)}</td><td>{e(channels)}</td>"
-    report = report_of(connector)
+def process_rows(view: ProcessView, now: float) -> str:
+    """A process's connectors: a heading row naming it (host:pid, role, when it started, how fresh
+    its rows are), then a row per connector."""
+    p = view.process
+    if view.own:
+        fresh = "this process (as of now)"
+    elif view.stale:
+        fresh = (
+            f"<strong>stale (process gone?)</strong>: last reported {_ago(view.age)} ago, "
+            f"expected every {PUBLISH_S:g} s"
+        )
+    else:
+        fresh = f"reported {_ago(view.age)} ago"
+    heading = (
+        f"<tr class='process'><th scope='rowgroup' colspan='{len(COLUMNS)}'>{e(view.label)} "
+        f"({e(p.role)}), started {_at(p.started_at, now)}; {fresh}</th></tr>"
+    )
+    rows = "".join(connector_row(entry, now) for entry in view.connectors)
+    stale = " data-stale='yes'" if view.stale else ""
+    return f"<tbody data-process='{e(view.label)}' data-role='{e(p.role)}'{stale}>{heading}{rows}</tbody>"
+
+
+def connector_row(entry: ConnectorEntry, now: float) -> str:
+    channels = ", ".join(entry.channels) or "none"
+    first = f"<td>{e(entry.name)}</td><td>{e(entry.kind)}</td><td>{e(channels)}</td>"
+    report = entry.report
     if report is None:
-        return f"<tr>{first}<td>{e(connector_state(connector))}</td>{'<td></td>' * 4}</tr>"
+        return f"<tr>{first}<td>{e(entry.state)}</td>{'<td></td>' * 4}</tr>"
+    opening = f"<tr data-connector='{e(entry.name)}' data-state='{e(report.state)}'>"
     return (
-        f"<tr data-connector='{e(name)}' data-state='{e(report.state)}'>{first}<td>{_state(report)}</td>"
+        f"{opening}{first}<td>{_state(report)}</td>"
         f"<td>{_at(report.last_success, now) or 'none yet'}</td><td>{_error(report, now)}</td>"
         f"<td>{_credentials(report.credentials, now)}</td><td>{_rate(report, now)}</td></tr>"
     )
@@ -41,22 +66,16 @@ def connector_row(name: str, connector: object, channels: str, now: float) -> st
 
 def not_run_row(where: str) -> str:
     rest = len(COLUMNS) - 3
-    return f"<tr><td colspan='3'>{e(where)}</td><td colspan='{rest}'>not run by this process</td></tr>"
+    return f"<tr><td colspan='3'>{e(where)}</td><td colspan='{rest}'>not run by any process</td></tr>"
 
 
-def connector_state(c: object) -> str:
-    """What a connector without `describe()` says about itself: `health()` (up, requests in flight of
-    its window, as /metrics reads it) and `bind_states()` when it has them."""
-    parts: list[str] = []
-    health = getattr(c, "health", None)
-    if callable(health):
-        h = health()
-        parts.append(f"{'up' if getattr(h, 'up', False) else 'DOWN'}, in flight {getattr(h, 'in_flight', 0)}"
-                     f" of {getattr(h, 'window', 0)}")  # fmt: skip
-    binds = getattr(c, "bind_states", None)
-    if callable(binds):
-        parts += [f"{name}: {state}" for name, state in binds().items()]
-    return "; ".join(parts) or "started (reports no state of its own)"
+def freshness() -> str:
+    """What the page says about where its rows come from."""
+    return (
+        f"Every process that runs connectors reports them every {PUBLISH_S:g} s; this process's rows are "
+        f"as of now, the others' as last reported. A process not heard from for {STALE_AFTER_S:g} s is "
+        "shown as stale: it may have stopped without saying so."
+    )
 
 
 def _state(r: ConnectorReport) -> str:
@@ -115,13 +134,17 @@ def _at(ts: float | None, now: float) -> str:
     if ts is None:
         return ""
     seconds = ts - now
-    span = abs(seconds)
-    if span < 90:
-        words = f"{span:.0f} s"
-    elif span < 5400:
-        words = f"{span / 60:.0f} min"
-    elif span < 172800:
-        words = f"{span / 3600:.1f} h"
-    else:
-        words = f"{span / 86400:.0f} days"
+    words = _ago(abs(seconds))
     return f"{time_tag(ts)} ({'in ' + words if seconds > 0 else words + ' ago'})"
+
+
+def _ago(span: float | None) -> str:
+    """A span of seconds in words."""
+    span = span or 0.0
+    if span < 90:
+        return f"{span:.0f} s"
+    if span < 5400:
+        return f"{span / 60:.0f} min"
+    if span < 172800:
+        return f"{span / 3600:.1f} h"
+    return f"{span / 86400:.0f} days"

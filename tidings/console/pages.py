@@ -26,6 +26,7 @@ from tidings.console.previews import json_view, preview
 from tidings.console.session import Session
 from tidings.console.stats import chart
 from tidings.errors import ApiError
+from tidings.observe.cluster import channels_run, cluster
 from tidings.runtime import Runtime
 from tidings.services import Service
 from tidings.specs import SPECS
@@ -592,14 +593,24 @@ async def health(request: Request) -> Response:
     if s is None:
         return to_login()
     runtime = runtime_of(request)
-    connectors = []
     now = time.time()
-    for name, c in sorted(runtime.connectors.items()):
-        channels = ", ".join(ch for ch, routed in sorted(runtime.routes.items()) if routed is c) or "none"
-        connectors.append(health_rows.connector_row(name, c, channels, now))
-    if not runtime.connectors:  # serve --api-only: another process dispatches
-        for spec in SPECS:
-            connectors.append(health_rows.not_run_row(f"{spec.name} → {serving(runtime, spec.name)}"))
+    # This process's connectors from memory (as they are now); every other process's as it published
+    # them (serve --api-only runs none of its own; workers and siblings run them).
+    views, unread = await cluster(runtime.store, runtime.process, runtime.connector_entries())
+    groups = [health_rows.process_rows(v, now) for v in views]
+    run = channels_run(views)
+    missing = [
+        health_rows.not_run_row(f"{spec.name} → {serving(runtime, spec.name)}")
+        for spec in SPECS
+        if spec.name not in run
+    ]
+    if missing:
+        groups.append(f"<tbody data-process=''>{''.join(missing)}</tbody>")
+    answered = (
+        f'<p class="facts-line">Answered by {e(runtime.process.host)}:{runtime.process.pid} '
+        f"({e(runtime.process.role)}). {e(health_rows.freshness())}</p>"
+    )
+    warning = f'<p class="notice" role="status">{e(unread.capitalize())}.</p>' if unread else ""
     gone = await runtime.store.list_gone(owner_filter(request, s))
     gone_rows = (
         "".join(
@@ -618,8 +629,9 @@ async def health(request: Request) -> Response:
     body = (
         f"{alert}{service_picker(request, s, '/console/health')}"
         '<section aria-labelledby="h-conn"><h2 id="h-conn">Connectors</h2>'
+        f"{answered}{warning}"
         '<div class="table-wrap"><table>'
-        f"{health_rows.header()}<tbody>{''.join(connectors)}</tbody></table></div></section>"
+        f"{health_rows.header()}{''.join(groups)}</table></div></section>"
         '<section aria-labelledby="h-gone"><h2 id="h-gone">Gone addresses (suppressed)</h2>'
         '<div class="table-wrap"><table><thead><tr><th scope="col">Service</th><th scope="col">Channel</th>'
         '<th scope="col">Address</th><th scope="col">Why</th><th scope="col">Remove</th></tr></thead>'

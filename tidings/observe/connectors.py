@@ -192,20 +192,33 @@ class Ledger:
         failures: Iterable[Failure] = (),
     ) -> ConnectorReport:
         """The report, with what the connector knows beyond its sends: a backoff of its own (SMPP's
-        throttling: until, why) and failures outside a send (a bind that could not connect)."""
+        throttling: until, why) and failures outside a send (a bind that could not connect). Every
+        word a provider or the network may have put in it (the details, a credential's refusal and
+        note, the backoff's why) is redacted like a failure's: the report is shown on the health page
+        and published to the store for the other processes' pages."""
+        secrets = tuple(self.secrets())
         last = self.last_error
         for f in failures:
             if last is None or f.at > last.at:
-                last = Failure(f.at, f.kind, f.code, redact(f.text, self.secrets())[:TEXT_LIMIT])
+                last = Failure(f.at, f.kind, f.code, redact(f.text, secrets)[:TEXT_LIMIT])
         until, why = self.backoff_until, self.backoff_why
         if backoff is not None and (until is None or backoff[0] > until):
-            until, why = backoff
+            until, why = backoff[0], redact(backoff[1], secrets)
         return ConnectorReport(
             up=up,
             health=health,
-            detail=tuple(detail),
+            detail=tuple(redact(d, secrets) for d in detail),
             last_success=self.last_success,
             last_error=last,
-            credentials=tuple(credentials),
+            credentials=tuple(_redacted(c, secrets) for c in credentials),
             rate=RateLimit(configured, until, why),
         )
+
+
+def _redacted(c: Credential, secrets: tuple[str, ...]) -> Credential:
+    """A credential with the provider's words in its refusal and note redacted (its name is Tidings's
+    own: an app id, a project, a login; never the secret)."""
+    refused, note = redact(c.refused, secrets), redact(c.note, secrets)
+    if refused == c.refused and note == c.note:
+        return c
+    return Credential(c.name, c.kind, c.expires_at, refused, note)

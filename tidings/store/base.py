@@ -392,6 +392,30 @@ class CatalogueEntry:
     origin: str = "admin"  # config, admin, or demo
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessRecord:
+    """One run of a process that publishes its connectors' reports: `id` is unique to the run
+    (host:pid:nonce, so a reused pid is another process); the rest is how the console names it."""
+
+    id: str
+    host: str
+    pid: int
+    role: str  # serve or worker
+    started_at: float  # epoch seconds, its own clock
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedReport:
+    """A process's report on one connector as the store holds it: the JSON it published
+    (`tidings.observe.cluster`) and how long ago, by the store's clock (PostgreSQL's, so hosts need not
+    agree)."""
+
+    process: ProcessRecord
+    connector: str
+    body: str
+    age: float
+
+
 class Store(Protocol):
     async def open(self) -> None:
         """Create or migrate the schema and hand out again any work a crashed process held."""
@@ -637,3 +661,20 @@ class Store(Protocol):
     async def forget_expired(self, now: float, dry_run: bool = False) -> dict[str, int]:
         """Delete the rows that have outlived their use (`rows.EXPIRING`, as `open` does); how many, by
         table."""
+
+    # -- the connectors' reports of every process (`tidings.observe.cluster`) -------------------------
+
+    async def publish_reports(
+        self, process: ProcessRecord, reports: Sequence[tuple[str, str]], forget_after_s: float
+    ) -> None:
+        """In one transaction: make `reports` ((connector, JSON), one per connector it runs) the
+        process's rows, stamped now; delete its rows for any other connector, and every process's rows
+        published more than `forget_after_s` ago (a process gone without a clean stop)."""
+
+    async def published_reports(self) -> list[PublishedReport]:
+        """Every process's rows, stale ones too, ordered by process and connector. (A SQLite store
+        forgets every row when it opens: one process owns the file, so any row left is a crashed
+        process's.)"""
+
+    async def unpublish_reports(self, process_id: str) -> None:
+        """Delete a process's rows (it is stopping)."""

@@ -46,7 +46,9 @@ from tidings.store.base import (
     NewMessage,
     NotificationResult,
     OutgoingNotification,
+    ProcessRecord,
     ProviderAttempt,
+    PublishedReport,
     ReceiptNotice,
     ReceiptTarget,
     Report,
@@ -890,6 +892,31 @@ class PostgresStore(PostgresListing, PostgresPurge):
             await c.executemany(Q["promote_next_notification"], finished)
 
         await self._tx(job)
+
+    # -- the connectors' reports of every process ------------------------------------------------------
+
+    async def publish_reports(
+        self, process: ProcessRecord, reports: Sequence[tuple[str, str]], forget_after_s: float
+    ) -> None:
+        who = (process.id, process.host, process.pid, process.role, process.started_at)
+        rows = [(who[0], name, *who[1:], body) for name, body in reports]
+
+        async def job(c: Conn) -> None:
+            await c.executemany(Q["publish_report"], rows)
+            await c.execute(Q["unpublish_other_connectors"], process.id, [name for name, _ in reports])
+            await c.execute(Q["forget_reports"], forget_after_s)
+
+        await self._tx(job)
+
+    async def published_reports(self) -> list[PublishedReport]:
+        rows = await self._read(lambda c: c.fetch(Q["published_reports"]))
+        return [
+            PublishedReport(ProcessRecord(r[0], r[2], r[3], r[4], r[5]), r[1], r[7], max(0.0, r[6]))
+            for r in rows
+        ]
+
+    async def unpublish_reports(self, process_id: str) -> None:
+        await self._tx(lambda c: c.execute(Q["unpublish_reports"], process_id))
 
 
 async def _migrate(conn: Conn, schema: str | None) -> None:

@@ -41,7 +41,9 @@ from tidings.store.base import (
     NewMessage,
     NotificationResult,
     OutgoingNotification,
+    ProcessRecord,
     ProviderAttempt,
+    PublishedReport,
     ReceiptNotice,
     ReceiptTarget,
     Report,
@@ -129,6 +131,7 @@ class SqliteStore(SqliteListing, SqlitePurge):
             conn.execute(Q["release_leases"], {"now": now})
             conn.execute(Q["release_notification_leases"], {"now": now})
             forget_expired_rows(conn, now)
+            conn.execute(Q["unpublish_every_report"])
         except BaseException as exc:
             if conn is not None:
                 conn.close()
@@ -805,6 +808,34 @@ class SqliteStore(SqliteListing, SqlitePurge):
             c.executemany(Q["promote_next_notification"], finished)
 
         await self._call(job)
+
+    # -- the connectors' reports of every process ------------------------------------------------------
+
+    async def publish_reports(
+        self, process: ProcessRecord, reports: Sequence[tuple[str, str]], forget_after_s: float
+    ) -> None:
+        now = clock.now()
+        who = {"process": process.id, "host": process.host, "pid": process.pid, "role": process.role}
+        who |= {"started_at": process.started_at, "now": now}
+        rows = [{**who, "connector": name, "body": body} for name, body in reports]
+        others = {"process": process.id, "connectors": json.dumps([name for name, _ in reports])}
+
+        def job(c: sqlite3.Connection) -> None:
+            c.executemany(Q["publish_report"], rows)
+            c.execute(Q["unpublish_other_connectors"], others)
+            c.execute(Q["forget_reports"], {"before": now - forget_after_s})
+
+        await self._call(job)
+
+    async def published_reports(self) -> list[PublishedReport]:
+        rows = await self._call(lambda c: c.execute(Q["published_reports"], {"now": clock.now()}).fetchall())
+        return [
+            PublishedReport(ProcessRecord(r[0], r[2], r[3], r[4], r[5]), r[1], r[7], max(0.0, r[6]))
+            for r in rows
+        ]
+
+    async def unpublish_reports(self, process_id: str) -> None:
+        await self._call(lambda c: c.execute(Q["unpublish_reports"], {"process": process_id}))
 
 
 def _check_policies(c: sqlite3.Connection, checks: Sequence[PolicyCheck], now: float) -> dict[str, str]:

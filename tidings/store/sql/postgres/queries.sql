@@ -516,3 +516,27 @@ WHERE (SELECT count(*) FROM attempts WHERE transid = $1::text AND outcome = 'ret
 SELECT at, attempt, connector, kind, outcome, code, detail, request, answer FROM attempts
 WHERE transid = $1 AND EXISTS (SELECT 1 FROM messages WHERE transid = $1 AND service_id = $2)
 ORDER BY seq;
+
+-- publish_report --
+-- process, connector, host, pid, role, started_at, body: a process's report on one of its connectors
+-- (tidings/observe/cluster.py), stamped with the database's clock.
+INSERT INTO connector_reports (process, connector, host, pid, role, started_at, published_at, body)
+VALUES ($1, $2, $3, $4, $5, $6, extract(epoch FROM clock_timestamp()), $7)
+ON CONFLICT (process, connector) DO UPDATE SET published_at = excluded.published_at, body = excluded.body;
+
+-- unpublish_other_connectors --
+-- process, connectors: the process's rows for connectors it no longer runs.
+DELETE FROM connector_reports WHERE process = $1 AND connector <> ALL($2::text[]);
+
+-- forget_reports --
+-- older_than (seconds): rows of processes that stopped publishing (gone without a clean stop) long ago.
+DELETE FROM connector_reports WHERE published_at < extract(epoch FROM clock_timestamp()) - $1;
+
+-- published_reports --
+-- Every process's rows with their age by the database's clock.
+SELECT process, connector, host, pid, role, started_at,
+       extract(epoch FROM clock_timestamp()) - published_at, body
+FROM connector_reports ORDER BY process, connector;
+
+-- unpublish_reports --
+DELETE FROM connector_reports WHERE process = $1;

@@ -434,3 +434,30 @@ SELECT at, attempt, connector, kind, outcome, code, detail, request, answer FROM
 WHERE transid = :transid
   AND EXISTS (SELECT 1 FROM messages WHERE transid = :transid AND service_id = :service_id)
 ORDER BY seq;
+
+-- publish_report --
+-- A process's report on one of its connectors (tidings/observe/cluster.py), stamped :now.
+INSERT INTO connector_reports (process, connector, host, pid, role, started_at, published_at, body)
+VALUES (:process, :connector, :host, :pid, :role, :started_at, :now, :body)
+ON CONFLICT (process, connector) DO UPDATE SET published_at = excluded.published_at, body = excluded.body;
+
+-- unpublish_other_connectors --
+-- :connectors, a JSON array: the process's rows for connectors it no longer runs.
+DELETE FROM connector_reports
+WHERE process = :process AND connector NOT IN (SELECT value FROM json_each(:connectors));
+
+-- forget_reports --
+-- Rows of processes that stopped publishing (gone without a clean stop) long ago.
+DELETE FROM connector_reports WHERE published_at < :before;
+
+-- published_reports --
+-- Every process's rows with their age at :now.
+SELECT process, connector, host, pid, role, started_at, :now - published_at, body FROM connector_reports
+ORDER BY process, connector;
+
+-- unpublish_reports --
+DELETE FROM connector_reports WHERE process = :process;
+
+-- unpublish_every_report --
+-- At open: one process owns the file, so rows left by another are from one that ended without a clean stop.
+DELETE FROM connector_reports;

@@ -2,8 +2,10 @@
 
 A preview turns a message's stored content (the channel's content Struct as JSON) into HTML. A channel
 registers its own with `register_preview(channel, fn)`; one without gets the JSON view, so a new channel
-shows up in the console with nothing to change here. SMS, push and email register theirs below. A
-preview's output is inserted as is, so it must escape everything it takes from the content (`e()`).
+shows up in the console with nothing to change here. SMS, push and email register theirs below, and
+WhatsApp, Messenger (`fb`) and RCS a chat-like view (tidings/console/chat.py) with the JSON as a second
+tab. A preview's output is inserted as is, so it must escape everything it takes from the content
+(`e()`), and it may raise only what `preview()` catches when a content is not what it expects.
 """
 
 import json
@@ -15,6 +17,7 @@ import msgspec
 
 from tidings.channels.base import Outbound
 from tidings.channels.email.mime import build
+from tidings.console.chat import messenger_chat, rcs_chat, whatsapp_chat
 from tidings.console.html import e
 from tidings.schema.email import EmailContent
 from tidings.smpp.encoding import DC_BINARY, Encoded, encode_text, gsm7_septets, split
@@ -161,6 +164,22 @@ def email_preview(content: Mapping[str, Any], address: str) -> str:
     return f'<div class="preview email">{tabs("email", panels)}</div>'
 
 
+# -- WhatsApp, Messenger, RCS -----------------------------------------------------------------------
+
+
+def chat_preview(name: str, view: Preview) -> Preview:
+    """`view`'s chat-like drawing, with the content's JSON as a second tab (nothing in it is hidden)."""
+
+    def shown(content: Mapping[str, Any], address: str) -> str:
+        panels = [("Chat", view(content, address)), ("JSON", json_view(content))]
+        return f'<div class="preview {name}">{tabs(name, panels)}</div>'
+
+    return shown
+
+
 register_preview("sms", sms_preview)
 register_preview("push", push_preview)
 register_preview("email", email_preview)
+register_preview("whatsapp", chat_preview("whatsapp", whatsapp_chat))
+register_preview("fb", chat_preview("messenger", messenger_chat))
+register_preview("rcs", chat_preview("rcs", rcs_chat))

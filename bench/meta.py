@@ -427,8 +427,16 @@ def e2e_line(r: dict[str, Any]) -> str:
         f" exactly once {'ok' if r['exactly_once'] else 'NO'},"
         f" stand-in {'ok' if r['standin_matches'] else 'NO'};"
         f" CPU µs/msg tidings {cpu['tidings']} (main {cpu['tidings_main']}), stand-in {cpu['standin']},"
-        f" bench {cpu['bench']}; others {r['others_pct']}%"
+        f" bench {cpu['bench']}; others {r['others_pct']}%" + _store_part(r, "msg")
     )
+
+
+def _store_part(r: dict[str, Any], item: str) -> str:
+    """A script that counts Tidings' store commits (messenger.py) gives its rows a `store` figure."""
+    store = r.get("store")
+    if not store:
+        return ""
+    return f"; store commits {store['commits_per_item']}/{item}, {store['commit_us_per_item']} µs/{item}"
 
 
 def webhook_line(r: dict[str, Any]) -> str:
@@ -445,7 +453,7 @@ def webhook_line(r: dict[str, Any]) -> str:
         + "".join(f" {k} p50 {v['p50']} p99 {v['p99']};" for k, v in lat.items())
         + "".join(f" {status} notified {n:,}," for status, n in notified)
         + f" inbound posted {r['inbound_posted']:,};"
-        f" CPU µs/event tidings {cpu['tidings']}; others {r['others_pct']}%"
+        f" CPU µs/event tidings {cpu['tidings']}; others {r['others_pct']}%" + _store_part(r, "event")
     )
 
 
@@ -500,6 +508,7 @@ class Spec:
     stack: type[GraphStack]
     target: int | None  # end-to-end msg/s, MET / NOT MET in the summary
     hook_problem: Callable[[dict[str, Any]], str | None]  # a webhook run's missing notifications
+    problems: Callable[[dict[str, Any]], list[str]] = lambda res: []  # what else in the result went wrong
 
 
 def run(spec: Spec, a: argparse.Namespace, out_dir: Path, prefix: str) -> dict[str, Any]:
@@ -595,6 +604,8 @@ def print_summary(spec: Spec, res: dict[str, Any]) -> list[str]:
         for who in ("tidings", "tidings_main", "standin", "bench"):
             print(f"CPU µs/msg {who:<13} {_spread([r['cpu_us_per_item'][who] for r in runs])}")
         print(f"others %       {_spread([r['others_pct'] for r in runs])}")
+        if all(r.get("store") for r in runs):
+            print(f"store commits/msg {_median([r['store']['commits_per_item'] for r in runs])}")
         for r in runs:
             if r["errors"]:
                 problems.append(f"{r['label']}: failed requests {r['errors']} {r['error_samples'][:1]}")
@@ -615,11 +626,14 @@ def print_summary(spec: Spec, res: dict[str, Any]) -> list[str]:
             p99 = [r["latency_ms"].get(kind, {}).get("p99") for r in hooks]
             print(f"  {kind:<9} latency ms p50 {_median(p50)}  p99 {_median(p99)}")
         print(f"CPU µs/event tidings {_spread([r['cpu_us_per_item']['tidings'] for r in hooks])}")
+        if all(r.get("store") for r in hooks):
+            print(f"store commits/event {_median([r['store']['commits_per_item'] for r in hooks])}")
         for r in hooks:
             if r["failed"]:
                 problems.append(f"{r['label']}: failed posts {r['failed']}")
             if (missing := spec.hook_problem(r)) is not None:
                 problems.append(f"{r['label']}: {missing}")
+    problems += spec.problems(res)
     for name, counts in (res.get("log_problems") or {}).items():
         if any(counts.values()):
             problems.append(f"{name}: {counts}")

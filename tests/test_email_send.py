@@ -1,9 +1,10 @@
 """Email sent through `POST /v2/messages` to a real SMTP relay stand-in (aiosmtpd with STARTTLS under a
 trustme CA, AUTH), over HTTP: the MIME the relay receives (parts, headers, the open pixel, rewritten
 links, the generated text part, List-Unsubscribe on a bulk send, no Bcc header), the VERP envelope
-sender, the DKIM signature (verified with dkimpy), Submitted and never Delivered without evidence, a
-4xx retried until it goes, a 5xx bounced (Bounce 7520) and the address suppressed (Failed 7240 without
-the relay seeing it), a 5xx at DATA, and the link records the tracking endpoints read."""
+sender, the two DKIM signatures, RSA and Ed25519 (each verified with dkimpy), Submitted and never
+Delivered without evidence, a 4xx retried until it goes, a 5xx bounced (Bounce 7520) and the address
+suppressed (Failed 7240 without the relay seeing it), a 5xx at DATA, and the link records the tracking
+endpoints read."""
 
 import base64
 import email
@@ -19,7 +20,7 @@ import dkim
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from tests.conftest import unique_path
 from tests.standins.smtp import Received, SmtpStandIn
@@ -57,11 +58,25 @@ def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 
 
 @pytest.fixture(scope="module")
+def ed25519_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path = tmp_path_factory.mktemp("dkim") / "ed25519.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return path, b"v=DKIM1; k=ed25519; p=" + base64.b64encode(public)
+
+
+@pytest.fixture(scope="module")
 def mail_server(
     tmp_path_factory: pytest.TempPathFactory,
     receiver: Receiver,
     relay: SmtpStandIn,
     dkim_key: tuple[Path, bytes],
+    ed25519_key: tuple[Path, bytes],
 ) -> Iterator[TidingsServer]:
     workdir = tmp_path_factory.mktemp("mailserver")
     config = f"""
@@ -93,6 +108,8 @@ bounce_domain = "{BOUNCES}"
 dkim_domain = "example.com"
 dkim_selector = "s1"
 dkim_key_file = "{dkim_key[0]}"
+dkim_ed25519_selector = "ed1"
+dkim_ed25519_key_file = "{ed25519_key[0]}"
 
 [routes]
 email = "relay"
@@ -142,7 +159,11 @@ def statuses(hits: list[Hit]) -> list[tuple[str, str]]:
 
 
 def test_a_bulk_html_email_as_the_relay_receives_it(
-    mail_server: TidingsServer, relay: SmtpStandIn, receiver: Receiver, dkim_key: tuple[Path, bytes]
+    mail_server: TidingsServer,
+    relay: SmtpStandIn,
+    receiver: Receiver,
+    dkim_key: tuple[Path, bytes],
+    ed25519_key: tuple[Path, bytes],
 ):
     path = unique_path("mail")
     body = mail(
@@ -220,10 +241,18 @@ def test_a_bulk_html_email_as_the_relay_receives_it(
     assert pixel[0].endswith(f"{by_id[-1][1]}.gif") and unsubscribe[1].endswith(by_id[-3][1])
     assert (by_id[-1][2], by_id[-3][2]) == (None, None)
 
-    # DKIM: signed by example.com, selector s1; dkimpy verifies it against the public key.
+    # DKIM: signed twice by example.com, rsa-sha256 with selector s1 on top, then ed25519-sha256 with
+    # selector ed1; dkimpy verifies each against its selector's public key.
     assert received.data.startswith(b"DKIM-Signature:")
-    dns = {b"s1._domainkey.example.com.": dkim_key[1]}
+    assert re.findall(rb"^DKIM-Signature: v=1; a=([a-z0-9-]+);", received.data, re.M) == [
+        b"rsa-sha256",
+        b"ed25519-sha256",
+    ]
+    dns = {b"s1._domainkey.example.com.": dkim_key[1], b"ed1._domainkey.example.com.": ed25519_key[1]}
     assert dkim.verify(received.data, dnsfunc=lambda name, timeout=5: dns.get(name))
+    for index in (0, 1):
+        verified = dkim.DKIM(received.data).verify(idx=index, dnsfunc=lambda name, timeout=5: dns.get(name))
+        assert verified, index
 
     # Bob's message: his own messageId, his substitutions (the request's), his own tracking codes.
     bob = parsed(arrived(relay, "bob@example.net")[0])

@@ -46,7 +46,7 @@ from aiosmtplib.protocol import SMTPProtocol
 
 from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.email import mime
-from tidings.channels.email.dkim import Signer
+from tidings.channels.email.dkim import Key, Signer, ed25519_key, rsa_key
 from tidings.channels.email.notify import Dsn
 from tidings.channels.email.pipeline import Rcpts, pipelined
 from tidings.channels.email.settings import EmailConfig, SmtpConfig, resolve
@@ -86,8 +86,7 @@ class SmtpConnector:
         self._auth_refused: tuple[float, str] | None = None  # (when, the relay's words): the health page
         self.ledger = Ledger(lambda: (self.settings.password,))
         if self.email.signs:
-            key = resolve(self.email.base_dir, self.email.dkim_key_file)
-            self._signer = Signer(self.email.dkim_domain, self.email.dkim_selector, key)
+            self._signer = Signer(self.email.dkim_domain, dkim_keys(self.email))
 
     async def start(self, inbox: Inbox) -> None:
         if self.settings.security != "none":
@@ -413,6 +412,18 @@ async def _lockstep(
     if len(refused) == len(recipients):
         raise aiosmtplib.SMTPRecipientsRefused(refused)
     return refused, await smtp.data(data)
+
+
+def dkim_keys(email: EmailConfig) -> list[Key]:
+    """The configured DKIM keys, RSA first: its signature is the topmost header, the one a verifier that
+    reads only the first signature (dkimpy's `verify()` does by default) can check whatever it knows."""
+    keys = []
+    if email.signs_rsa:
+        keys.append(rsa_key(email.dkim_selector, resolve(email.base_dir, email.dkim_key_file)))
+    if email.signs_ed25519:
+        path = resolve(email.base_dir, email.dkim_ed25519_key_file)
+        keys.append(ed25519_key(email.dkim_ed25519_selector, path))
+    return keys
 
 
 def envelope(sender: str, recipients: list[str], data: bytes, dsn: Dsn | None = None) -> str:

@@ -41,14 +41,24 @@ class EmailConfig(msgspec.Struct, forbid_unknown_fields=True):
     bounce_max_sessions: int = 100  # connections at a time; one more is answered 421
     bounce_tls_cert_file: str = ""  # PEM certificate chain: STARTTLS offered when both are set
     bounce_tls_key_file: str = ""  # its PEM private key, unencrypted
-    dkim_domain: str = ""  # DKIM signing when all three are set
-    dkim_selector: str = ""
-    dkim_key_file: str = ""  # PEM private key, RSA (rsa-sha256), unencrypted
+    dkim_domain: str = ""  # the d= of every DKIM signature; signing needs one selector and key pair below
+    dkim_selector: str = ""  # rsa-sha256, with dkim_key_file
+    dkim_key_file: str = ""  # PEM private key, RSA, unencrypted
+    dkim_ed25519_selector: str = ""  # ed25519-sha256 (RFC 8463), with dkim_ed25519_key_file
+    dkim_ed25519_key_file: str = ""  # PEM private key, Ed25519 (PKCS#8), unencrypted
     base_dir: str = ""  # not a TOML key: the folder relative file names are read from
 
     @property
-    def signs(self) -> bool:
+    def signs_rsa(self) -> bool:
         return bool(self.dkim_domain and self.dkim_selector and self.dkim_key_file)
+
+    @property
+    def signs_ed25519(self) -> bool:
+        return bool(self.dkim_domain and self.dkim_ed25519_selector and self.dkim_ed25519_key_file)
+
+    @property
+    def signs(self) -> bool:
+        return self.signs_rsa or self.signs_ed25519
 
     def bounce_tls(self) -> ssl.SSLContext | None:
         """The bounce listener's STARTTLS context, or None when no certificate is configured. Raises
@@ -112,21 +122,55 @@ def check_email(email: EmailConfig, add: AddProblem) -> None:
     if email.bounce_max_sessions < 1:
         add((*where, "bounce_max_sessions"), f"must be at least 1, got {email.bounce_max_sessions}")
     _check_bounce_tls(email, add)
-    dkim = {"dkim_domain": email.dkim_domain, "dkim_selector": email.dkim_selector}
-    dkim["dkim_key_file"] = email.dkim_key_file
-    if any(dkim.values()) and not all(dkim.values()):
-        for key, value in dkim.items():
-            if not value:
-                add((*where, key), "DKIM signing needs dkim_domain, dkim_selector and dkim_key_file")
+    _check_dkim(email, add)
+
+
+# The DKIM key pairs: (algorithm, selector key, key file key).
+DKIM_PAIRS = (
+    ("rsa-sha256", "dkim_selector", "dkim_key_file"),
+    ("ed25519-sha256", "dkim_ed25519_selector", "dkim_ed25519_key_file"),
+)
+
+
+def _check_dkim(email: EmailConfig, add: AddProblem) -> None:
+    where: KeyPath = ("email",)
+    values = {
+        "dkim_selector": email.dkim_selector,
+        "dkim_key_file": email.dkim_key_file,
+        "dkim_ed25519_selector": email.dkim_ed25519_selector,
+        "dkim_ed25519_key_file": email.dkim_ed25519_key_file,
+    }
+    for algorithm, selector, key_file in DKIM_PAIRS:
+        if bool(values[selector]) != bool(values[key_file]):
+            missing = key_file if values[selector] else selector
+            add((*where, missing), f"DKIM signing needs both {selector} and {key_file} ({algorithm})")
+    if email.dkim_domain and not any(values.values()):
+        add(
+            (*where, "dkim_domain"),
+            "signs nothing without a key: set dkim_selector and dkim_key_file (RSA), "
+            "dkim_ed25519_selector and dkim_ed25519_key_file (Ed25519), or both",
+        )
+    if any(values.values()) and not email.dkim_domain:
+        add((*where, "dkim_domain"), "DKIM signing needs dkim_domain (the d= of every signature)")
     if email.dkim_domain and not is_domain(email.dkim_domain):
         add((*where, "dkim_domain"), "must be a domain name")
-    if email.dkim_selector and not all(is_label(p) for p in email.dkim_selector.split(".")):
-        add((*where, "dkim_selector"), "must be a DNS label (letters, digits, hyphens), dots allowed")
-    if email.dkim_key_file:
-        from tidings.channels.email.dkim import key_problem  # dkimpy only when signing is configured
+    for _, selector, _ in DKIM_PAIRS:
+        if values[selector] and not all(is_label(p) for p in values[selector].split(".")):
+            add((*where, selector), "must be a DNS label (letters, digits, hyphens), dots allowed")
+    if email.dkim_selector and email.dkim_selector == email.dkim_ed25519_selector:
+        add(
+            (*where, "dkim_ed25519_selector"),
+            "must differ from dkim_selector: each selector's DNS record publishes one key",
+        )
+    if email.dkim_key_file or email.dkim_ed25519_key_file:
+        # dkimpy (and PyNaCl for Ed25519) only when signing is configured
+        from tidings.channels.email.dkim import ed25519_key_problem, key_problem
 
-        if problem := key_problem(resolve(email.base_dir, email.dkim_key_file)):
+        if email.dkim_key_file and (problem := key_problem(resolve(email.base_dir, email.dkim_key_file))):
             add((*where, "dkim_key_file"), problem)
+        ed_file = email.dkim_ed25519_key_file
+        if ed_file and (problem := ed25519_key_problem(resolve(email.base_dir, ed_file))):
+            add((*where, "dkim_ed25519_key_file"), problem)
 
 
 def _check_bounce_tls(email: EmailConfig, add: AddProblem) -> None:

@@ -106,6 +106,22 @@ HTML = (
 )
 
 
+def dkim_keys(workdir: Path, which: str) -> str:
+    """The [email] lines of DKIM signing with fresh keys written into `workdir` ("" for none)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    if which == "none":
+        return ""
+    pem = (serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    (workdir / "dkim-rsa.pem").write_bytes(rsa.generate_private_key(65537, 2048).private_bytes(*pem))
+    lines = 'dkim_domain = "bench.example.com"\ndkim_selector = "rsa1"\ndkim_key_file = "dkim-rsa.pem"\n'
+    if which == "both":
+        (workdir / "dkim-ed25519.pem").write_bytes(ed25519.Ed25519PrivateKey.generate().private_bytes(*pem))
+        lines += 'dkim_ed25519_selector = "ed1"\ndkim_ed25519_key_file = "dkim-ed25519.pem"\n'
+    return lines
+
+
 async def serve_relay(control_port: int, relay_port: int, workdir: Path) -> None:
     from aiohttp import web
 
@@ -291,6 +307,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--warmup", type=int, default=2000, help="emails before measuring (default 2000)")
     ap.add_argument("--runs", type=int, default=1, help="measured runs (default 1)")
+    ap.add_argument(
+        "--dkim", choices=["none", "rsa", "both"], default="none", help="sign: RSA 2048, or RSA and Ed25519"
+    )
     ap.add_argument("--max-seconds", type=float, default=120.0, help="time limit of each load phase")
     ap.add_argument("--drain-timeout", type=float, default=180.0, help="wait at most this for notifications")
     ap.add_argument("--stall-seconds", type=float, default=15.0, help="stop waiting after this long idle")
@@ -348,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
             relay_port=relay_port,
             smtp_connections=a.smtp_connections,
         )
+        config = config.replace("[email]\n", "[email]\n" + dkim_keys(workdir, a.dkim))
         (workdir / "tidings.toml").write_text(config)
         serve = [a.python, "-m", "tidings", "serve", "--config", str(workdir / "tidings.toml")]
         tidings = procs.start("tidings", serve, workdir, workdir / "server.log")

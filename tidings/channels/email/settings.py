@@ -163,7 +163,7 @@ def _check_dkim(email: EmailConfig, add: AddProblem) -> None:
             "must differ from dkim_selector: each selector's DNS record publishes one key",
         )
     if email.dkim_key_file or email.dkim_ed25519_key_file:
-        # dkimpy (and PyNaCl for Ed25519) only when signing is configured
+        # dkimpy only when signing is configured
         from tidings.channels.email.dkim import ed25519_key_problem, key_problem
 
         if email.dkim_key_file and (problem := key_problem(resolve(email.base_dir, email.dkim_key_file))):

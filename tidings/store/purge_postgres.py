@@ -33,6 +33,7 @@ Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 Q = load_queries("postgres", "retention")
 _KEPT = load_queries("postgres")
 PURGE_LOCK = "tidings purge "  # the advisory lock's name, with the schema's
+PURGE_ACQUIRE_S = 30.0
 _FINAL = list(FINAL_WORDS)
 
 
@@ -47,7 +48,9 @@ class PostgresPurge:
 
     @contextlib.asynccontextmanager
     async def purging(self: _Calls) -> AsyncIterator[bool]:
-        async with self._open_pool().acquire() as c:
+        # A pool every connection of which is busy fails the pass (the next one tries again) rather than
+        # holding it for ever.
+        async with self._open_pool().acquire(timeout=PURGE_ACQUIRE_S) as c:
             mine = bool(await c.fetchval(Q["purge_try_lock"], PURGE_LOCK))
             try:
                 yield mine

@@ -8,6 +8,7 @@ Webhooks are posted as Meta posts them, signed, by the Graph stand-in's simulato
 """
 
 import asyncio
+import re
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -578,6 +579,81 @@ def test_messenger_deliveries_and_reads_by_mid_and_watermark(server: TidingsServ
     assert seen[m2] == [submitted, delivered, read]
     assert seen[m3] == [submitted, delivered, read]
     assert seen[other[0]] == [submitted]  # another user's
+
+
+def one_body(*payloads: dict[str, Any]) -> dict[str, Any]:
+    """Several `page` webhooks as the one body Meta batches them in: their entries, in this order."""
+    return {"object": "page", "entry": [e for p in payloads for e in p["entry"]]}
+
+
+def store_commits(server: TidingsServer) -> float:
+    """Tidings' store transactions so far, from its /metrics (what bench/messenger.py reads)."""
+    text = server.client.get("/metrics").text
+    found = re.findall(r"^tidings_store_commit_seconds_count\{[^}]*\} (\S+)$", text, re.MULTILINE)
+    assert found, "no tidings_store_commit_seconds_count in /metrics"
+    return sum(float(v) for v in found)
+
+
+def test_a_messenger_body_of_deliveries_reads_and_a_message_applies_them_in_metas_order(
+    server: TidingsServer, receiver: Receiver
+):
+    """One body as Meta batches it: a delivery by mid, a read of that PSID after it, a late delivery of
+    a message the read covered, another user's delivery, and a message from the user. Each message is
+    Delivered then Read, notified once each in that order, whatever the repeat of the body."""
+    path = unique_path("fb-body")
+    notify = receiver.url(path)
+    early, late = (send_v1(server, "fb-app", "fb", "psid", ["7101"], notify)[0] for _ in range(2))
+    other = send_v1(server, "fb-app", "fb", "psid", ["7102"], notify)[0]
+    mids = [m[3:] for m in ext_ids(server, [early, late, other], receiver, path)]
+    now = int(time.time() * 1000)
+    body = one_body(
+        ms_delivery("7101", 1, [mids[0]]),  # the first by its mid; its watermark names none
+        ms_read("7101", now),  # both: the first Read, the second Delivered then Read
+        ms_delivery("7101", now, [mids[1]]),  # after the read: nothing
+        ms_delivery("7102", now, [mids[2]]),
+        ms_message("7101", {"mid": "m_in_body_7101", "text": "thanks"}),
+    )
+    assert post(server, "fb-app", FB_SECRET, body, duplicate=True) == [200, 200]
+    receiver.wait_count(path, 3 + 2 + 2 + 1)
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    submitted, delivered, read = ("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")
+    assert seen == {
+        early: [submitted, delivered, read],
+        late: [submitted, delivered, read],
+        other: [submitted, delivered],
+    }
+    assert [h["message"] for h in inbound(receiver, "m_in_body_7101")] == ["thanks"]
+    views = [server.message(t, KEY_META) for t in (early, late, other)]
+    assert [(v["status"], v["code"]) for v in views] == [
+        ("Read", "7502"),
+        ("Read", "7502"),
+        ("Delivered", "7500"),
+    ]
+
+
+def test_a_messenger_body_of_many_statuses_is_one_store_commit_not_one_per_event(
+    server: TidingsServer, receiver: Receiver
+):
+    """A body's deliveries (mids and watermark) and reads go to the store in one call: the commits
+    counted across its POST are that one and whatever background work ran meanwhile, never one or two
+    per event (90 store calls one after another, as once)."""
+    path = unique_path("fb-commits")
+    psids = [f"72{n:02d}" for n in range(30)]
+    transids = send_v1(server, "fb-app", "fb", "psid", psids, receiver.url(path))
+    mids = [m[3:] for m in ext_ids(server, transids, receiver, path)]
+    now = int(time.time() * 1000)
+    events = [(ms_delivery(p, now, [mid]), ms_read(p, now)) for p, mid in zip(psids, mids, strict=True)]
+    body = one_body(*(e for pair in events for e in pair))
+    before = store_commits(server)
+    assert post(server, "fb-app", FB_SECRET, body) == [200]
+    commits = store_commits(server) - before
+    assert commits <= 15, f"{commits:g} store commits for one body of 60 events"
+    receiver.wait_count(path, 3 * len(transids))
+    time.sleep(SETTLE_S)
+    seen = statuses(receiver, path)
+    expected = [("Submitted", "7501", ""), ("Delivered", "7500", ""), ("Read", "7502", "")]
+    assert {t: seen[t] for t in transids} == {t: expected for t in transids}
 
 
 def test_statuses_meta_sends_as_soon_as_it_accepts_find_their_messages(

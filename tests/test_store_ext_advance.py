@@ -1,5 +1,6 @@
 """The Store contract for Meta's status webhooks: statuses applied by the provider's id
-(`advance_by_ext`), Messenger watermarks (`advance_by_watermark`), and an inbound message kept once
+(`advance_by_ext`), Messenger watermarks (`advance_by_watermark`, and among a body's other statuses in
+one `advance_by_ext`), and an inbound message kept once
 whatever how often its provider sends it (`record_inbound`). Run against every backend
 (tests/support/backends.py), through the store's public methods and records only.
 
@@ -22,6 +23,7 @@ from tidings.store.base import (
     ReceiptTarget,
     Store,
     Update,
+    Watermark,
 )
 
 __all__ = ["backend"]  # the fixture every test here takes, parametrised over the backends
@@ -187,6 +189,64 @@ def test_watermarks_move_every_earlier_sent_message_to_that_psid(backend: Backen
     ]
     assert history(r["f3"]) == ["Submitted", "Delivered", "Read"]
     assert [r[t].status for t in ("f4", "f5", "w1")] == ["Submitted", "Queued", "Submitted"]  # type: ignore[union-attr]
+
+
+def test_watermarks_among_statuses_by_id_apply_in_order_in_one_call(backend: Backend):
+    """A Messenger body's changes in Meta's order, in one call: a delivery's mid then its watermark, a
+    read over both, a late delivery of a message already Read; another user's, another service's, an id
+    not recorded yet. Each sees the ones before it (in one transaction, before any is written)."""
+
+    async def scenario(store: Store) -> tuple[Any, ...]:
+        await store.accept(
+            [
+                message("f1", "fb", "P1", created_at=T0),
+                message("f2", "fb", "P1", created_at=T0 + 10),
+                message("f3", "fb", "P1", created_at=T0 + 20),
+                message("g1", "fb", "P2", created_at=T0),
+            ]
+        )
+        await sent(store, {"f1": "fb:F1", "f2": "fb:F2", "f3": "fb:F3", "g1": "fb:G1"}, T0 + 30)
+        notices = Notices()
+        moved = await store.advance_by_ext(
+            [
+                ext("fb:F1", DELIVERED, T0 + 40),
+                Watermark(SVC, "P1", T0 + 15, [DELIVERED], T0 + 40),  # f1 is Delivered already: f2
+                Watermark(SVC, "P1", T0 + 25, [DELIVERED, READ], T0 + 41),
+                ext("fb:F3", DELIVERED, T0 + 42),  # after its Read: nothing
+                ext("fb:NOPE", DELIVERED, T0 + 42),  # kept for a send recorded later
+                Watermark(OTHER, "P2", T0 + 25, [DELIVERED], T0 + 43),
+                Watermark(SVC, "P9", T0 + 25, [DELIVERED, READ], T0 + 43),  # no message to P9
+                ext("fb:G1", DELIVERED, T0 + 44),
+                Watermark(SVC, "P2", T0 + 25, [DELIVERED, READ], T0 + 45),
+            ],
+            notices,
+        )
+        again = await store.advance_by_ext(
+            [Watermark(SVC, "P1", T0 + 25, [DELIVERED, READ], T0 + 46)], notices
+        )
+        records = {t: await store.get_message(SVC, t) for t in ("f1", "f2", "f3", "g1")}
+        return moved, again, notices.calls, records
+
+    moved, again, calls, r = backend.run(scenario)
+    assert moved == [True, True, True, False, None, False, False, True, True]
+    assert again == [False]
+    assert calls == [
+        ("f1", "Delivered", ""),
+        ("f2", "Delivered", ""),
+        ("f1", "Read", ""),
+        ("f2", "Read", ""),
+        ("f3", "Delivered", ""),
+        ("f3", "Read", ""),
+        ("g1", "Delivered", ""),
+        ("g1", "Read", ""),
+    ]
+    for t in ("f1", "f2", "f3", "g1"):
+        record = r[t]
+        assert history(record) == ["Submitted", "Delivered", "Read"], t
+        assert record is not None and (record.status, record.code) == ("Read", "7502")
+        assert [n.event_id.rsplit("-", 1)[0] for n in record.notifications] == [f"{t}-Delivered", f"{t}-Read"]
+    f1 = r["f1"]
+    assert f1 is not None and [h.at for h in f1.history] == [T0 + 30, T0 + 40, T0 + 41]
 
 
 def test_an_inbound_message_sent_twice_is_kept_and_forwarded_once(backend: Backend):

@@ -14,7 +14,11 @@ delivered reports both, in order, as push receipts do); `failed` → Failed with
 `tidings.specs.whatsapp_codes.failure` maps Meta's error onto and Meta's error text in
 `additionalInfo`, only from Submitted. A Messenger `delivery` moves its `mids` and, by its watermark, every
 earlier Submitted message of the service to that PSID to Delivered; a `read` watermark moves every earlier
-one to Read (Delivered first where it was still Submitted), `Store.advance_by_watermark`.
+one to Read (Delivered first where it was still Submitted), a `Watermark` among the changes.
+
+A body's statuses are applied in one store call (`Store.advance_by_ext`: one transaction, one commit),
+in the order Meta put them, each seeing the ones before it: a Messenger read after its delivery in the
+same body finds the message Delivered, and a delivery's watermark follows its own mids.
 
 A status naming an id no message has yet is kept, in the same transaction, and acknowledged: Meta can
 call before the send's record is committed (the Graph answer and the webhook race), and the transaction
@@ -70,6 +74,7 @@ from tidings.api.responses import plain_error
 from tidings.apps import App
 from tidings.channels.meta.webhooks import (
     SIGNATURE_HEADER,
+    MessengerEvent,
     MsDelivery,
     MsMessage,
     MsOpened,
@@ -89,7 +94,7 @@ from tidings.errors import BodyTooLarge
 from tidings.runtime import Runtime
 from tidings.specs.whatsapp_codes import UNKNOWN_STATUS, WHATSAPP_FAILURES, failure
 from tidings.statuses import DELIVERED, READ, Outcome
-from tidings.store.base import ExtAdvance, InboundMessage, OutgoingNotification, ReceiptTarget
+from tidings.store.base import ExtAdvance, InboundMessage, OutgoingNotification, ReceiptTarget, Watermark
 
 log = logging.getLogger("tidings.webhooks")
 
@@ -145,9 +150,10 @@ def _handshake(app: App, query: dict[str, str]) -> Response:
 # -- statuses ------------------------------------------------------------------------------------------
 
 
-async def _advance(runtime: Runtime, changes: list[ExtAdvance]) -> None:
-    """Apply statuses by provider id; the store keeps those naming an id not recorded yet for the send
-    (see the module docstring)."""
+async def _advance(runtime: Runtime, changes: Sequence[ExtAdvance | Watermark]) -> None:
+    """Apply statuses by provider id (and Messenger watermarks), in order, in one store call: one
+    transaction, one commit per webhook body. The store keeps those naming an id not recorded yet for
+    the send (see the module docstring)."""
 
     def notice(target: ReceiptTarget, o: Outcome, at: float, info: str) -> OutgoingNotification | None:
         return notification_for(runtime.services, target, o, at, info)
@@ -155,7 +161,11 @@ async def _advance(runtime: Runtime, changes: list[ExtAdvance]) -> None:
     if not changes:
         return
     results = await runtime.store.advance_by_ext(changes, notice)
-    early = [c.ext_id for c, moved in zip(changes, results, strict=True) if moved is None]
+    early = [
+        c.ext_id
+        for c, moved in zip(changes, results, strict=True)
+        if moved is None and isinstance(c, ExtAdvance)
+    ]
     if early:
         log.debug(
             "%d statuses kept for ids no send is recorded yet with: %s", len(early), ", ".join(early[:5])
@@ -249,40 +259,37 @@ def _wa_fields(app: App, m: WaMessage) -> dict[str, Any]:
 # -- Messenger -----------------------------------------------------------------------------------------
 
 
-async def _messenger(
-    runtime: Runtime, app: App, events: Sequence[MsDelivery | MsRead | MsMessage | MsPostback | MsOpened]
-) -> None:
+async def _messenger(runtime: Runtime, app: App, events: Sequence[MessengerEvent]) -> None:
     now = clock.now()
-    for e in events:  # in Meta's order: a read after its delivery in the same body finds it Delivered
-        if isinstance(e, MsDelivery):
-            await _advance(
-                runtime, [ExtAdvance(app.service_id, f"fb:{mid}", DELIVERED, now) for mid in e.mids]
-            )
-            if e.watermark:
-                await _watermark(runtime, app, e.psid, e.watermark, [DELIVERED], now)
-        elif isinstance(e, MsRead):
-            if e.watermark:
-                await _watermark(runtime, app, e.psid, e.watermark, [DELIVERED, READ], now)
-        elif isinstance(e, MsOpened):
+    # The statuses first, in one store call (as WhatsApp's): no inbound event says anything of them.
+    await _advance(runtime, _ms_changes(app.service_id, events, now))
+    for e in events:
+        if isinstance(e, MsOpened):
             # Kept for the standard messaging window only (Store.last_inbound): nothing is posted, as
             # the inbound webhook's messageType names messages and postbacks only.
             tid = f"fb:{e.kind}:{_digest(e.psid, e.timestamp, e.detail)}"
             opened = InboundMessage(tid, app.service_id, "fb", e.psid, e.page_id, e.detail, 1, now)
             if not await runtime.store.record_inbound(opened, None, None):
                 log.debug("inbound %s repeated: kept already", tid)
-        else:
+        elif isinstance(e, MsMessage | MsPostback):
             tid, text = _ms_id(e), e.text if isinstance(e, MsMessage) else (e.title or e.payload)
             message = InboundMessage(tid, app.service_id, "fb", e.psid, e.page_id, text, 1, now)
             await _keep(runtime, message, _ms_fields(app, e, tid), keywords=False)
 
 
-async def _watermark(
-    runtime: Runtime, app: App, psid: str, watermark_ms: int, steps: list[Outcome], at: float
-) -> None:
-    def notice(target: ReceiptTarget, o: Outcome, when: float, info: str) -> OutgoingNotification | None:
-        return notification_for(runtime.services, target, o, when, info)
-
-    await runtime.store.advance_by_watermark(app.service_id, psid, watermark_ms / 1000, steps, at, notice)
+def _ms_changes(service_id: str, events: Sequence[MessengerEvent], at: float) -> list[ExtAdvance | Watermark]:
+    """A body's deliveries and reads as one list of status changes, in Meta's order: a read after its
+    delivery in the same body finds the message Delivered, and a delivery's watermark (every earlier
+    message to that PSID) comes after its own mids."""
+    changes: list[ExtAdvance | Watermark] = []
+    for e in events:
+        if isinstance(e, MsDelivery):
+            changes += [ExtAdvance(service_id, f"fb:{mid}", DELIVERED, at) for mid in e.mids]
+            if e.watermark:
+                changes.append(Watermark(service_id, e.psid, e.watermark / 1000, (DELIVERED,), at))
+        elif isinstance(e, MsRead) and e.watermark:
+            changes.append(Watermark(service_id, e.psid, e.watermark / 1000, (DELIVERED, READ), at))
+    return changes
 
 
 def _ms_id(e: MsMessage | MsPostback) -> str:

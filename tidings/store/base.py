@@ -364,6 +364,20 @@ class ExtAdvance:
 
 
 @dataclass(slots=True)
+class Watermark:
+    """A Messenger delivery or read watermark, as one change among `advance_by_ext`'s: every Messenger
+    (`fb`) message of the service to `address` (a PSID) created before `before` and sent (Submitted or
+    later) moves through `steps` in order (each a forward status, as `Advance`: Delivered, or Delivered
+    then Read), oldest message first, each step with its history entry and notification."""
+
+    service_id: str
+    address: str
+    before: float  # epoch seconds
+    steps: Sequence[Outcome]
+    at: float
+
+
+@dataclass(slots=True)
 class Report:
     """A report on a message known by its transid alone, from outside a provider's API: an email bounce
     report (found through its VERP envelope sender) or an unsubscribe (through its link). `outcome` moves
@@ -540,15 +554,19 @@ class Store(Protocol):
         apply in order: each sees the ones before it. Moving a message on ends any receipt scheduled for
         it (`Update.pending`), which would otherwise be applied later over what the app said."""
 
-    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+    async def advance_by_ext(
+        self, changes: Sequence[ExtAdvance | Watermark], notice: ExtNotice
+    ) -> list[bool | None]:
         """Apply each provider status (see `ExtAdvance`) to the service's message recorded with that
-        `ext_id` (a WhatsApp or Messenger message: channels `whatsapp` and `fb`), with its history entry
-        and the notification `notice` builds, in one transaction: True for each that moved, False for
-        each whose message stays as it is, None for an id no message of the service was recorded with
-        (yet). Changes apply in order, each seeing the ones before it. A change with None is kept, in
-        the same transaction (committed durably), for the send that `record` records later under that
-        id (Meta can report a send before its record commits); kept changes older than five minutes
-        are forgotten."""
+        `ext_id` (a WhatsApp or Messenger message: channels `whatsapp` and `fb`), and each `Watermark`
+        to the messages it covers, with their history entries and the notifications `notice` builds, in
+        one transaction: True for each that moved (a watermark: any message), False for each whose
+        message stays as it is (a watermark: none moved), None for an id no message of the service was
+        recorded with (yet). Changes apply in order, each seeing the ones before it (a Messenger body's
+        read after its delivery finds the message Delivered). A change with None is kept, in the same
+        transaction (committed durably), for the send that `record` records later under that id (Meta
+        can report a send before its record commits); kept changes older than five minutes are
+        forgotten. A watermark is never kept: it covers only messages already recorded as sent."""
 
     async def message_target(self, transid: str) -> tuple[ReceiptTarget, Status] | None:
         """A message found by its transid alone, whatever its service, with its status; None when no
@@ -569,11 +587,9 @@ class Store(Protocol):
         at: float,
         notice: ExtNotice,
     ) -> list[str]:
-        """A Messenger delivery or read watermark: move every Messenger (`fb`) message of the service to
-        `address` (a PSID) created before `before` and sent (Submitted or later) through `steps` in
-        order (each a forward status, as `advance`: Delivered, or Delivered then Read), oldest message
-        first, each step with its history entry and notification, in one transaction. Return the
-        transids that moved."""
+        """One Messenger delivery or read watermark (see `Watermark`) in a transaction of its own;
+        `advance_by_ext` applies a webhook body's in one, in order with its mids. Return the transids
+        that moved."""
 
     async def save_device(self, device: Device) -> Device:
         """Register a device, or update the one with the same app, provider and token (keeping its

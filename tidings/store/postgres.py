@@ -54,6 +54,7 @@ from tidings.store.base import (
     Report,
     StoreUnavailable,
     Update,
+    Watermark,
     pending_transids,
 )
 from tidings.store.listing_postgres import PostgresListing
@@ -746,7 +747,9 @@ class PostgresStore(PostgresListing, PostgresPurge):
 
         return await self._tx(job)
 
-    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+    async def advance_by_ext(
+        self, changes: Sequence[ExtAdvance | Watermark], notice: ExtNotice
+    ) -> list[bool | None]:
         async def job(c: Conn) -> list[bool | None]:
             unknown: set[str] = set()
             moved = await _advance_by_ext(c, changes, notice, unknown)
@@ -756,11 +759,13 @@ class PostgresStore(PostgresListing, PostgresPurge):
             # its commit): with the same locks held, each id is either recorded now, or its record has
             # not begun and will find what is kept here.
             await c.execute(Q["lock_keys"], [f"x:{k}" for k in sorted(unknown)])
-            later = [i for i, a in enumerate(changes) if a.ext_id in unknown]
-            again = await _advance_by_ext(c, [changes[i] for i in later], notice, set())
-            for i, result in zip(later, again, strict=True):
+            later = [
+                (i, a) for i, a in enumerate(changes) if isinstance(a, ExtAdvance) and a.ext_id in unknown
+            ]
+            again = await _advance_by_ext(c, [a for _, a in later], notice, set())
+            for (i, _), result in zip(later, again, strict=True):
                 moved[i] = result
-            early = [changes[i] for i, result in zip(later, again, strict=True) if result is None]
+            early = [a for (_, a), result in zip(later, again, strict=True) if result is None]
             if early:
                 await c.execute(Q["forget_early_statuses"], clock.now() - EARLY_RECEIPT_WINDOW_S)
                 await c.executemany(Q["keep_early_status"], early_rows(early))
@@ -803,19 +808,8 @@ class PostgresStore(PostgresListing, PostgresPurge):
         at: float,
         notice: ExtNotice,
     ) -> list[str]:
-        async def job(c: Conn) -> list[str]:
-            moved: list[str] = []
-            for row in await c.fetch(Q["watermark_targets"], service_id, address, before):
-                target, status = receipt_target(row), Status.from_word(row[9])
-                for o in steps:
-                    if moves_forward(status, o.status):
-                        await _move(c, target, o, at, notice(target, o, at, ""))
-                        status = o.status
-                        if not moved or moved[-1] != target.transid:
-                            moved.append(target.transid)
-            return moved
-
-        return await self._tx(job)
+        mark = Watermark(service_id, address, before, steps, at)
+        return await self._tx(lambda c: _watermark_moves(c, mark, notice))
 
     # -- devices and gone addresses --------------------------------------------------------------
 
@@ -994,13 +988,17 @@ async def _move(
 
 
 async def _advance_by_ext(
-    c: Conn, changes: Sequence[ExtAdvance], notice: ExtNotice, unknown: set[str]
+    c: Conn, changes: Sequence[ExtAdvance | Watermark], notice: ExtNotice, unknown: set[str]
 ) -> list[bool | None]:
     """`Store.advance_by_ext`'s moves, one at a time, in order: each change sees the ones before it (a
-    wamid's read, then its late delivered). None for an id no message has; such ids go into `unknown`,
-    and every later change naming one is left (None) too, so a status never overtakes an earlier one."""
+    wamid's read, then its late delivered; a Messenger read watermark after a delivery's mids). None
+    for an id no message has; such ids go into `unknown`, and every later change naming one is left
+    (None) too, so a status never overtakes an earlier one."""
     moved: list[bool | None] = []
     for a in changes:
+        if isinstance(a, Watermark):
+            moved.append(bool(await _watermark_moves(c, a, notice)))
+            continue
         row = None if a.ext_id in unknown else await c.fetchrow(Q["ext_target"], a.ext_id, a.service_id)
         if row is None:
             unknown.add(a.ext_id)
@@ -1012,6 +1010,20 @@ async def _advance_by_ext(
         target = receipt_target(row)
         await _move(c, target, a.outcome, a.at, notice(target, a.outcome, a.at, a.additional_info))
         moved.append(True)
+    return moved
+
+
+async def _watermark_moves(c: Conn, w: Watermark, notice: ExtNotice) -> list[str]:
+    """A watermark's moves, oldest message first; the transids that moved."""
+    moved: list[str] = []
+    for row in await c.fetch(Q["watermark_targets"], w.service_id, w.address, w.before):
+        target, status = receipt_target(row), Status.from_word(row[9])
+        for o in w.steps:
+            if moves_forward(status, o.status):
+                await _move(c, target, o, w.at, notice(target, o, w.at, ""))
+                status = o.status
+                if not moved or moved[-1] != target.transid:
+                    moved.append(target.transid)
     return moved
 
 

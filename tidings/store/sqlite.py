@@ -49,6 +49,7 @@ from tidings.store.base import (
     Report,
     StoreUnavailable,
     Update,
+    Watermark,
     pending_transids,
     receiver_of,
 )
@@ -653,10 +654,16 @@ class SqliteStore(SqliteListing, SqlitePurge):
         # webhook, a tracking pixel) is answered once this returns, and does not say it again.
         return await self._call(lambda c: [_advance(c, a, notice) for a in changes], durable=True)
 
-    async def advance_by_ext(self, changes: Sequence[ExtAdvance], notice: ExtNotice) -> list[bool | None]:
+    async def advance_by_ext(
+        self, changes: Sequence[ExtAdvance | Watermark], notice: ExtNotice
+    ) -> list[bool | None]:
         def job(c: sqlite3.Connection) -> list[bool | None]:
             results = _advance_by_ext(c, changes, notice)
-            early = [a for a, moved in zip(changes, results, strict=True) if moved is None]
+            early = [
+                a
+                for a, moved in zip(changes, results, strict=True)
+                if moved is None and isinstance(a, ExtAdvance)
+            ]
             if early:  # kept for the send's record (one connection: that record is not half-done now)
                 c.execute(Q["forget_early_statuses"], {"before": clock.now() - EARLY_RECEIPT_WINDOW_S})
                 c.executemany(Q["keep_early_status"], early_rows(early))
@@ -696,18 +703,12 @@ class SqliteStore(SqliteListing, SqlitePurge):
         at: float,
         notice: ExtNotice,
     ) -> list[str]:
-        where = {"service_id": service_id, "address": address, "before": before}
+        mark = Watermark(service_id, address, before, steps, at)
 
         def job(c: sqlite3.Connection) -> list[str]:
-            moved: list[str] = []
-            for row in c.execute(Q["watermark_targets"], where).fetchall():
-                target, status = receipt_target(row), Status.from_word(row[9])
-                for o in steps:
-                    if moves_forward(status, o.status):
-                        _move(c, target, o, at, notice(target, o, at, ""))
-                        status = o.status
-                        if not moved or moved[-1] != target.transid:
-                            moved.append(target.transid)
+            moves: list[_Moved] = []
+            moved = _watermark_moves(c, mark, notice, {}, moves)
+            _move_many(c, moves)
             return moved
 
         return await self._call(job, durable=True)
@@ -902,16 +903,27 @@ def _claim_fairly(c: sqlite3.Connection, now: float, lease_until: float, limit: 
     return rows
 
 
+class _Moved(NamedTuple):
+    target: ReceiptTarget
+    outcome: Outcome
+    at: float
+    note: OutgoingNotification | None
+
+
 def _advance_by_ext(
-    c: sqlite3.Connection, changes: Sequence[ExtAdvance], notice: ExtNotice
+    c: sqlite3.Connection, changes: Sequence[ExtAdvance | Watermark], notice: ExtNotice
 ) -> list[bool | None]:
     """`Store.advance_by_ext`'s moves (None for an id no message has), without keeping anything."""
     results: list[bool | None] = []
     moves: list[_Moved] = []
-    # A webhook often holds several statuses of one message (sent, then delivered): each sees the status
-    # the ones before it gave.
+    # A webhook often holds several statuses of one message (sent, then delivered, or a Messenger mid
+    # then a watermark over it): each sees the status the ones before it gave, though the moves are
+    # written only at the end.
     now: dict[str, Status] = {}
     for a in changes:
+        if isinstance(a, Watermark):
+            results.append(bool(_watermark_moves(c, a, notice, now, moves)))
+            continue
         row = c.execute(Q["ext_target"], {"key": a.ext_id, "service_id": a.service_id}).fetchone()
         if row is None:
             results.append(None)
@@ -927,6 +939,25 @@ def _advance_by_ext(
         results.append(True)
     _move_many(c, moves)
     return results
+
+
+def _watermark_moves(
+    c: sqlite3.Connection, w: Watermark, notice: ExtNotice, now: dict[str, Status], moves: list[_Moved]
+) -> list[str]:
+    """Add a watermark's moves to `moves`, each message's status taken from `now` where an earlier
+    change not written yet moved it (and noted there); the transids that move."""
+    where = {"service_id": w.service_id, "address": w.address, "before": w.before}
+    moved: list[str] = []
+    for row in c.execute(Q["watermark_targets"], where).fetchall():
+        target = receipt_target(row)
+        status = now.get(target.transid) or Status.from_word(row[9])
+        for o in w.steps:
+            if moves_forward(status, o.status):
+                moves.append(_Moved(target, o, w.at, notice(target, o, w.at, "")))
+                status = now[target.transid] = o.status
+                if not moved or moved[-1] != target.transid:
+                    moved.append(target.transid)
+    return moved
 
 
 def _waiting(c: sqlite3.Connection, keys: Sequence[str]) -> Waiting | None:
@@ -977,13 +1008,6 @@ def _move(
 ) -> None:
     """Give a message the status an advance decided on, its history entry and its notification."""
     _move_many(c, [_Moved(target, o, at, n)])
-
-
-class _Moved(NamedTuple):
-    target: ReceiptTarget
-    outcome: Outcome
-    at: float
-    note: OutgoingNotification | None
 
 
 def _move_many(c: sqlite3.Connection, moves: Sequence[_Moved]) -> None:

@@ -155,8 +155,8 @@ def inbound_bodies(port: int, first: int, count: int) -> list[tuple[str, bytes, 
 
 
 def store_commits(port: int) -> tuple[float, float]:
-    """Tidings' store transactions so far (count, seconds), from its /metrics: a Messenger webhook
-    applies its events one store call each, so their count says what a message costs in commits."""
+    """Tidings' store transactions so far (count, seconds), from its /metrics: what a message costs in
+    commits (a webhook body's statuses are one store call; they were one or two per event before)."""
     conn = http.client.HTTPConnection(HOST, port, timeout=10)
     try:
         conn.request("GET", "/metrics")

@@ -23,8 +23,6 @@ from tidings.schema.whatsapp import (
 )
 
 DEFAULT_LANGUAGE = "en_US"
-HEADER_FORMATS = ("text", "image", "video", "document")
-BUTTON_SUB_TYPES = ("url", "quick_reply", "copy_code")
 # What a button's parameter is called in the Cloud API, by the button's sub_type.
 BUTTON_PARAMETER = {"url": "text", "quick_reply": "payload", "copy_code": "coupon_code"}
 

@@ -11,12 +11,19 @@ from typing import Any
 import msgspec
 
 from tidings.config.problems import Checker, KeyPath, Problems
-from tidings.config.schema import AppConfig, Config, ServiceConfig, TemplateComponentConfig, TemplateConfig
+from tidings.config.schema import (
+    BUTTON_SUB_TYPES,
+    HEADER_FORMATS,
+    AppConfig,
+    Config,
+    ServiceConfig,
+    TemplateComponentConfig,
+    TemplateConfig,
+)
 from tidings.errors import ApiError
 from tidings.schema.common import sender_id_problem
 from tidings.schema.email import email_address
 from tidings.specs import names as channel_names
-from tidings.templates import BUTTON_SUB_TYPES, HEADER_FORMATS
 from tidings.urls import is_http_url
 
 

@@ -69,6 +69,12 @@ class TemplateComponentConfig(msgspec.Struct, forbid_unknown_fields=True):
     index: int = -1  # button: its position (from 0) in the approved template
 
 
+# A WhatsApp template component's header formats and button sub-types (tidings.templates builds them;
+# the config's checks name them): here, beside TemplateConfig, so the checks need not import the builder.
+HEADER_FORMATS = ("text", "image", "video", "document")
+BUTTON_SUB_TYPES = ("url", "quick_reply", "copy_code")
+
+
 class TemplateConfig(msgspec.Struct, forbid_unknown_fields=True):
     id: str
     service: str  # the owning service's name (or id)

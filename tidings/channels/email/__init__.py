@@ -1,24 +1,32 @@
 """The SMTP provider kind: `[[smtp]]`, one connector per relay, named by its `name`; it reads `[email]`
 too (the bounce domain of the VERP sender, DKIM signing)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tidings.channels.email.connector import SmtpConnector
 from tidings.channels.email.settings import EmailConfig, SmtpConfig, check, check_email
 from tidings.channels.kind import ProviderKind
 
-__all__ = ["KIND", "EmailConfig", "SmtpConfig", "SmtpConnector", "check_email"]
+if TYPE_CHECKING:
+    from tidings.channels.email.connector import SmtpConnector
+
+__all__ = ["KIND", "EmailConfig", "SmtpConfig", "check_email"]
 
 
 def name(settings: SmtpConfig) -> str:
     return settings.name
 
 
-def build(settings: SmtpConfig) -> SmtpConnector:
+# The connector is imported when one is built, not with the kind: reading a config needs only the
+# settings, and the connector's imports (the console's connector reports among them) lead back here.
+def build(settings: SmtpConfig) -> "SmtpConnector":
+    from tidings.channels.email.connector import SmtpConnector
+
     return SmtpConnector(settings)
 
 
-def build_in(settings: SmtpConfig, config: Any) -> SmtpConnector:
+def build_in(settings: SmtpConfig, config: Any) -> "SmtpConnector":
+    from tidings.channels.email.connector import SmtpConnector
+
     return SmtpConnector(settings, config.email)
 
 

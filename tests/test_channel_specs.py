@@ -11,7 +11,7 @@ from tests.test_dispatch import run_until_final
 from tidings import specs
 from tidings.channels import SANDBOX, build_routes
 from tidings.channels.base import FailureKind, SendError
-from tidings.channels.sandbox import SandboxConnector, outcome_for
+from tidings.channels.sandbox.connector import SandboxConnector, outcome_for
 from tidings.config import Config
 from tidings.errors import InvalidParameter
 from tidings.schema import sms_api, v1

@@ -25,7 +25,8 @@ from tests.connectors.runner import (
 )
 from tests.support.smsc import ACCEPT, SENDER_NUMBER, SERVICE_NUMBER, ReceiptStyle, Reply, RudeSmsc
 from tidings.channels.base import Connector, FailureKind, Outbound
-from tidings.channels.smpp import SmppConnector, SmscConfig
+from tidings.channels.smpp import SmscConfig
+from tidings.channels.smpp.connector import SmppConnector
 from tidings.schema.sms import SmsContent
 from tidings.smpp.pdu import Cmd, Pdu, Status, Tag, cstring_tlv
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the config's schema reads KINDS, so importing it here at ru
 KINDS: tuple[ProviderKind[Any], ...] = (sandbox.KIND, smpp.KIND, email.KIND)
 
 # The connector that serves a channel `[routes]` leaves out.
-SANDBOX = sandbox.SandboxConnector.name
+SANDBOX = sandbox.NAME
 
 
 # Connectors that serve apps rather than a config table: each reaches its providers through the apps'

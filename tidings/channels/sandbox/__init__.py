@@ -1,13 +1,18 @@
 """The sandbox provider kind: `[sandbox]`, one connector named "sandbox" that simulates every channel."""
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import msgspec
 
 from tidings.channels.kind import AddProblem, KeyPath, ProviderKind
-from tidings.channels.sandbox.connector import SandboxConnector, outcome_for
 
-__all__ = ["KIND", "SandboxConfig", "SandboxConnector", "outcome_for"]
+if TYPE_CHECKING:
+    from tidings.channels.sandbox.connector import SandboxConnector
+
+__all__ = ["KIND", "NAME", "SandboxConfig"]
+
+NAME = "sandbox"  # the one connector's name (SandboxConnector.name)
 
 
 class SandboxConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -20,12 +25,16 @@ def check(entries: Sequence[tuple[KeyPath, SandboxConfig]], add: AddProblem) -> 
             add((*where, "delay_ms"), "must be 0 or more")
 
 
-def build(settings: SandboxConfig) -> SandboxConnector:
+# The connector is imported when it is built, not with the kind: reading a config needs only the
+# settings, and the connector's imports (the connector reports among them) lead back to tidings.channels.
+def build(settings: SandboxConfig) -> "SandboxConnector":
+    from tidings.channels.sandbox.connector import SandboxConnector
+
     return SandboxConnector(settings.delay_ms)
 
 
 def name(settings: SandboxConfig) -> str:
-    return SandboxConnector.name
+    return NAME
 
 
 KIND = ProviderKind("sandbox", SandboxConfig, False, check, build, name)

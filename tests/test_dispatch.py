@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import ClassVar
 
+from tidings import ids
 from tidings.channels.base import Exchange, FailureKind, Outbound, SendError, SendResult
-from tidings.dispatch.worker import Dispatcher
+from tidings.dispatch.worker import FREE_RETRY_FOR_S, Dispatcher
 from tidings.services import Service, ServiceRegistry
 from tidings.statuses import DELIVERED
 from tidings.store.base import NewMessage, ProviderAttempt
@@ -152,3 +153,40 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
         ("failed", "7202"),
     ]
     assert [(a.outcome, a.code) for a in attempts["too-late"]] == [("failed", "7208")]
+
+
+def test_a_message_without_expiry_stops_waiting_for_its_provider_after_72_hours(tmp_path: Path):
+    """Failures that cost no attempt (nothing sent, throttled) retry a message for as long as its
+    expiry allows; one without an expiry is Expired once it is older than FREE_RETRY_FOR_S, instead of
+    waiting for ever for a provider that does not come back. A younger one keeps waiting."""
+    old = ids.new_ids(1, at=time.time() - FREE_RETRY_FOR_S - 60)[0]
+    young = ids.new_id()
+    down = SendError(FailureKind.UNAVAILABLE, "no connection to the SMSC")
+
+    async def run() -> tuple[tuple, tuple]:
+        store = SqliteStore(str(tmp_path / "t.db"))
+        await store.open()
+        provider = ScriptedProvider({old: [down] * 50, young: [down] * 50})
+        services = ServiceRegistry([Service(id="svc", key="k")])
+        dispatcher = Dispatcher(store, services, {"sms": provider}, lambda: None, retry_interval_s=0.1)
+        await store.accept([message(old, 0.0), message(young, 0.0)])
+        await dispatcher.start()
+        try:
+            for _ in range(100):
+                view = await store.get_message("svc", old)
+                if view is not None and view.status in FINAL and provider.tries.get(young, 0) >= 3:
+                    break
+                await asyncio.sleep(0.05)
+            views = [await store.get_message("svc", t) for t in (old, young)]
+            return tuple(
+                (v.status, v.code, v.attempts, provider.tries[v.transid], [h.status for h in v.history])
+                for v in views
+                if v is not None
+            )
+        finally:
+            await dispatcher.stop()
+            await store.close()
+
+    gone, waiting = asyncio.run(run())
+    assert gone == ("Expired", "7208", 0, 1, ["Expired"])
+    assert waiting[0] == "Queued" and waiting[2] == 0 and waiting[3] >= 3, waiting

@@ -11,9 +11,10 @@ import time
 _bits = random.getrandbits
 
 
-def new_ids(count: int) -> list[str]:
-    """Return `count` distinct UUIDv7-shaped strings that sort by creation time."""
-    head = (time.time_ns() // 1_000_000) << 80 | 0x7 << 76
+def new_ids(count: int, at: float | None = None) -> list[str]:
+    """Return `count` distinct UUIDv7-shaped strings that sort by creation time (now, or `at`)."""
+    millis = time.time_ns() // 1_000_000 if at is None else int(at * 1000)
+    head = millis << 80 | 0x7 << 76
     out: list[str] = []
     for _ in range(count):
         r = _bits(74)
@@ -24,3 +25,13 @@ def new_ids(count: int) -> list[str]:
 
 def new_id() -> str:
     return new_ids(1)[0]
+
+
+def age_s(transid: str, now: float) -> float:
+    """Seconds from a transid's creation (its first 48 bits: UUIDv7 milliseconds) to `now`; 0 for an id
+    of another shape."""
+    try:
+        millis = int(transid[:8] + transid[9:13], 16)
+    except ValueError:
+        return 0.0
+    return max(0.0, now - millis / 1000)

@@ -37,6 +37,9 @@ log = logging.getLogger("tidings.dispatch")
 IDLE_POLL_S = 1.0
 TIMER_SLACK_S = 0.002  # loop timers run on the monotonic clock, due times on the wall clock
 SEND_TIMEOUT_S = 30.0
+# A message without an expiry that its provider keeps answering "not now" (nothing sent, throttled: no
+# attempt used) is Expired after this long, as mail servers give up a message after their queue lifetime.
+FREE_RETRY_FOR_S = 72 * 3600.0
 RECORD_TRIES = 5
 TEXT_LIMIT = 4096  # of an attempt's request and answer: a connector's text cannot bloat the table
 
@@ -307,7 +310,12 @@ class Dispatcher:
         wait = exc.retry_after or 0.0
         if not exc.kind.costs_attempt:
             # No fault of this message (see FailureKind), so it costs no attempt; its expiry, if it has
-            # one, still ends the wait.
+            # one, still ends the wait, and without one FREE_RETRY_FOR_S does: else a message would wait
+            # for a provider that never comes back, and never reach a final status.
+            if m.expiry is None and ids.age_s(m.transid, now) > FREE_RETRY_FOR_S:
+                update = self._change(m, channel_spec(m.channel).expired, now)
+                update.error = f"not sent in {FREE_RETRY_FOR_S / 3600:g} hours: {exc.description}"[:500]
+                return update
             retry_at = now + max(self.retry_interval_s, wait)
             return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])
         if exc.retryable and attempt < self.max_attempts:

@@ -51,6 +51,7 @@ from tidings.channels.email.notify import Dsn
 from tidings.channels.email.pipeline import Rcpts, pipelined
 from tidings.channels.email.settings import EmailConfig, SmtpConfig, resolve
 from tidings.channels.exchange import exchange, no_answer
+from tidings.ids import age_s
 from tidings.observe.connectors import ConnectorReport, Credential, Ledger
 from tidings.schema.email import EmailContent
 from tidings.specs.email import BOUNCE, EXPIRED, NOT_VERIFIED
@@ -328,7 +329,7 @@ class SmtpConnector:
         return f"{self.label}: {exc.code} {exc.message} (at {stage})"
 
     def _temporary(self, m: Outbound, what: str) -> SendError:
-        age = _age(m.transid)
+        age = age_s(m.transid, time.time())
         if m.expiry is None and age > RETRY_FOR_S:
             return SendError(FailureKind.REJECTED, f"{what}; still refused after 72 hours", code=EXPIRED)
         wait = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, age / 2))
@@ -437,12 +438,3 @@ def envelope(sender: str, recipients: list[str], data: bytes, dsn: Dsn | None = 
         for a in recipients
     )
     return f"MAIL FROM:<{sender}>{mail}\n{rcpts}DATA ({len(data):,} bytes), its headers:\n{head}"
-
-
-def _age(transid: str) -> float:
-    """Seconds since the message was accepted, read from its transid (UUIDv7: milliseconds first)."""
-    try:
-        millis = int(transid[:8] + transid[9:13], 16)
-    except ValueError:
-        return 0.0
-    return max(0.0, time.time() - millis / 1000)

@@ -155,7 +155,7 @@ def test_retryable_failures_are_retried_then_final_ones_fail(tmp_path: Path):
     assert [(a.outcome, a.code) for a in attempts["too-late"]] == [("failed", "7208")]
 
 
-def test_a_message_without_expiry_stops_waiting_for_its_provider_after_72_hours(tmp_path: Path):
+def test_a_message_without_expiry_stops_waiting_for_its_provider_in_the_end(tmp_path: Path):
     """Failures that cost no attempt (nothing sent, throttled) retry a message for as long as its
     expiry allows; one without an expiry is Expired once it is older than FREE_RETRY_FOR_S, instead of
     waiting for ever for a provider that does not come back. A younger one keeps waiting."""

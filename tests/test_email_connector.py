@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.standins.smtp import SmtpStandIn
-from tidings.channels.base import FailureKind, Outbound, SendError, SendResult
+from tidings.channels.base import FREE_RETRY_FOR_S, FailureKind, Outbound, SendError, SendResult
 from tidings.channels.email.connector import SmtpConnector
 from tidings.channels.email.settings import EmailConfig, SmtpConfig
 from tidings.config import ConfigError, parse_config
@@ -169,10 +169,15 @@ def test_refusals_and_the_4xx_backoff(implicit: SmtpStandIn):
     hour_old = message("busy@example.net", _transid(time.time() - 3600))
     implicit.script("busy@example.net", "data", "421 4.3.2 Shutting down")
     assert failure(send(settings, hour_old)[0]).retry_after == 900.0
+    # 80 hours after its acceptance a message may have been due for 8 hours only (a v2 sendAt): it waits
     days_old = message("busy@example.net", _transid(time.time() - 80 * 3600))
     implicit.script("busy@example.net", "rcpt", "450 4.2.1 Try later")
-    err = failure(send(settings, days_old)[0])
+    assert failure(send(settings, days_old)[0]).kind is FailureKind.THROTTLED
+    given_up = message("busy@example.net", _transid(time.time() - FREE_RETRY_FOR_S - 60))
+    implicit.script("busy@example.net", "rcpt", "450 4.2.1 Try later")
+    err = failure(send(settings, given_up)[0])
     assert (err.kind, err.code) == (FailureKind.REJECTED, "7301")
+    assert "still refused 10 days on" in err.description
     sender = message("sender@example.net")
     implicit.script(f"bounces+{sender.transid}@{BOUNCES}", "mail", "553 5.7.1 Sender not allowed")
     assert (failure(send(settings, sender)[0]).code, FailureKind.REJECTED) == ("7522", FailureKind.REJECTED)

@@ -25,6 +25,12 @@ import msgspec
 
 from tidings.statuses import Outcome
 
+# A message without an expiry that its provider keeps answering "not now" (a kind that costs no attempt:
+# nothing sent, throttled, a mail relay's 4xx) is Expired once this old, as mail servers give up a message
+# after their queue lifetime: 72 hours of trying, counted from the latest a v2 `sendAt` may put its first
+# try (7 days ahead), since a transid holds only its acceptance time.
+FREE_RETRY_FOR_S = (7 * 24 + 72) * 3600.0
+
 
 class FailureKind(Enum):
     CONNECTION = ("connection", True, True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from tidings import clock, ids
-from tidings.channels.base import Connector, FailureKind, Outbound, SendError, SendResult
+from tidings.channels.base import FREE_RETRY_FOR_S, Connector, FailureKind, Outbound, SendError, SendResult
 from tidings.notify.payloads import deliverable, delivery_info
 from tidings.observe.metrics import METRICS
 from tidings.policy.contact import REFUSALS, UNKNOWN_GROUP, GroupRegistry, PolicyCheck
@@ -37,9 +37,6 @@ log = logging.getLogger("tidings.dispatch")
 IDLE_POLL_S = 1.0
 TIMER_SLACK_S = 0.002  # loop timers run on the monotonic clock, due times on the wall clock
 SEND_TIMEOUT_S = 30.0
-# A message without an expiry that its provider keeps answering "not now" (nothing sent, throttled: no
-# attempt used) is Expired after this long, as mail servers give up a message after their queue lifetime.
-FREE_RETRY_FOR_S = 72 * 3600.0
 RECORD_TRIES = 5
 TEXT_LIMIT = 4096  # of an attempt's request and answer: a connector's text cannot bloat the table
 
@@ -314,7 +311,7 @@ class Dispatcher:
             # for a provider that never comes back, and never reach a final status.
             if m.expiry is None and ids.age_s(m.transid, now) > FREE_RETRY_FOR_S:
                 update = self._change(m, channel_spec(m.channel).expired, now)
-                update.error = f"not sent in {FREE_RETRY_FOR_S / 3600:g} hours: {exc.description}"[:500]
+                update.error = f"not sent {FREE_RETRY_FOR_S / 86400:g} days on: {exc.description}"[:500]
                 return update
             retry_at = now + max(self.retry_interval_s, wait)
             return Update(m.transid, m.service_id, now, retry_at, m.attempts, error=exc.description[:500])

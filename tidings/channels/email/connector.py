@@ -29,7 +29,8 @@ nothing about the message: such a failure must not use up the dispatcher's five 
 4xx is retried until expiry). THROTTLED waits max(5 s, Retry-After), so the connector makes the
 backoff itself: the wait is half the message's age (its transid holds its accept time), 5 s, 10 s,
 then growing by half each time up to 15 minutes, as MTAs space their queue runs. A message without an
-expiry that keeps getting 4xx for 72 hours (an MTA's usual queue lifetime) is Expired.
+expiry that still gets 4xx FREE_RETRY_FOR_S after its acceptance (72 hours, an MTA's usual queue
+lifetime, after the 7 days a v2 sendAt may wait) is Expired.
 """
 
 import asyncio
@@ -44,7 +45,7 @@ from typing import ClassVar, cast
 import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
 
-from tidings.channels.base import FailureKind, Inbox, Outbound, SendError, SendResult
+from tidings.channels.base import FREE_RETRY_FOR_S, FailureKind, Inbox, Outbound, SendError, SendResult
 from tidings.channels.email import mime
 from tidings.channels.email.dkim import Key, Signer, ed25519_key, rsa_key
 from tidings.channels.email.notify import Dsn
@@ -64,7 +65,6 @@ BACKOFF_MIN_S = 5.0
 # would count messages as timed out that were in fact sent.
 SLOT_WAIT_S = 15.0
 BACKOFF_MAX_S = 900.0
-RETRY_FOR_S = 72 * 3600.0
 UNAVAILABLE_WAIT_S = 10.0
 CLOSE_WAIT_S = 2.0  # stop(): how long closing sessions may take to end before they are aborted
 LOUD_EVERY_S = 60.0  # a configuration problem is logged at most this often per relay
@@ -330,8 +330,9 @@ class SmtpConnector:
 
     def _temporary(self, m: Outbound, what: str) -> SendError:
         age = age_s(m.transid, time.time())
-        if m.expiry is None and age > RETRY_FOR_S:
-            return SendError(FailureKind.REJECTED, f"{what}; still refused after 72 hours", code=EXPIRED)
+        if m.expiry is None and age > FREE_RETRY_FOR_S:
+            days = FREE_RETRY_FOR_S / 86400
+            return SendError(FailureKind.REJECTED, f"{what}; still refused {days:g} days on", code=EXPIRED)
         wait = min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, age / 2))
         return SendError(FailureKind.THROTTLED, what, retry_after=wait)
 

@@ -12,7 +12,6 @@ means for a user.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from tidings import clock
 from tidings.config import StoreConfig
 from tidings.store import Store, open_store
 from tidings.store.purge import DAY_S, PURGE_BATCH, PurgeBatch
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings.retention")
 FIRST_PASS_S = 60.0  # after a process starts: never in the way of its start, never long after it
@@ -159,11 +159,8 @@ class Purger:
         self._task = asyncio.create_task(self._run(), name="retention")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         interval = self.settings.purge_interval_s

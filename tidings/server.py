@@ -19,6 +19,7 @@ from tidings.observe import logs
 from tidings.observe.exposition import metrics_server
 from tidings.observe.metrics import METRICS
 from tidings.runtime import STOP_GRACE_S, Runtime
+from tidings.tasks import cancel
 from tidings.watchdog import Deadline, leave_after
 
 log = logging.getLogger("tidings")
@@ -69,9 +70,7 @@ async def serve(
                 raise
             raise ListenFailed(f"cannot listen on {config.server.host}:{config.server.port}") from None
         finally:
-            announce.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await announce
+            await cancel(announce)
     finally:
         deadline = leave_after(LEAVE_AFTER_S, "stopping")
         await runtime.stop()

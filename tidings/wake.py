@@ -6,12 +6,13 @@ finds new work by polling the store every second, so a wake-up lost in an outage
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings")
 TOPICS = ("dispatch", "notify")
@@ -49,11 +50,8 @@ class Wakeups:
             self._listener = asyncio.create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await cancel(self._listener)
+        self._listener = None
 
     async def _listen(self) -> None:
         assert self.redis is not None

@@ -14,7 +14,6 @@ transaction and nothing said so. These are what it would have said.
 """
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import os
@@ -26,6 +25,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CoroutineType, FrameType, GeneratorType
 from typing import Any
+
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings.watchdog")
 
@@ -192,11 +193,8 @@ class Watchdog:
     async def stop(self) -> None:
         if self._loop_monitor is not None:
             self._loop_monitor.stop()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         checks = itertools.count()

@@ -14,7 +14,6 @@ the store is away) and every other process's from the store.
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -26,6 +25,7 @@ import msgspec
 
 from tidings.observe.connectors import ConnectorReport, redact, report_of
 from tidings.store.base import ProcessRecord, PublishedReport, Store
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings.observe")
 
@@ -110,11 +110,8 @@ class Publisher:
         self._task = asyncio.create_task(self._run(), name="connector-reports")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         try:
             async with asyncio.timeout(UNPUBLISH_S):
                 await self.store.unpublish_reports(self.process.id)

@@ -39,6 +39,7 @@ from prometheus_client import values as prom_values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from tidings.statuses import Status
+from tidings.tasks import cancel
 
 if TYPE_CHECKING:
     from tidings.runtime import Runtime
@@ -380,9 +381,7 @@ class Metrics:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
             self.flush()
 
     async def scrape(self, runtime: "Runtime") -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tidings.smpp.pdu import Cmd, Pdu, Status, status_name
 from tidings.smpp.session import Session, SessionClosed
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings.smpp")
 
@@ -105,10 +106,7 @@ class Bind:
                 async with asyncio.timeout(2.0):
                     await session.request(Pdu(Cmd.UNBIND))
             session.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
     # -- the connection's life -------------------------------------------------------------------------
 

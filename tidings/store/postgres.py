@@ -9,7 +9,6 @@ database, so running one twice is safe).
 """
 
 import asyncio
-import contextlib
 import logging
 import os
 import re
@@ -87,6 +86,7 @@ from tidings.store.rows import (
     settled,
     status_sends,
 )
+from tidings.tasks import cancel
 from tidings.watchdog import ACTIVITY
 
 log = logging.getLogger("tidings.store")
@@ -184,10 +184,7 @@ class PostgresStore(PostgresListing, PostgresPurge):
         hang on a database that does not answer (what it could not hand back is handed out again once
         this process's heartbeat is DEAD_AFTER_S old)."""
         for task in (self._heart, self._reaper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(task)
         self._heart = self._reaper = None
         if self._committer is not None:  # accepts already queued are committed (or fail) first
             await asyncio.wait([self._committer], timeout=CLOSE_STEP_S)

@@ -53,6 +53,7 @@ from tidings.services import ServiceRegistry
 from tidings.specs.email import BOUNCE, EMAIL_FAILURES, UNSUBSCRIBED
 from tidings.statuses import DELIVERED, Outcome, Status
 from tidings.store.base import OutgoingNotification, ReceiptTarget, Report, Store
+from tidings.tasks import cancel
 
 log = logging.getLogger("tidings.email.bounces")
 
@@ -122,11 +123,8 @@ class BounceListener:
             self._binding = asyncio.create_task(self._keep_binding(), name="bounce listener bind")
 
     async def stop(self) -> None:
-        if self._binding is not None:
-            self._binding.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._binding
-            self._binding = None
+        await cancel(self._binding)
+        self._binding = None
         if self._server is not None:
             self._server.close()
             # A session in the middle of a report ends unanswered: its server sends the report again.

@@ -13,6 +13,7 @@ records them (`Received.mail_options`, `Received.rcpt_options`).
 """
 
 import asyncio
+import itertools
 import re
 import ssl
 import threading
@@ -83,7 +84,10 @@ class _Handler:
     received: list[Received] = field(default_factory=list)
     rcpts: list[str] = field(default_factory=list)
     accepted: int = 0
-    sessions: set[int] = field(default_factory=set)  # the SMTP sessions that sent a MAIL FROM
+    # the SMTP sessions that sent a MAIL FROM, by a number of their own (an id() is reused once a closed
+    # session's object is freed, which made two sessions count as one)
+    sessions: set[int] = field(default_factory=set)
+    _numbers: "itertools.count[int]" = field(default_factory=itertools.count)
     scripts: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,7 +111,10 @@ class _Handler:
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        self.sessions.add(id(session))
+        number = getattr(session, "standin_number", None)
+        if number is None:
+            number = session.standin_number = next(self._numbers)  # type: ignore[attr-defined]
+        self.sessions.add(number)
         if (reply := self._scripted(address, "mail")) is not None:
             return reply
         envelope.mail_from = address

@@ -110,6 +110,9 @@ class _GraphConnector(Generic[C]):
     block: ClassVar[str]  # the app's block for this channel
     spec: ClassVar[ChannelSpec]
     prefix: ClassVar[str]  # of the ext_id, as the webhooks name the message
+    window: ClassVar[str]  # the 24-hour window's name in Meta's words
+    past_window: ClassVar[str]  # what still reaches a user outside it
+    window_code: ClassVar[str]  # the channel's code for a message refused outside it
 
     def __init__(
         self, apps: AppRegistry, delay_ms: int, factory: ClientFactory[C], store: InboundTimes | None = None
@@ -230,9 +233,21 @@ class _GraphConnector(Generic[C]):
         """A recipient as the webhook keeps the same user's inbound events (`InboundMessage.source`)."""
         raise NotImplementedError
 
+    def _enforcing(self, appid: str) -> App | None:
+        """The app, when it is a real one whose block enforces the window (the sandbox keeps its own
+        rule; an unknown app fails later as it would)."""
+        app = self.apps.find(appid)
+        block = getattr(app, self.block) if app is not None else None
+        return app if block is not None and block.enforce_window else None
+
     def _outside(self, at: float | None) -> SendError:
         """The refusal of a message whose recipient last wrote at `at` (None: never)."""
-        raise NotImplementedError
+        since = f"the user last wrote at {clock.iso(at)}" if at is not None else "the user never wrote"
+        return SendError(
+            FailureKind.REJECTED,
+            f"outside the 24-hour {self.window} ({since}): only {self.past_window} can reach them",
+            self.window_code,
+        )
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         """The Graph body for one message; SendError when it cannot be sent as it is."""
@@ -262,6 +277,9 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
     block: ClassVar[str] = "whatsapp"
     spec: ClassVar[ChannelSpec] = WHATSAPP
     prefix: ClassVar[str] = "wa"
+    window: ClassVar[str] = "customer service window"
+    past_window: ClassVar[str] = "a template message"
+    window_code: ClassVar[str] = whatsapp_codes.OUTSIDE_WINDOW
 
     def __init__(
         self,
@@ -278,21 +296,10 @@ class WhatsAppConnector(_GraphConnector[WhatsAppCloud]):
         content = m.content
         if not isinstance(content, WhatsAppMessage) or content.wa.type == "template":
             return None
-        app = self.apps.find(content.appid)
-        if app is None or app.whatsapp is None or not app.whatsapp.enforce_window:
-            return None
-        return app
+        return self._enforcing(content.appid)
 
     def _sender(self, address: str) -> str:
         return "+" + address.removeprefix("+")  # the webhook keeps a sender as `+<wa_id>`
-
-    def _outside(self, at: float | None) -> SendError:
-        return SendError(
-            FailureKind.REJECTED,
-            f"outside the 24-hour customer service window ({_since(at)}): only a template message can "
-            "reach them",
-            whatsapp_codes.OUTSIDE_WINDOW,
-        )
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         content = m.content
@@ -306,6 +313,9 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
     block: ClassVar[str] = "messenger"
     spec: ClassVar[ChannelSpec] = MESSENGER
     prefix: ClassVar[str] = "fb"
+    window: ClassVar[str] = "standard messaging window"
+    past_window: ClassVar[str] = "a MESSAGE_TAG message"
+    window_code: ClassVar[str] = messenger_codes.OUTSIDE_WINDOW
 
     def __init__(
         self,
@@ -326,21 +336,10 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
             return None
         if content.fb.sender_action is None and content.fb.messaging_type == "MESSAGE_TAG":
             return None
-        app = self.apps.find(content.appid)
-        if app is None or app.messenger is None or not app.messenger.enforce_window:
-            return None
-        return app
+        return self._enforcing(content.appid)
 
     def _sender(self, address: str) -> str:
         return address  # the PSID, as the webhook keeps it
-
-    def _outside(self, at: float | None) -> SendError:
-        return SendError(
-            FailureKind.REJECTED,
-            f"outside the 24-hour standard messaging window ({_since(at)}): only a MESSAGE_TAG message "
-            "can reach them",
-            messenger_codes.OUTSIDE_WINDOW,
-        )
 
     def _body(self, m: Outbound) -> dict[str, Any]:
         content = m.content
@@ -356,10 +355,6 @@ class MessengerConnector(_GraphConnector[MessengerSend]):
                 messenger_codes.DEPRECATED_TEMPLATE,
             )
         return send_api_body(content.fb, m.address)
-
-
-def _since(at: float | None) -> str:
-    return f"the user last wrote at {clock.iso(at)}" if at is not None else "the user never wrote"
 
 
 async def _close(client: GraphClient) -> None:

@@ -72,19 +72,8 @@ class PostgresPurge:
         async def eligible(c: Conn, keys: list[str]) -> list[str]:
             return [r[0] for r in await c.fetch(Q["purge_eligible"], keys, _FINAL, before, now)]
 
-        async def job(c: Conn) -> PurgeBatch:
-            rows = await c.fetch(Q["purge_scan"], before, at, seq, limit)
-            batch = scanned(rows, limit)
-            gone = await eligible(c, [r[0] for r in rows])
-            if gone and not dry_run:
-                locked = [r[0] for r in await c.fetch(Q["purge_lock_messages"], gone)]
-                await c.fetchval(Q["purge_lock_notifications"], locked)
-                # Again, now that nothing can change them: one that moved on since the first look stays.
-                gone = await eligible(c, locked)
-            await _delete(c, PURGED_WITH_MESSAGE, gone, batch, dry_run)
-            return batch
-
-        return await self._tx(job)
+        scan = ("purge_scan", before, at, seq)
+        return await _purge(self, scan, limit, eligible, "purge_lock_messages", PURGED_WITH_MESSAGE, dry_run)
 
     async def purge_inbound(
         self: _Calls, before: float, after: tuple[float, int] | None, limit: int, dry_run: bool = False
@@ -94,18 +83,8 @@ class PostgresPurge:
         async def eligible(c: Conn, keys: list[str]) -> list[str]:
             return [r[0] for r in await c.fetch(Q["purge_inbound_eligible"], keys)]
 
-        async def job(c: Conn) -> PurgeBatch:
-            rows = await c.fetch(Q["purge_inbound_scan"], before, at, seq, limit)
-            batch = scanned(rows, limit)
-            gone = await eligible(c, [r[0] for r in rows])
-            if gone and not dry_run:
-                locked = [r[0] for r in await c.fetch(Q["purge_lock_inbound"], gone)]
-                await c.fetchval(Q["purge_lock_notifications"], locked)
-                gone = await eligible(c, locked)
-            await _delete(c, PURGED_WITH_INBOUND, gone, batch, dry_run)
-            return batch
-
-        return await self._tx(job)
+        scan = ("purge_inbound_scan", before, at, seq)
+        return await _purge(self, scan, limit, eligible, "purge_lock_inbound", PURGED_WITH_INBOUND, dry_run)
 
     async def forget_expired(self: _Calls, now: float, dry_run: bool = False) -> dict[str, int]:
         async def job(c: Conn) -> dict[str, int]:
@@ -119,6 +98,34 @@ async def forget_expired_rows(c: Conn, now: float) -> dict[str, int]:
     """Delete what has outlived its use (`rows.EXPIRING`: how long each is kept), by table: early receipts
     and statuses no send took, Idempotency-Key answers, the frequency caps' old sends."""
     return {table: _count(await c.execute(_KEPT[query], now - kept)) for table, query, kept in EXPIRING}
+
+
+async def _purge(
+    store: "_Calls",
+    scan: tuple[str, float, float, int],
+    limit: int,
+    eligible: Callable[[Conn, list[str]], Awaitable[list[str]]],
+    lock: str,
+    tables: Sequence[str],
+    dry_run: bool,
+) -> PurgeBatch:
+    """One batch in one transaction: scan the next `limit` candidates (`scan`: the query's name, then
+    before, the cursor's time and seq), keep those that may go, lock them and their notifications, look
+    again under the locks (one that moved on since stays), delete."""
+    query, before, at, seq = scan
+
+    async def job(c: Conn) -> PurgeBatch:
+        rows = await c.fetch(Q[query], before, at, seq, limit)
+        batch = scanned(rows, limit)
+        gone = await eligible(c, [r[0] for r in rows])
+        if gone and not dry_run:
+            locked = [r[0] for r in await c.fetch(Q[lock], gone)]
+            await c.fetchval(Q["purge_lock_notifications"], locked)
+            gone = await eligible(c, locked)
+        await _delete(c, tables, gone, batch, dry_run)
+        return batch
+
+    return await store._tx(job)
 
 
 async def _delete(c: Conn, tables: Sequence[str], keys: list[str], batch: PurgeBatch, dry_run: bool) -> None:
